@@ -1,0 +1,144 @@
+package dockerx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/moby/moby/client"
+)
+
+// RunLock marks a run as alive for as long as its process lives: the kernel drops the flock when the process dies,
+// even by kill -9, so the next run can tell a dead run's leftovers from a concurrent run's live containers.
+type RunLock struct{ f *os.File }
+
+// LockDir is where run locks live. Tests point it elsewhere through AGENTLAB_LOCK_DIR.
+func LockDir() string {
+	if d := os.Getenv("AGENTLAB_LOCK_DIR"); d != "" {
+		return d
+	}
+	return filepath.Join(os.TempDir(), "agentlab-runs")
+}
+
+// AcquireRunLock takes the lock of runID.
+func AcquireRunLock(runID string) (*RunLock, error) {
+	if err := os.MkdirAll(LockDir(), 0o755); err != nil {
+		return nil, fmt.Errorf("run lock dir: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(LockDir(), runID+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("run lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("run lock %s: %w", runID, err)
+	}
+	return &RunLock{f: f}, nil
+}
+
+// Release drops the lock and deletes its file.
+func (l *RunLock) Release() {
+	if l == nil || l.f == nil {
+		return
+	}
+	os.Remove(l.f.Name())
+	l.f.Close()
+	l.f = nil
+}
+
+// runAlive reports whether the run that created runID still holds its lock on this host.
+func runAlive(runID string) bool {
+	f, err := os.OpenFile(filepath.Join(LockDir(), runID+".lock"), os.O_RDWR, 0)
+	if err != nil {
+		return false // no lock file: the run is gone (or never locked)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return true
+	}
+	os.Remove(f.Name())
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false
+}
+
+// RemoveRun force-removes every container and network labelled with runID. Force removal kills at once: no stop
+// grace period, so cleanup after a signal finishes within seconds. It returns how many objects it removed.
+func RemoveRun(ctx context.Context, cli client.APIClient, runID string) (int, error) {
+	return remove(ctx, cli, client.Filters{}.Add("label", LabelRunID+"="+runID))
+}
+
+// RemoveAll removes every object of every lab run, alive or not (`lab --scenario clean --all`).
+func RemoveAll(ctx context.Context, cli client.APIClient) (int, error) {
+	return remove(ctx, cli, client.Filters{}.Add("label", LabelRunID))
+}
+
+func remove(ctx context.Context, cli client.APIClient, f client.Filters) (int, error) {
+	var errs []error
+	n := 0
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return 0, fmt.Errorf("list containers: %w", err)
+	}
+	for _, c := range cs.Items {
+		_, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil && !isNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove container %.12s: %w", c.ID, err))
+			continue
+		}
+		n++
+	}
+	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return n, errors.Join(append(errs, fmt.Errorf("list networks: %w", err))...)
+	}
+	for _, nw := range ns.Items {
+		if _, err := cli.NetworkRemove(ctx, nw.ID, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove network %s: %w", nw.Name, err))
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// ReapDead removes what dead runs on this host left behind: objects whose run lock is free. Runs from other hosts
+// (another client of a shared daemon) are left alone — `--scenario clean --all` removes those on purpose.
+func ReapDead(ctx context.Context, cli client.APIClient, self string) (int, error) {
+	host, _ := os.Hostname()
+	f := client.Filters{}.Add("label", LabelRunID)
+	runs := map[string]bool{}
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return 0, fmt.Errorf("list containers: %w", err)
+	}
+	for _, c := range cs.Items {
+		if c.Labels[LabelHost] == host {
+			runs[c.Labels[LabelRunID]] = true
+		}
+	}
+	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return 0, fmt.Errorf("list networks: %w", err)
+	}
+	for _, nw := range ns.Items {
+		if nw.Labels[LabelHost] == host {
+			runs[nw.Labels[LabelRunID]] = true
+		}
+	}
+	total := 0
+	var errs []error
+	for id := range runs {
+		if id == self || runAlive(id) {
+			continue
+		}
+		n, err := RemoveRun(ctx, cli, id)
+		total += n
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return total, errors.Join(errs...)
+}

@@ -1,0 +1,62 @@
+// Package dockerx connects to the Docker daemon and owns everything the lab leaves on it: every container and
+// network the lab creates carries LabelRunID, and this package removes them by that label — at the end of a run,
+// after a signal, and (for runs that died with kill -9) at the start of the next run.
+package dockerx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/moby/moby/client"
+)
+
+// Labels every lab container and network carries.
+const (
+	// LabelRunID names the lab run that created the object; cleanup is by this label.
+	LabelRunID = "agentlab.run-id"
+	// LabelHost is the hostname of the machine the lab ran on: a dead run is only judged from the same host.
+	LabelHost = "agentlab.host"
+	// LabelRole says what the object is for (agent, bus, loadgen, cadvisor, network).
+	LabelRole = "agentlab.role"
+)
+
+// ErrNoDocker is returned by Connect when the daemon does not answer.
+var ErrNoDocker = errors.New("docker daemon unreachable")
+
+// PingTimeout bounds how long Connect waits for the daemon: the lab must fail fast, not hang.
+const PingTimeout = 4 * time.Second
+
+// Connect returns a client for the daemon named by the environment (DOCKER_HOST, default unix socket) after a ping
+// that answers within PingTimeout, with the API version negotiated down to the daemon's.
+func Connect(ctx context.Context) (*client.Client, error) {
+	// The lab owns cleanup by label; Ryuk's image cannot be pulled here anyway. Set it for every testcontainers
+	// call this process makes, so the user sets nothing.
+	_ = os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrNoDocker, hostDescription(), err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, PingTimeout)
+	defer cancel()
+	if _, err := cli.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("%w: %s: %v", ErrNoDocker, hostDescription(), err)
+	}
+	return cli, nil
+}
+
+func hostDescription() string {
+	if h := os.Getenv("DOCKER_HOST"); h != "" {
+		return "DOCKER_HOST=" + h
+	}
+	return "DOCKER_HOST is unset, tried " + client.DefaultDockerHost
+}
+
+// Labels returns the labels for an object of the given role created by run runID.
+func Labels(runID, role string) map[string]string {
+	host, _ := os.Hostname()
+	return map[string]string{LabelRunID: runID, LabelHost: host, LabelRole: role}
+}

@@ -1,0 +1,246 @@
+// Package images builds the lab's container images with no registry: a static binary compiled on the host, copied
+// into a FROM scratch image by the daemon's legacy builder. An image is tagged agentlab/<name>:<hash>, the hash
+// covering the Dockerfile and the binary, so unchanged code is never rebuilt, plus the stable alias :latest.
+package images
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+)
+
+// ErrNoCargo is returned when an image needs the Rust toolchain and cargo is not on PATH.
+var ErrNoCargo = errors.New("cargo not found on PATH")
+
+// Spec says how to produce one image.
+type Spec struct {
+	// Name is the short name: the image is agentlab/<Name>.
+	Name string
+	// GoPackage is the main package to compile with CGO_ENABLED=0 (relative to the repository root), or
+	// BuildScript a script (relative to the root) that builds the binary and prints its path as its last line.
+	GoPackage   string
+	BuildScript string
+	// ModuleDir is the directory to run `go build` in, for a main package in a nested module ("" = root).
+	ModuleDir string
+	// NeedsCargo marks images whose script needs cargo, so a missing toolchain is reported as ErrNoCargo.
+	NeedsCargo bool
+}
+
+// Dockerfile is the path of the spec's Dockerfile, relative to the root.
+func (s Spec) Dockerfile() string { return filepath.Join("images", s.Name+".Dockerfile") }
+
+// Repo is the image repository, agentlab/<name>.
+func (s Spec) Repo() string { return "agentlab/" + s.Name }
+
+// Specs are the lab's images; keys are the names `make images` and Builder.Ensure accept.
+var Specs = map[string]Spec{
+	"agent":    {Name: "agent", GoPackage: "./cmd/agent"},
+	"gobus":    {Name: "gobus", GoPackage: "./gobus/cmd/gobus"},
+	"rustbus":  {Name: "rustbus", BuildScript: "rust-message-bus/build.sh", NeedsCargo: true},
+	"loadgen":  {Name: "loadgen", GoPackage: "./cmd/loadgen"},
+	"cadvisor": {Name: "cadvisor", GoPackage: "./cmd/cadvisor"},
+}
+
+// Names returns the spec names, sorted.
+func Names() []string {
+	out := make([]string, 0, len(Specs))
+	for n := range Specs {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Builder builds images once per process and remembers the result.
+type Builder struct {
+	cli  client.APIClient
+	root string
+	log  io.Writer
+
+	mu   sync.Mutex
+	done map[string]string // name → image reference (hash tag)
+}
+
+// NewBuilder returns a Builder for the repository at root; progress lines go to log.
+func NewBuilder(cli client.APIClient, root string, log io.Writer) *Builder {
+	if log == nil {
+		log = io.Discard
+	}
+	return &Builder{cli: cli, root: root, log: log, done: map[string]string{}}
+}
+
+// Ensure makes sure image name exists for the current source and returns its hash-tagged reference
+// (agentlab/<name>:<hash>); agentlab/<name>:latest points at the same image afterwards.
+func (b *Builder) Ensure(ctx context.Context, name string) (string, error) {
+	spec, ok := Specs[name]
+	if !ok {
+		return "", fmt.Errorf("unknown image %q (known: %s)", name, strings.Join(Names(), ", "))
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ref, ok := b.done[name]; ok {
+		return ref, nil
+	}
+	ref, err := b.build(ctx, spec)
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", spec.Repo(), err)
+	}
+	b.done[name] = ref
+	return ref, nil
+}
+
+func (b *Builder) build(ctx context.Context, spec Spec) (string, error) {
+	tmp, err := os.MkdirTemp("", "agentlab-image-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	bin, err := b.compile(ctx, spec, tmp)
+	if err != nil {
+		return "", err
+	}
+	dockerfile, err := os.ReadFile(filepath.Join(b.root, spec.Dockerfile()))
+	if err != nil {
+		return "", err
+	}
+	binary, err := os.ReadFile(bin)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	h.Write(dockerfile)
+	h.Write(binary)
+	ref := spec.Repo() + ":" + hex.EncodeToString(h.Sum(nil))[:12]
+	latest := spec.Repo() + ":latest"
+
+	if _, err := b.cli.ImageInspect(ctx, ref); err == nil {
+		_, err := b.cli.ImageTag(ctx, client.ImageTagOptions{Source: ref, Target: latest})
+		return ref, err
+	} else if !cerrdefs.IsNotFound(err) {
+		return "", fmt.Errorf("inspect %s: %w", ref, err)
+	}
+	fmt.Fprintf(b.log, "building image %s (%d KiB binary)\n", ref, len(binary)/1024)
+	buildCtx, err := tarContext(dockerfile, binary)
+	if err != nil {
+		return "", err
+	}
+	res, err := b.cli.ImageBuild(ctx, buildCtx, client.ImageBuildOptions{
+		Tags:        []string{ref, latest},
+		Dockerfile:  "Dockerfile",
+		Remove:      true,
+		ForceRemove: true,
+		Labels:      map[string]string{"agentlab.image": spec.Name},
+	})
+	if err != nil {
+		return "", fmt.Errorf("build: %w", err)
+	}
+	defer res.Body.Close()
+	if err := drainBuild(res.Body); err != nil {
+		return "", fmt.Errorf("build: %w", err)
+	}
+	return ref, nil
+}
+
+func (b *Builder) compile(ctx context.Context, spec Spec, tmp string) (string, error) {
+	if spec.BuildScript != "" {
+		if spec.NeedsCargo {
+			if _, err := exec.LookPath("cargo"); err != nil {
+				return "", ErrNoCargo
+			}
+		}
+		cmd := exec.CommandContext(ctx, "bash", filepath.Join(b.root, spec.BuildScript))
+		cmd.Dir = b.root
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil {
+			return "", fmt.Errorf("%s: %w\n%s", spec.BuildScript, err, tail(errb.String(), 2000))
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		p := strings.TrimSpace(lines[len(lines)-1])
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(b.root, p)
+		}
+		return p, nil
+	}
+	bin := filepath.Join(tmp, "bin")
+	dir := b.root
+	if spec.ModuleDir != "" {
+		dir = filepath.Join(b.root, spec.ModuleDir)
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", bin, spec.GoPackage)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %w\n%s", spec.GoPackage, err, tail(string(out), 2000))
+	}
+	return bin, nil
+}
+
+func tarContext(dockerfile, binary []byte) (io.Reader, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range []struct {
+		name string
+		mode int64
+		data []byte
+	}{{"Dockerfile", 0o644, dockerfile}, {"bin", 0o755, binary}} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return nil, err
+		}
+	}
+	return &buf, tw.Close()
+}
+
+// drainBuild reads the build's JSON message stream and returns the first error it reports.
+func drainBuild(r io.Reader) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		var m struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(sc.Bytes(), &m) == nil && m.Error != "" {
+			return errors.New(m.Error)
+		}
+	}
+	return sc.Err()
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// FindRoot walks up from dir to the directory holding this repository's go.mod.
+func FindRoot(dir string) (string, error) {
+	for d := dir; ; d = filepath.Dir(d) {
+		b, err := os.ReadFile(filepath.Join(d, "go.mod"))
+		if err == nil && bytes.Contains(b, []byte("module github.com/agentlab/agentlab\n")) {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no agentlab go.mod above %s: run the lab from its repository", dir)
+		}
+	}
+}

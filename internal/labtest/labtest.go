@@ -1,0 +1,76 @@
+// Package labtest gives integration tests a Docker client, a labelled run and the lab's images, with cleanup
+// registered before anything can fail.
+package labtest
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/agentlab/agentlab/internal/dockerx"
+	"github.com/agentlab/agentlab/internal/images"
+)
+
+// Run is one test's slice of the daemon: everything it creates carries Labels(role).
+type Run struct {
+	Client *client.Client
+	ID     string
+	Root   string
+	build  *images.Builder
+}
+
+// Labels returns the labels a container or network of this run must carry.
+func (r *Run) Labels(role string) map[string]string { return dockerx.Labels(r.ID, role) }
+
+// Image builds (or finds) the lab image name and returns its reference.
+func (r *Run) Image(t testing.TB, name string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	ref, err := r.build.Ensure(ctx, name)
+	if err != nil {
+		t.Fatalf("image %s: %v", name, err)
+	}
+	return ref
+}
+
+// Docker skips the test under -short, else connects, locks a fresh run id and removes the run's objects when the
+// test ends.
+func Docker(t testing.TB) *Run {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs Docker (skipped with -short)")
+	}
+	ctx := context.Background()
+	cli, err := dockerx.Connect(ctx)
+	if err != nil {
+		t.Fatalf("docker: %v", err)
+	}
+	id := dockerx.NewRunID(time.Now())
+	lock, err := dockerx.AcquireRunLock(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := dockerx.RemoveRun(cctx, cli, id); err != nil {
+			t.Errorf("cleanup run %s: %v", id, err)
+		}
+		lock.Release()
+		cli.Close()
+	})
+	wd, _ := os.Getwd()
+	root, err := images.FindRoot(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Run{Client: cli, ID: id, Root: root, build: images.NewBuilder(cli, root, testWriter{t})}
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
