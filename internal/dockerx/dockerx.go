@@ -7,7 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -45,7 +48,41 @@ func Connect(ctx context.Context) (*client.Client, error) {
 		cli.Close()
 		return nil, fmt.Errorf("%w: %s: %v", ErrNoDocker, hostDescription(), err)
 	}
+	if _, set := os.LookupEnv("TESTCONTAINERS_HOST_OVERRIDE"); !set && daemonInOurNetns(pctx, cli) {
+		// testcontainers sees /.dockerenv and assumes the daemon is on another host, reached through the default
+		// gateway. When the daemon's bridge is one of our own interfaces, it runs in our network namespace and
+		// published ports are on loopback: say so, or Host() would name the gateway, where nothing listens.
+		_ = os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "localhost")
+	}
 	return cli, nil
+}
+
+// daemonInOurNetns reports whether the daemon's default bridge subnet holds an address of a local interface.
+func daemonInOurNetns(ctx context.Context, cli *client.Client) bool {
+	if !strings.HasPrefix(cli.DaemonHost(), "unix://") {
+		return false
+	}
+	nw, err := cli.NetworkInspect(ctx, "bridge", client.NetworkInspectOptions{})
+	if err != nil {
+		return false
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, c := range nw.Network.IPAM.Config {
+		if !c.Subnet.IsValid() {
+			continue
+		}
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(ipn.IP); ok && c.Subnet.Contains(ip.Unmap()) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func hostDescription() string {

@@ -73,8 +73,10 @@ type Builder struct {
 	root string
 	log  io.Writer
 
-	mu   sync.Mutex
-	done map[string]string // name → image reference (hash tag)
+	mu     sync.Mutex
+	done   map[string]string // name → image reference (hash tag)
+	bins   map[string]string // name → compiled binary
+	binDir string
 }
 
 // NewBuilder returns a Builder for the repository at root; progress lines go to log.
@@ -82,7 +84,7 @@ func NewBuilder(cli client.APIClient, root string, log io.Writer) *Builder {
 	if log == nil {
 		log = io.Discard
 	}
-	return &Builder{cli: cli, root: root, log: log, done: map[string]string{}}
+	return &Builder{cli: cli, root: root, log: log, done: map[string]string{}, bins: map[string]string{}}
 }
 
 // Ensure makes sure image name exists for the current source and returns its hash-tagged reference
@@ -105,13 +107,52 @@ func (b *Builder) Ensure(ctx context.Context, name string) (string, error) {
 	return ref, nil
 }
 
-func (b *Builder) build(ctx context.Context, spec Spec) (string, error) {
-	tmp, err := os.MkdirTemp("", "agentlab-image-")
+// Binary compiles the static binary of image name for the host (the same file the image gets) and returns its
+// path; it lives until Close.
+func (b *Builder) Binary(ctx context.Context, name string) (string, error) {
+	spec, ok := Specs[name]
+	if !ok {
+		return "", fmt.Errorf("unknown image %q (known: %s)", name, strings.Join(Names(), ", "))
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.binary(ctx, spec)
+}
+
+func (b *Builder) binary(ctx context.Context, spec Spec) (string, error) {
+	if p, ok := b.bins[spec.Name]; ok {
+		return p, nil
+	}
+	if b.binDir == "" {
+		d, err := os.MkdirTemp("", "agentlab-bin-")
+		if err != nil {
+			return "", err
+		}
+		b.binDir = d
+	}
+	p, err := b.compile(ctx, spec, b.binDir)
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(tmp)
-	bin, err := b.compile(ctx, spec, tmp)
+	b.bins[spec.Name] = p
+	return p, nil
+}
+
+// Close removes the compiled binaries.
+func (b *Builder) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.binDir == "" {
+		return nil
+	}
+	b.bins = map[string]string{}
+	err := os.RemoveAll(b.binDir)
+	b.binDir = ""
+	return err
+}
+
+func (b *Builder) build(ctx context.Context, spec Spec) (string, error) {
+	bin, err := b.binary(ctx, spec)
 	if err != nil {
 		return "", err
 	}
@@ -158,6 +199,7 @@ func (b *Builder) build(ctx context.Context, spec Spec) (string, error) {
 }
 
 func (b *Builder) compile(ctx context.Context, spec Spec, tmp string) (string, error) {
+	fmt.Fprintf(b.log, "compiling %s\n", spec.Name)
 	if spec.BuildScript != "" {
 		if spec.NeedsCargo {
 			if _, err := exec.LookPath("cargo"); err != nil {
@@ -178,7 +220,7 @@ func (b *Builder) compile(ctx context.Context, spec Spec, tmp string) (string, e
 		}
 		return p, nil
 	}
-	bin := filepath.Join(tmp, "bin")
+	bin := filepath.Join(tmp, spec.Name)
 	dir := b.root
 	if spec.ModuleDir != "" {
 		dir = filepath.Join(b.root, spec.ModuleDir)

@@ -54,7 +54,14 @@ func Docker(t testing.TB) *Run {
 	if err != nil {
 		t.Fatal(err)
 	}
+	wd, _ := os.Getwd()
+	root, err := images.FindRoot(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := &Run{Client: cli, ID: id, Root: root, build: images.NewBuilder(cli, root, testWriter{t})}
 	t.Cleanup(func() {
+		run.build.Close()
 		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if _, err := dockerx.RemoveRun(cctx, cli, id); err != nil {
@@ -63,12 +70,7 @@ func Docker(t testing.TB) *Run {
 		lock.Release()
 		cli.Close()
 	})
-	wd, _ := os.Getwd()
-	root, err := images.FindRoot(wd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &Run{Client: cli, ID: id, Root: root, build: images.NewBuilder(cli, root, testWriter{t})}
+	return run
 }
 
 type testWriter struct{ t testing.TB }

@@ -1,0 +1,71 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+)
+
+const usage = `usage: agent once [--task JSON] [--kib N]   (task from --task or stdin)
+       agent serve [--addr HOST:PORT] [--kib N]`
+
+// Main runs the agent command line and returns its exit status: 0 ok, 1 the task failed, 2 usage.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	fs := flag.NewFlagSet("agent "+args[0], flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	kib := fs.Int("kib", 64, "size of tasks that name none, KiB")
+	task := fs.String("task", "", "the task as JSON (once); default: read stdin")
+	addr := fs.String("addr", ":9000", "listen address (serve)")
+	if err := fs.Parse(args[1:]); err != nil {
+		fmt.Fprintf(stderr, "agent: %v\n%s\n", err, usage)
+		return 2
+	}
+	if *kib < 0 || *kib > MaxKiB {
+		fmt.Fprintf(stderr, "agent: --kib %d out of range 0..%d\n", *kib, MaxKiB)
+		return 2
+	}
+	switch args[0] {
+	case "once":
+		in := []byte(*task)
+		if *task == "" {
+			b, err := io.ReadAll(io.LimitReader(stdin, 1<<20))
+			if err != nil {
+				fmt.Fprintf(stderr, "agent: read task: %v\n", err)
+				return 1
+			}
+			in = b
+		}
+		t, err := ParseTask(in, *kib)
+		if err != nil {
+			fmt.Fprintf(stderr, "agent: %v\n", err)
+			return 2
+		}
+		if err := json.NewEncoder(stdout).Encode(Do(t)); err != nil {
+			return 1
+		}
+		return 0
+	case "serve":
+		ln, err := net.Listen("tcp", *addr)
+		if err != nil {
+			fmt.Fprintf(stderr, "agent: %v\n", err)
+			return 1
+		}
+		// The first line tells a parent process which port it got (for --addr 127.0.0.1:0).
+		fmt.Fprintf(stdout, "listening %s\n", ln.Addr())
+		if err := Serve(ctx, ln, *kib); err != nil {
+			fmt.Fprintf(stderr, "agent: %v\n", err)
+			return 1
+		}
+		return 0
+	default:
+		fmt.Fprintf(stderr, "agent: unknown mode %q\n%s\n", args[0], usage)
+		return 2
+	}
+}

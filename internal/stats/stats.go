@@ -1,0 +1,175 @@
+// Package stats turns raw measurements into the figures the lab reports: latency summaries from an HDR histogram,
+// least-squares trends, memory-stability verdicts and bootstrap confidence intervals.
+package stats
+
+import (
+	"math"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Latency records durations with 3 significant digits from 1 µs to 10 min.
+type Latency struct{ h *hdrhistogram.Histogram }
+
+// NewLatency returns an empty recorder.
+func NewLatency() *Latency { return &Latency{h: hdrhistogram.New(1, int64(10*time.Minute/time.Microsecond), 3)} }
+
+// Record adds one duration (clamped to the histogram's range).
+func (l *Latency) Record(d time.Duration) {
+	us := d.Microseconds()
+	if us < 1 {
+		us = 1
+	}
+	if us > l.h.HighestTrackableValue() {
+		us = l.h.HighestTrackableValue()
+	}
+	_ = l.h.RecordValue(us)
+}
+
+// Merge adds every value of o.
+func (l *Latency) Merge(o *Latency) { l.h.Merge(o.h) }
+
+// Count is the number of recorded values.
+func (l *Latency) Count() int64 { return l.h.TotalCount() }
+
+// Summary is a latency distribution; every figure is in milliseconds.
+type Summary struct {
+	Count  int64   `json:"count"`
+	MeanMS float64 `json:"mean_ms"`
+	MinMS  float64 `json:"min_ms"`
+	P50MS  float64 `json:"p50_ms"`
+	P90MS  float64 `json:"p90_ms"`
+	P95MS  float64 `json:"p95_ms"`
+	P99MS  float64 `json:"p99_ms"`
+	P999MS float64 `json:"p99_9_ms"`
+	MaxMS  float64 `json:"max_ms"`
+	StdMS  float64 `json:"stddev_ms"`
+}
+
+// Summary reads the distribution (source: HdrHistogram, 3 significant digits).
+func (l *Latency) Summary() Summary {
+	if l.h.TotalCount() == 0 {
+		return Summary{}
+	}
+	ms := func(us int64) float64 { return float64(us) / 1000 }
+	return Summary{
+		Count:  l.h.TotalCount(),
+		MeanMS: l.h.Mean() / 1000,
+		MinMS:  ms(l.h.Min()),
+		P50MS:  ms(l.h.ValueAtQuantile(50)),
+		P90MS:  ms(l.h.ValueAtQuantile(90)),
+		P95MS:  ms(l.h.ValueAtQuantile(95)),
+		P99MS:  ms(l.h.ValueAtQuantile(99)),
+		P999MS: ms(l.h.ValueAtQuantile(99.9)),
+		MaxMS:  ms(l.h.Max()),
+		StdMS:  l.h.StdDev() / 1000,
+	}
+}
+
+// Fit is a least-squares line y = Intercept + Slope·x.
+type Fit struct {
+	Slope, Intercept float64
+	SlopeStdErr      float64
+	R2               float64
+	N                int
+}
+
+// LinearFit fits y against x; it needs at least two distinct x values.
+func LinearFit(x, y []float64) (Fit, bool) {
+	n := len(x)
+	if n < 2 || n != len(y) {
+		return Fit{N: n}, false
+	}
+	var mx, my float64
+	for i := range x {
+		mx += x[i]
+		my += y[i]
+	}
+	mx /= float64(n)
+	my /= float64(n)
+	var sxx, sxy, syy float64
+	for i := range x {
+		dx, dy := x[i]-mx, y[i]-my
+		sxx += dx * dx
+		sxy += dx * dy
+		syy += dy * dy
+	}
+	if sxx == 0 {
+		return Fit{N: n}, false
+	}
+	f := Fit{Slope: sxy / sxx, N: n}
+	f.Intercept = my - f.Slope*mx
+	var sse float64
+	for i := range x {
+		r := y[i] - (f.Intercept + f.Slope*x[i])
+		sse += r * r
+	}
+	if syy > 0 {
+		f.R2 = 1 - sse/syy
+	}
+	if n > 2 {
+		f.SlopeStdErr = math.Sqrt(sse / float64(n-2) / sxx)
+	}
+	return f, true
+}
+
+// Median of xs (NaN when empty); xs is not modified.
+func Median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	m := len(s) / 2
+	if len(s)%2 == 1 {
+		return s[m]
+	}
+	return (s[m-1] + s[m]) / 2
+}
+
+// Mean of xs (NaN when empty).
+func Mean(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	var s float64
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+// Interval is an estimate with its 95 % confidence bounds.
+type Interval struct {
+	Estimate float64 `json:"estimate"`
+	Low95    float64 `json:"ci95_low"`
+	High95   float64 `json:"ci95_high"`
+	N        int     `json:"n"`
+}
+
+// BootstrapMedian estimates the median of xs with a 95 % percentile-bootstrap interval. The generator is seeded
+// so a report is reproducible from its raw values.
+func BootstrapMedian(xs []float64) Interval {
+	iv := Interval{Estimate: Median(xs), N: len(xs)}
+	if len(xs) < 2 {
+		iv.Low95, iv.High95 = iv.Estimate, iv.Estimate
+		return iv
+	}
+	const rounds = 2000
+	rng := rand.New(rand.NewPCG(1, 2))
+	meds := make([]float64, rounds)
+	s := make([]float64, len(xs))
+	for r := range meds {
+		for i := range s {
+			s[i] = xs[rng.IntN(len(xs))]
+		}
+		meds[r] = Median(s)
+	}
+	sort.Float64s(meds)
+	iv.Low95 = meds[int(0.025*rounds)]
+	iv.High95 = meds[int(0.975*rounds)-1]
+	return iv
+}

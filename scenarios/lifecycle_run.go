@@ -1,0 +1,53 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/agentlab/agentlab/internal/dockerx"
+)
+
+// lifecycleSet selects the patterns of a lifecycle scenario.
+type lifecycleSet struct {
+	spawnProcess, persistentProcess, spawnDocker, spawnDockerRaw, persistentDocker bool
+}
+
+// runLifecycle builds the selected patterns, runs them interleaved and packs spawn-comparison.json.
+func runLifecycle(ctx context.Context, env *Env, set lifecycleSet) (*Outcome, error) {
+	p := env.Params
+	bin, err := env.Images.Binary(ctx, "agent")
+	if err != nil {
+		return nil, fmt.Errorf("agent binary: %w", err)
+	}
+	var image string
+	if set.spawnDocker || set.spawnDockerRaw || set.persistentDocker {
+		if image, err = env.Images.Ensure(ctx, "agent"); err != nil {
+			return nil, err
+		}
+	}
+	labels := dockerx.Labels(env.RunID, "agent")
+	var pats []pattern
+	if set.spawnProcess {
+		pats = append(pats, &spawnProcess{bin: bin})
+	}
+	if set.persistentProcess {
+		pats = append(pats, &persistentProcess{bin: bin, agents: p.Agents})
+	}
+	if set.spawnDocker {
+		pats = append(pats, &spawnDocker{cli: env.Docker, image: image, labels: labels, viaTC: true})
+	}
+	if set.spawnDockerRaw {
+		pats = append(pats, &spawnDocker{cli: env.Docker, image: image, labels: labels})
+	}
+	if set.persistentDocker {
+		pats = append(pats, &persistentDocker{cli: env.Docker, image: image, labels: labels, agents: p.Agents,
+			mem: newContainerMemory(env)})
+	}
+	cmp, runErr := runPatterns(ctx, env, pats)
+	out := &Outcome{
+		Files:     map[string]any{"spawn-comparison.json": cmp},
+		Report:    cmp.report,
+		Decisions: map[string]any{"spawn_patterns": cmp.Decision},
+	}
+	return out, runErr
+}
