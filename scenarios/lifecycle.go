@@ -70,13 +70,13 @@ type ratio struct {
 
 // comparison is spawn-comparison.json.
 type comparison struct {
-	SchemaVersion int             `json:"schema_version"`
-	Params        map[string]any  `json:"parameters"`
+	SchemaVersion int              `json:"schema_version"`
+	Params        map[string]any   `json:"parameters"`
 	Patterns      []*patternResult `json:"patterns"`
-	Ratios        []ratio         `json:"ratios"`
-	Decision      spawnDecision   `json:"decision"`
-	Interrupted   bool            `json:"interrupted"`
-	ContainerMem  any             `json:"container_memory,omitempty"` // cAdvisor / Docker stats time series
+	Ratios        []ratio          `json:"ratios"`
+	Decision      spawnDecision    `json:"decision"`
+	Interrupted   bool             `json:"interrupted"`
+	ContainerMem  any              `json:"container_memory,omitempty"` // cAdvisor / Docker stats time series
 }
 
 // runPatterns runs the patterns' tasks interleaved: Rounds rounds, each running a block of every pattern, the
@@ -358,15 +358,15 @@ func safeDiv(a, b float64) float64 {
 
 // spawnDecision is the seed's decision 2 ("Spawn Patterns") with its inputs.
 type spawnDecision struct {
-	Question           string             `json:"question"`
-	SavingsPct         map[string]float64 `json:"savings_pct"` // runtime → 100·(1 − persistent mean / spawn mean)
-	PersistentSaves50  *bool              `json:"persistent_saves_over_50pct"`
-	TimeAnswer         string             `json:"time_answer"`
-	MemoryVerdicts     map[string]string  `json:"memory_verdicts"`
-	MemoryStable       *bool              `json:"memory_stable"`
-	MemoryAnswer       string             `json:"memory_answer"`
-	ShiftJustified     *bool              `json:"architectural_shift_justified"`
-	Rule               string             `json:"rule"`
+	Question          string             `json:"question"`
+	SavingsPct        map[string]float64 `json:"savings_pct"` // runtime → 100·(1 − persistent mean / spawn mean)
+	PersistentSaves50 *bool              `json:"persistent_saves_over_50pct"`
+	TimeAnswer        string             `json:"time_answer"`
+	MemoryVerdicts    map[string]string  `json:"memory_verdicts"`
+	MemoryStable      *bool              `json:"memory_stable"`
+	MemoryAnswer      string             `json:"memory_answer"`
+	ShiftJustified    *bool              `json:"architectural_shift_justified"`
+	Rule              string             `json:"rule"`
 }
 
 func decideSpawn(res []*patternResult) spawnDecision {

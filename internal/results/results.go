@@ -18,15 +18,15 @@ import (
 
 // Environment describes where a run happened, so figures from different machines are never mixed unknowingly.
 type Environment struct {
-	GoVersion     string `json:"go_version"`
-	OS            string `json:"os"`
-	Arch          string `json:"arch"`
-	CPUs          int    `json:"cpus"`
-	MemTotalBytes int64  `json:"mem_total_bytes,omitempty"`
-	Kernel        string `json:"kernel"`
-	Hostname      string `json:"hostname"`
-	GitCommit     string `json:"git_commit"`
-	GitDirty      bool   `json:"git_dirty"`
+	GoVersion     string     `json:"go_version"`
+	OS            string     `json:"os"`
+	Arch          string     `json:"arch"`
+	CPUs          int        `json:"cpus"`
+	MemTotalBytes int64      `json:"mem_total_bytes,omitempty"`
+	Kernel        string     `json:"kernel"`
+	Hostname      string     `json:"hostname"`
+	GitCommit     string     `json:"git_commit"`
+	GitDirty      bool       `json:"git_dirty"`
 	Docker        *DockerEnv `json:"docker,omitempty"`
 }
 

@@ -15,7 +15,9 @@ import (
 type Latency struct{ h *hdrhistogram.Histogram }
 
 // NewLatency returns an empty recorder.
-func NewLatency() *Latency { return &Latency{h: hdrhistogram.New(1, int64(10*time.Minute/time.Microsecond), 3)} }
+func NewLatency() *Latency {
+	return &Latency{h: hdrhistogram.New(1, int64(10*time.Minute/time.Microsecond), 3)}
+}
 
 // Record adds one duration (clamped to the histogram's range).
 func (l *Latency) Record(d time.Duration) {
