@@ -163,15 +163,15 @@ func Main(ctx context.Context, args []string, io IO) int {
 	}
 	defer lock.Release()
 
-	var cli *client.Client
-	if sc.NeedsDocker() {
-		cli, err = dockerx.Connect(ctx)
-		if err != nil {
-			fmt.Fprintf(io.Stderr, "lab: %v\n", err)
-			return ExitUsage
-		}
-		defer cli.Close()
-		if n, err := dockerx.ReapDead(ctx, cli, runID); err != nil {
+	dcli, err := dockerx.Connect(ctx)
+	if err != nil && sc.NeedsDocker() {
+		fmt.Fprintf(io.Stderr, "lab: %v\n", err)
+		return ExitUsage
+	}
+	// A scenario without containers still clears what dead runs left, when a daemon is there to ask.
+	if err == nil {
+		defer dcli.Close()
+		if n, err := dockerx.ReapDead(ctx, dcli, runID); err != nil {
 			fmt.Fprintf(io.Stderr, "lab: removing what dead runs left: %v\n", err)
 		} else if n > 0 {
 			fmt.Fprintf(io.Stderr, "lab: removed %d containers/networks left by dead lab runs\n", n)
@@ -180,10 +180,14 @@ func Main(ctx context.Context, args []string, io IO) int {
 		defer func() {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()
-			if _, err := dockerx.RemoveRun(cctx, cli, runID); err != nil {
+			if _, err := dockerx.RemoveRun(cctx, dcli, runID); err != nil {
 				fmt.Fprintf(io.Stderr, "lab: cleanup of run %s: %v\n", runID, err)
 			}
 		}()
+	}
+	var cli *client.Client // the scenario gets no daemon it did not ask for
+	if sc.NeedsDocker() {
+		cli = dcli
 	}
 	builder := images.NewBuilder(cli, root, io.Stderr)
 	defer builder.Close()
@@ -201,7 +205,7 @@ func Main(ctx context.Context, args []string, io IO) int {
 		}
 	}
 	if outcome != nil {
-		if err := write(ctx, o, runID, root, cli, io, outcome, runErr); err != nil {
+		if err := write(ctx, o, runID, root, dcli, io, outcome, runErr); err != nil {
 			fmt.Fprintf(io.Stderr, "lab: write results: %v\n", err)
 			code = ExitFailed
 		}

@@ -1,0 +1,140 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentlab/agentlab/scenarios"
+)
+
+func testIO(out, errb *bytes.Buffer) IO {
+	return IO{Stdout: out, Stderr: errb, Now: time.Now, Registry: scenarios.Default()}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "--scenario is required"},
+		{[]string{"--scenario", "nope"}, `unknown scenario "nope"; valid: persistent-docker, persistent-process, spawn, spawn-docker, spawn-process`},
+		{[]string{"--scenario", "spawn", "--iterations", "-1"}, "--iterations must be ≥ 1, got -1"},
+		{[]string{"--scenario", "spawn", "--agents", "0"}, "--agents must be ≥ 1, got 0"},
+		{[]string{"--scenario", "spawn", "--concurrency", "0"}, "--concurrency must be ≥ 1"},
+		{[]string{"--scenario", "spawn", "--sample-interval", "0s"}, "--sample-interval must be > 0"},
+		{[]string{"--scenario", "spawn", "--iterations", "x"}, `invalid value "x" for flag -iterations`},
+		{[]string{"--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"--scenario", "spawn", "extra"}, `unexpected argument "extra"`},
+	} {
+		_, err := Parse(tc.args, scenarios.Default())
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Parse(%q) = %v, want error containing %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestParseQuickDefaults(t *testing.T) {
+	o, err := Parse([]string{"--scenario", "spawn", "--quick"}, scenarios.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Params.Iterations != quickIters || o.Params.Agents != quickAgents || o.Params.Rounds != quickRounds {
+		t.Errorf("quick params = %+v", o.Params)
+	}
+	o, err = Parse([]string{"--scenario", "spawn", "--quick", "--iterations", "7"}, scenarios.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Params.Iterations != 7 {
+		t.Errorf("explicit --iterations lost under --quick: %d", o.Params.Iterations)
+	}
+}
+
+func TestMainUsageErrorsExit2OneLine(t *testing.T) {
+	for _, args := range [][]string{{"--scenario", "nope"}, {"--scenario", "spawn", "--agents", "0"}} {
+		var out, errb bytes.Buffer
+		if code := Main(context.Background(), args, testIO(&out, &errb)); code != ExitUsage {
+			t.Errorf("%q: exit %d, want %d", args, code, ExitUsage)
+		}
+		if n := strings.Count(errb.String(), "\n"); n != 1 {
+			t.Errorf("%q: want one line on stderr, got %q", args, errb.String())
+		}
+	}
+}
+
+func TestMainNoDockerDaemon(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+	var out, errb bytes.Buffer
+	start := time.Now()
+	code := Main(context.Background(), []string{"--scenario", "spawn-docker", "--out", t.TempDir()}, testIO(&out, &errb))
+	if code != ExitUsage {
+		t.Errorf("exit %d, want %d; stderr %s", code, ExitUsage, errb.String())
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("took %v to report a missing daemon, want < 5 s", el)
+	}
+	msg := errb.String()
+	if strings.Count(msg, "\n") != 1 || !strings.Contains(msg, "DOCKER_HOST=unix:///nonexistent/docker.sock") {
+		t.Errorf("want one line naming DOCKER_HOST, got %q", msg)
+	}
+}
+
+func TestMainSpawnProcessWritesResults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles and runs the agent")
+	}
+	out := t.TempDir()
+	var stdout, errb bytes.Buffer
+	code := Main(context.Background(), []string{"--scenario", "spawn-process", "--iterations", "6", "--rounds", "2",
+		"--out", out}, testIO(&stdout, &errb))
+	if code != ExitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, errb.String())
+	}
+	for _, want := range []string{"spawn-process", "p50", "decision (seed Test 3)"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(out, "latest", "spawn-comparison.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		SchemaVersion int    `json:"schema_version"`
+		RunID         string `json:"run_id"`
+		Environment   struct {
+			CPUs      int    `json:"cpus"`
+			GitCommit string `json:"git_commit"`
+		}
+		Patterns []struct {
+			Name   string
+			Tasks  int
+			Errors int
+			Time   struct {
+				P50 float64 `json:"p50_ms"`
+			} `json:"time_per_task"`
+			Memory struct {
+				Source string
+			}
+		}
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.SchemaVersion != 1 || doc.RunID == "" || doc.Environment.CPUs == 0 || doc.Environment.GitCommit == "" {
+		t.Errorf("header incomplete: %+v", doc)
+	}
+	if len(doc.Patterns) != 1 || doc.Patterns[0].Tasks != 6 || doc.Patterns[0].Errors != 0 ||
+		doc.Patterns[0].Time.P50 <= 0 || doc.Patterns[0].Memory.Source == "" {
+		t.Errorf("patterns = %+v", doc.Patterns)
+	}
+	if _, err := os.Stat(filepath.Join(out, "latest", "final-report.json")); err != nil {
+		t.Error(err)
+	}
+}
