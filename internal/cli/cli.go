@@ -38,6 +38,7 @@ type Options struct {
 	Scenario string
 	Out      string
 	Clean    bool
+	Images   string // comma-separated image names or "all": build them and exit
 	Params   scenarios.Params
 }
 
@@ -61,6 +62,7 @@ func Parse(args []string, reg scenarios.Registry) (Options, error) {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.Scenario, "scenario", "", "scenario to run: "+strings.Join(reg.Names(), ", "))
 	fs.StringVar(&o.Out, "out", "results", "results folder; the run writes <out>/<run-id>/ and <out>/latest")
+	fs.StringVar(&o.Images, "images", "", "build these images (comma-separated, or all: "+strings.Join(images.Names(), ", ")+") and exit")
 	fs.BoolVar(&o.Clean, "clean", false, "remove every container and network of every lab run on this daemon, then exit")
 	p := &o.Params
 	fs.IntVar(&p.Iterations, "iterations", 100, "tasks per lifecycle pattern (--quick: 20)")
@@ -97,6 +99,14 @@ func Parse(args []string, reg scenarios.Registry) (Options, error) {
 		}
 	}
 	if o.Clean {
+		return o, nil
+	}
+	if o.Images != "" {
+		for _, n := range imageList(o.Images) {
+			if _, ok := images.Specs[n]; !ok {
+				return o, errUsage{fmt.Sprintf("unknown image %q; valid: all, %s", n, strings.Join(images.Names(), ", "))}
+			}
+		}
 		return o, nil
 	}
 	if o.Scenario == "" {
@@ -147,13 +157,16 @@ func Main(ctx context.Context, args []string, io IO) int {
 	if o.Clean {
 		return clean(ctx, io)
 	}
-	sc := io.Registry[o.Scenario]
 	wd, _ := os.Getwd()
 	root, err := images.FindRoot(wd)
 	if err != nil {
 		fmt.Fprintf(io.Stderr, "lab: %v\n", err)
 		return ExitUsage
 	}
+	if o.Images != "" {
+		return buildImages(ctx, io, root, imageList(o.Images), o.Params.SkipRust)
+	}
+	sc := io.Registry[o.Scenario]
 
 	runID := dockerx.NewRunID(io.Now())
 	lock, err := dockerx.AcquireRunLock(runID)
@@ -290,4 +303,41 @@ func clean(ctx context.Context, io IO) int {
 		return ExitFailed
 	}
 	return ExitOK
+}
+
+func imageList(s string) []string {
+	if s == "all" {
+		return images.Names()
+	}
+	return strings.Split(s, ",")
+}
+
+// buildImages is `make images`: every image, with the hash tag and the :latest alias.
+func buildImages(ctx context.Context, io IO, root string, names []string, skipRust bool) int {
+	cli, err := dockerx.Connect(ctx)
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "lab: %v\n", err)
+		return ExitUsage
+	}
+	defer cli.Close()
+	b := images.NewBuilder(cli, root, io.Stderr)
+	defer b.Close()
+	code := ExitOK
+	for _, n := range names {
+		if skipRust && images.Specs[n].NeedsCargo {
+			fmt.Fprintf(io.Stderr, "lab: skipping %s (--skip-rust)\n", n)
+			continue
+		}
+		ref, err := b.Ensure(ctx, n)
+		switch {
+		case errors.Is(err, images.ErrNoCargo):
+			fmt.Fprintf(io.Stderr, "lab: skipping %s: %v (install Rust, or pass --skip-rust)\n", n, err)
+		case err != nil:
+			fmt.Fprintf(io.Stderr, "lab: %v\n", err)
+			code = ExitFailed
+		default:
+			fmt.Fprintf(io.Stdout, "%s (= agentlab/%s:latest)\n", ref, n)
+		}
+	}
+	return code
 }

@@ -1,0 +1,30 @@
+# agentlab — every target works on a fresh machine with Go, Docker and (for the Rust bus) cargo.
+GO ?= go
+
+.PHONY: lab test test-short images vet clean bench
+
+# The main job: all lifecycle patterns, quick.
+lab:
+	$(GO) run ./lab --scenario spawn --quick
+
+# The test suite CI runs: unit + Docker integration tests (conformance of both buses included).
+test: vet
+	$(GO) test -race -count=1 -timeout 40m ./...
+
+test-short:
+	$(GO) test -short ./...
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above are not formatted"; exit 1; }
+	$(GO) vet ./...
+
+# Build every image (agentlab/<name>:<hash> and :latest) from source, offline.
+images:
+	$(GO) run ./lab --images all
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./gobus/
+
+# Remove every container and network of every lab run on this daemon.
+clean:
+	$(GO) run ./lab --clean
