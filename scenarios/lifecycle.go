@@ -81,7 +81,10 @@ type comparison struct {
 
 // runPatterns runs the patterns' tasks interleaved: Rounds rounds, each running a block of every pattern, the
 // order rotated per round so no pattern always follows another. Setup and teardown are outside the timings.
-func runPatterns(ctx context.Context, env *Env, pats []pattern) (*comparison, error) {
+//
+// hold, if not nil, runs after the measurement and before teardown (the container sampler uses it to see the
+// agents through a few sampling rounds of every source).
+func runPatterns(ctx context.Context, env *Env, pats []pattern, hold func(context.Context)) (*comparison, error) {
 	p := env.Params
 	cmp := &comparison{SchemaVersion: SchemaVersion, Params: map[string]any{
 		"iterations": p.Iterations, "agents": p.Agents, "concurrency": p.Concurrency, "task_kib": p.TaskKiB,
@@ -148,6 +151,9 @@ rounds:
 		}
 	}
 	bar.Done()
+	if hold != nil && runErr == nil {
+		hold(ctx)
+	}
 
 	for i, r := range res {
 		r.Time = r.lat.Summary()

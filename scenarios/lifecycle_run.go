@@ -3,6 +3,7 @@ package scenarios
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/agentlab/agentlab/internal/dockerx"
 )
@@ -39,14 +40,32 @@ func runLifecycle(ctx context.Context, env *Env, set lifecycleSet) (*Outcome, er
 	if set.spawnDockerRaw {
 		pats = append(pats, &spawnDocker{cli: env.Docker, image: image, labels: labels})
 	}
+	var sampler *containerSampler
 	if set.persistentDocker {
-		pats = append(pats, &persistentDocker{cli: env.Docker, image: image, labels: labels, agents: p.Agents,
-			mem: newContainerMemory(env)})
+		if sampler, err = startContainerSampler(ctx, env, p.CAdvisor); err != nil {
+			return nil, err
+		}
+		pats = append(pats, &persistentDocker{cli: env.Docker, image: image, labels: labels, agents: p.Agents, mem: sampler})
 	}
-	cmp, runErr := runPatterns(ctx, env, pats)
+	var hold func(context.Context)
+	if sampler != nil {
+		hold = sampler.hold
+	}
+	cmp, runErr := runPatterns(ctx, env, pats, hold)
+	report := cmp.report
+	if sampler != nil {
+		res := sampler.stop(ctx)
+		cmp.ContainerMem = res
+		report = func(w io.Writer) error {
+			if err := cmp.report(w); err != nil {
+				return err
+			}
+			return reportContainerMemory(w, res)
+		}
+	}
 	out := &Outcome{
 		Files:     map[string]any{"spawn-comparison.json": cmp},
-		Report:    cmp.report,
+		Report:    report,
 		Decisions: map[string]any{"spawn_patterns": cmp.Decision},
 	}
 	return out, runErr

@@ -3,37 +3,147 @@ package scenarios
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/agentlab/agentlab/internal/dockerx"
+	"github.com/agentlab/agentlab/internal/memstat"
 )
 
-// cgroupMemory reads container memory from the host's cgroup v1 files: usage − total_inactive_file, the figure
-// `docker stats` shows. TODO(lead): replace with internal/memstat once it lands.
-type cgroupMemory struct{}
+// containerMemory reads the summed memory of containers.
+type containerMemory interface {
+	Memory(ctx context.Context, ids []string) (float64, string, error)
+}
 
-func newContainerMemory(*Env) containerMemory { return cgroupMemory{} }
+// containerSampler is how container scenarios measure memory: a memstat.Sampler keeps every container's series
+// from Docker stats, the cgroup files and (with --cadvisor) the cAdvisor sidecar, cross-checked, for the results;
+// the per-task readings of a pattern come from the cgroup files when they are visible (instant) and from Docker
+// stats otherwise (about one answer a second).
+type containerSampler struct {
+	s    *memstat.Sampler
+	fast memstat.Source
+}
 
-func (cgroupMemory) Memory(_ context.Context, ids []string) (float64, string, error) {
+// startContainerSampler starts sampling; with cadvisor it first starts the sidecar (a failure degrades to the
+// other sources, said once by the sampler).
+func startContainerSampler(ctx context.Context, env *Env, cadvisor bool) (*containerSampler, error) {
+	srcs := memstat.DefaultSources(env.Docker, env.Now)
+	cs := &containerSampler{s: memstat.NewSampler(memstat.Config{Docker: env.Docker, Log: env.Log, Now: env.Now}, srcs...)}
+	for _, src := range srcs {
+		if src.Name() == memstat.SourceCgroup {
+			cs.fast = src
+		}
+	}
+	if cadvisor {
+		ref, err := env.Images.Ensure(ctx, "cadvisor")
+		if err != nil {
+			return nil, err
+		}
+		cs.s.StartCAdvisor(ctx, ref, testcontainers.WithLabels(dockerx.Labels(env.RunID, "cadvisor")))
+	}
+	cs.s.Start(ctx)
+	return cs, nil
+}
+
+func (c *containerSampler) add(ctx context.Context, id, role string) error { return c.s.Add(ctx, id, role) }
+
+func (c *containerSampler) Memory(ctx context.Context, ids []string) (float64, string, error) {
+	if c.fast == nil {
+		return c.s.Memory(ctx, ids)
+	}
+	got, err := c.fast.Sample(ctx, ids)
+	if err != nil {
+		return 0, "", err
+	}
 	var sum float64
-	for _, id := range ids {
-		dir := "/sys/fs/cgroup/memory/docker/" + id
-		u, err := os.ReadFile(dir + "/memory.usage_in_bytes")
-		if err != nil {
-			return 0, "", err
-		}
-		usage, _ := strconv.ParseFloat(strings.TrimSpace(string(u)), 64)
-		st, err := os.ReadFile(dir + "/memory.stat")
-		if err != nil {
-			return 0, "", err
-		}
-		var inactive float64
-		for _, l := range strings.Split(string(st), "\n") {
-			if v, ok := strings.CutPrefix(l, "total_inactive_file "); ok {
-				inactive, _ = strconv.ParseFloat(v, 64)
+	for _, s := range got {
+		sum += float64(s.MemoryBytes)
+	}
+	return sum, fmt.Sprintf("cgroup memory_bytes (usage − inactive_file, as docker stats shows it), summed over %d containers", len(got)), nil
+}
+
+// holdRounds is how many samples of each source every container should have before it is torn down: enough to
+// put the sources side by side, even when the tasks took milliseconds.
+const (
+	holdRounds  = 3
+	holdTimeout = 8 * time.Second
+)
+
+// hold waits until every sampled container has holdRounds samples from every source, or holdTimeout passes.
+func (c *containerSampler) hold(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, holdTimeout)
+	defer cancel()
+	tk := time.NewTicker(250 * time.Millisecond)
+	defer tk.Stop()
+	for {
+		r := c.s.Results()
+		enough := true
+		for _, ct := range r.Containers {
+			for _, src := range r.Sources {
+				enough = enough && ct.Summary[src].Samples >= holdRounds
 			}
 		}
-		sum += usage - inactive
+		if enough {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C: // the sampler has no "round done" signal; its results are cheap to read
+		}
 	}
-	return sum, fmt.Sprintf("cgroup v1 memory.usage_in_bytes − total_inactive_file, summed over %d containers", len(ids)), nil
+}
+
+// stop ends sampling (and removes the sidecar) and returns the series.
+func (c *containerSampler) stop(ctx context.Context) memstat.Results {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	c.s.Stop(sctx)
+	return c.s.Results()
+}
+
+// reportContainerMemory prints every sampled container's memory from each source side by side, and the
+// cross-check of each source against Docker stats.
+func reportContainerMemory(w io.Writer, r memstat.Results) error {
+	if len(r.Containers) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\ncontainer memory (memory_bytes = usage − inactive_file, MiB, mean over the run; sampled every %s)\n", time.Duration(r.Interval))
+	if r.Note != "" {
+		fmt.Fprintf(w, "  note: %s\n", r.Note)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "container\trole\t")
+	for _, s := range r.Sources {
+		fmt.Fprintf(tw, "%s\tn\t", s)
+	}
+	fmt.Fprintln(tw, "cross-check vs docker-stats\t")
+	for _, c := range r.Containers {
+		fmt.Fprintf(tw, "%s\t%s\t", c.Name, c.Role)
+		for _, s := range r.Sources {
+			sm, ok := c.Summary[s]
+			if !ok {
+				fmt.Fprint(tw, "-\t0\t")
+				continue
+			}
+			fmt.Fprintf(tw, "%.2f\t%d\t", float64(sm.MemoryMeanBytes)/(1<<20), sm.Samples)
+		}
+		check := ""
+		for _, cc := range c.CrossCheck {
+			verdict := "agree"
+			if len(cc.Flagged) > 0 {
+				f := cc.Flagged[0]
+				verdict = fmt.Sprintf("DIFFER >%.0f%% in %d pairs (e.g. %.2f vs %.2f MiB)", cc.Tolerance*100, len(cc.Flagged),
+					float64(f.ABytes)/(1<<20), float64(f.BBytes)/(1<<20))
+			} else if cc.Pairs == 0 {
+				verdict = "no pairs"
+			}
+			check += fmt.Sprintf("%s: %s (max %.1f%%, %d pairs); ", cc.A, verdict, cc.MaxRelDiff*100, cc.Pairs)
+		}
+		fmt.Fprintf(tw, "%s\t\n", check)
+	}
+	return tw.Flush()
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/agentlab/agentlab/internal/agent"
-	"github.com/agentlab/agentlab/internal/dockerx"
 	"github.com/agentlab/agentlab/internal/procmem"
 )
 
@@ -325,10 +324,9 @@ type persistentDocker struct {
 	image   string
 	labels  map[string]string
 	agents  int
-	mem     containerMemory
+	mem     *containerSampler
 	ctrs    []*testcontainers.DockerContainer
 	pool    *clientPool
-	readyMS []float64
 }
 
 func (p *persistentDocker) info() patternInfo {
@@ -350,6 +348,9 @@ func (p *persistentDocker) start(ctx context.Context) error {
 		}
 		if err != nil {
 			return fmt.Errorf("start agent %d: %w", i, err)
+		}
+		if err := p.mem.add(ctx, c.GetContainerID(), "agent"); err != nil {
+			return fmt.Errorf("sample agent %d: %w", i, err)
 		}
 		host, err := c.Host(ctx)
 		if err != nil {
@@ -392,18 +393,3 @@ func (p *persistentDocker) stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// containerIDs lists the ids of running persistent containers (for the cAdvisor sampler).
-func (p *persistentDocker) containerIDs() []string {
-	ids := make([]string, len(p.ctrs))
-	for i, c := range p.ctrs {
-		ids[i] = c.GetContainerID()
-	}
-	return ids
-}
-
-// containerMemory reads the summed memory of containers.
-type containerMemory interface {
-	Memory(ctx context.Context, ids []string) (float64, string, error)
-}
-
-var _ = dockerx.LabelRunID

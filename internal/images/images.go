@@ -8,8 +8,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,7 +19,6 @@ import (
 	"strings"
 	"sync"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 )
 
@@ -50,11 +47,12 @@ func (s Spec) Repo() string { return "agentlab/" + s.Name }
 
 // Specs are the lab's images; keys are the names `make images` and Builder.Ensure accept.
 var Specs = map[string]Spec{
-	"agent":    {Name: "agent", GoPackage: "./cmd/agent"},
-	"gobus":    {Name: "gobus", GoPackage: "./gobus/cmd/gobus"},
-	"rustbus":  {Name: "rustbus", BuildScript: "rust-message-bus/build.sh", NeedsCargo: true},
-	"loadgen":  {Name: "loadgen", GoPackage: "./cmd/loadgen"},
-	"cadvisor": {Name: "cadvisor", GoPackage: "./cmd/cadvisor"},
+	"agent":   {Name: "agent", GoPackage: "./cmd/agent"},
+	"gobus":   {Name: "gobus", GoPackage: "./gobus/cmd/gobus"},
+	"rustbus": {Name: "rustbus", BuildScript: "rust-message-bus/build.sh", NeedsCargo: true},
+	"loadgen": {Name: "loadgen", GoPackage: "./cmd/loadgen"},
+	// cAdvisor is a nested module: its dependency tree (grpc, containerd, klog, k8s utils) stays out of the lab's.
+	"cadvisor": {Name: "cadvisor", GoPackage: ".", ModuleDir: "cmd/cadvisor"},
 }
 
 // Names returns the spec names, sorted.
@@ -164,38 +162,7 @@ func (b *Builder) build(ctx context.Context, spec Spec) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	h := sha256.New()
-	h.Write(dockerfile)
-	h.Write(binary)
-	ref := spec.Repo() + ":" + hex.EncodeToString(h.Sum(nil))[:12]
-	latest := spec.Repo() + ":latest"
-
-	if _, err := b.cli.ImageInspect(ctx, ref); err == nil {
-		_, err := b.cli.ImageTag(ctx, client.ImageTagOptions{Source: ref, Target: latest})
-		return ref, err
-	} else if !cerrdefs.IsNotFound(err) {
-		return "", fmt.Errorf("inspect %s: %w", ref, err)
-	}
-	fmt.Fprintf(b.log, "building image %s (%d KiB binary)\n", ref, len(binary)/1024)
-	buildCtx, err := tarContext(dockerfile, binary)
-	if err != nil {
-		return "", err
-	}
-	res, err := b.cli.ImageBuild(ctx, buildCtx, client.ImageBuildOptions{
-		Tags:        []string{ref, latest},
-		Dockerfile:  "Dockerfile",
-		Remove:      true,
-		ForceRemove: true,
-		Labels:      map[string]string{"agentlab.image": spec.Name},
-	})
-	if err != nil {
-		return "", fmt.Errorf("build: %w", err)
-	}
-	defer res.Body.Close()
-	if err := drainBuild(res.Body); err != nil {
-		return "", fmt.Errorf("build: %w", err)
-	}
-	return ref, nil
+	return b.buildImage(ctx, spec.Repo(), spec.Name, dockerfile, binary)
 }
 
 func (b *Builder) compile(ctx context.Context, spec Spec, tmp string) (string, error) {

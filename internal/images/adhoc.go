@@ -1,0 +1,95 @@
+package images
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+)
+
+// Adhoc is an image outside Specs — a test's helper program — built the way the lab's images are: a static Go
+// binary copied into a FROM scratch image tagged <Repo>:<hash of Dockerfile and binary> plus :latest, and not
+// rebuilt while both are unchanged.
+type Adhoc struct {
+	// Repo is the image repository, e.g. agentlab-test/alloc.
+	Repo string
+	// GoPackage is the main package (relative to the root, or to ModuleDir for a nested module).
+	GoPackage string
+	ModuleDir string
+	// Dockerfile is the build's Dockerfile; the context holds the binary as "bin". Nil means DefaultAdhocDockerfile.
+	Dockerfile []byte
+}
+
+// DefaultAdhocDockerfile runs the binary as nobody.
+const DefaultAdhocDockerfile = "FROM scratch\nCOPY bin /app\nUSER 65534:65534\nENTRYPOINT [\"/app\"]\n"
+
+// EnsureAdhoc makes sure image a exists for the current source and returns its hash-tagged reference.
+func (b *Builder) EnsureAdhoc(ctx context.Context, a Adhoc) (string, error) {
+	if a.Repo == "" || a.GoPackage == "" {
+		return "", fmt.Errorf("adhoc image: Repo and GoPackage are required")
+	}
+	dockerfile := a.Dockerfile
+	if dockerfile == nil {
+		dockerfile = []byte(DefaultAdhocDockerfile)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	// The binary cache is keyed by spec name; the "adhoc_" prefix keeps these apart from Specs, and the name is also the
+	// binary's file name, so no slashes.
+	name := "adhoc_" + strings.NewReplacer("/", "_", ":", "_").Replace(a.Repo)
+	bin, err := b.binary(ctx, Spec{Name: name, GoPackage: a.GoPackage, ModuleDir: a.ModuleDir})
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", a.Repo, err)
+	}
+	binary, err := os.ReadFile(bin)
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", a.Repo, err)
+	}
+	ref, err := b.buildImage(ctx, a.Repo, filepath.Base(a.Repo), dockerfile, binary)
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", a.Repo, err)
+	}
+	return ref, nil
+}
+
+// buildImage tags or builds repo:<hash> from a Dockerfile and a binary (the same steps as build, for a Dockerfile
+// that is not under images/).
+func (b *Builder) buildImage(ctx context.Context, repo, label string, dockerfile, binary []byte) (string, error) {
+	h := sha256.New()
+	h.Write(dockerfile)
+	h.Write(binary)
+	ref := repo + ":" + hex.EncodeToString(h.Sum(nil))[:12]
+	latest := repo + ":latest"
+	if _, err := b.cli.ImageInspect(ctx, ref); err == nil {
+		_, err := b.cli.ImageTag(ctx, client.ImageTagOptions{Source: ref, Target: latest})
+		return ref, err
+	} else if !cerrdefs.IsNotFound(err) {
+		return "", fmt.Errorf("inspect %s: %w", ref, err)
+	}
+	fmt.Fprintf(b.log, "building image %s (%d KiB binary)\n", ref, len(binary)/1024)
+	buildCtx, err := tarContext(dockerfile, binary)
+	if err != nil {
+		return "", err
+	}
+	res, err := b.cli.ImageBuild(ctx, buildCtx, client.ImageBuildOptions{
+		Tags:        []string{ref, latest},
+		Dockerfile:  "Dockerfile",
+		Remove:      true,
+		ForceRemove: true,
+		Labels:      map[string]string{"agentlab.image": label},
+	})
+	if err != nil {
+		return "", fmt.Errorf("build: %w", err)
+	}
+	defer res.Body.Close()
+	if err := drainBuild(res.Body); err != nil {
+		return "", fmt.Errorf("build: %w", err)
+	}
+	return ref, nil
+}

@@ -1,0 +1,94 @@
+package memstat
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/wait"
+)
+
+// CAdvisorPort is the port cAdvisor listens on inside its container, as upstream.
+const CAdvisorPort = "8080/tcp"
+
+// CAdvisorBinds returns the host paths the sidecar gets by default, all read-only: the host root (machine info),
+// /var/run (the Docker socket), /sys (cgroups) and Docker's state (a container's layer id, which cAdvisor's docker
+// provider insists on reading).
+func CAdvisorBinds() []string {
+	return []string{"/:/rootfs:ro", "/var/run:/var/run:ro", "/sys:/sys:ro", "/var/lib/docker:/var/lib/docker:ro"}
+}
+
+// CAdvisorReadyTimeout bounds how long the sidecar may take to answer /healthz.
+const CAdvisorReadyTimeout = 20 * time.Second
+
+// CAdvisorContainer is a running cAdvisor sidecar.
+type CAdvisorContainer struct {
+	*testcontainers.DockerContainer
+	url string
+	// ReadyAfter is how long it took from the create request to /healthz answering.
+	ReadyAfter time.Duration
+}
+
+// URL is the sidecar's base URL as seen from this process (http://host:mapped-port).
+func (c *CAdvisorContainer) URL() string { return c.url }
+
+// Source returns a Source reading this sidecar, asking for count points per container (see NewCAdvisor).
+func (c *CAdvisorContainer) Source(count int) *CAdvisor { return NewCAdvisor(c.url, count) }
+
+// RunCAdvisor starts the lab's cAdvisor image img in the style of a testcontainers-go module: defaults (host
+// binds, port 8080 exposed, 1 s housekeeping without dynamic back-off, wait for /healthz up to
+// CAdvisorReadyTimeout), then the caller's options — the caller supplies the labels, e.g.
+// testcontainers.WithLabels(dockerx.Labels(runID, "cadvisor")) — then the URL is resolved. The container runs
+// without --privileged. On error the returned container, if not nil, must still be terminated.
+func RunCAdvisor(ctx context.Context, img string, opts ...testcontainers.ContainerCustomizer) (*CAdvisorContainer, error) {
+	start := time.Now()
+	moduleOpts := []testcontainers.ContainerCustomizer{
+		testcontainers.WithExposedPorts(CAdvisorPort),
+		testcontainers.WithCmd("-housekeeping_interval=1s", "-allow_dynamic_housekeeping=false"),
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			hc.Binds = append(hc.Binds, CAdvisorBinds()...)
+		}),
+		testcontainers.WithWaitStrategyAndDeadline(CAdvisorReadyTimeout,
+			wait.ForHTTP("/healthz").WithPort(CAdvisorPort).WithPollInterval(100*time.Millisecond)),
+	}
+	ctr, err := testcontainers.Run(ctx, img, append(moduleOpts, opts...)...)
+	var c *CAdvisorContainer
+	if ctr != nil {
+		c = &CAdvisorContainer{DockerContainer: ctr}
+	}
+	if err != nil {
+		return c, fmt.Errorf("cadvisor: %w", err)
+	}
+	c.ReadyAfter = time.Since(start)
+	if c.url, err = ctr.PortEndpoint(ctx, CAdvisorPort, "http"); err != nil {
+		return c, fmt.Errorf("cadvisor: endpoint: %w", err)
+	}
+	return c, nil
+}
+
+// cadvisorPreflight says why the sidecar cannot work before trying: a daemon that is not on a local unix socket
+// (the binds would name another machine's paths, and the cgroup source cannot read them either) or a bind source
+// missing here.
+func cadvisorPreflight(daemonHost string, stat func(string) (os.FileInfo, error)) error {
+	if !isLocalDaemon(daemonHost) {
+		return fmt.Errorf("docker host %s is not a local unix socket", daemonHost)
+	}
+	for _, b := range CAdvisorBinds() {
+		src, _, _ := strings.Cut(b, ":")
+		if _, err := stat(src); err != nil {
+			return fmt.Errorf("mount source missing: %w", err)
+		}
+	}
+	return nil
+}
+
+// isLocalDaemon reports whether a daemon address (client.DaemonHost) is a unix socket on this machine.
+func isLocalDaemon(host string) bool {
+	u, err := url.Parse(host)
+	return err == nil && u.Scheme == "unix"
+}
