@@ -48,7 +48,9 @@ func startContainerSampler(ctx context.Context, env *Env, cadvisor bool) (*conta
 	return cs, nil
 }
 
-func (c *containerSampler) add(ctx context.Context, id, role string) error { return c.s.Add(ctx, id, role) }
+func (c *containerSampler) add(ctx context.Context, id, role string) error {
+	return c.s.Add(ctx, id, role)
+}
 
 func (c *containerSampler) Memory(ctx context.Context, ids []string) (float64, string, error) {
 	if c.fast == nil {

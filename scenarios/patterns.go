@@ -320,13 +320,13 @@ func waitAndRead(ctx context.Context, cli *client.Client, id string) (agent.Resu
 // --- persistent-docker: long-running agent containers, tasks over the mapped port -------------------------------
 
 type persistentDocker struct {
-	cli     *client.Client
-	image   string
-	labels  map[string]string
-	agents  int
-	mem     *containerSampler
-	ctrs    []*testcontainers.DockerContainer
-	pool    *clientPool
+	cli    *client.Client
+	image  string
+	labels map[string]string
+	agents int
+	mem    *containerSampler
+	ctrs   []*testcontainers.DockerContainer
+	pool   *clientPool
 }
 
 func (p *persistentDocker) info() patternInfo {
@@ -392,4 +392,3 @@ func (p *persistentDocker) stop(ctx context.Context) error {
 	p.ctrs = nil
 	return errors.Join(errs...)
 }
-
