@@ -62,7 +62,10 @@ func Do(t Task) Result {
 func Digest(t Task) string {
 	h := sha256.New()
 	var block [1024]byte
-	x := t.Seed | 1
+	x := t.Seed*0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019 // xorshift must not start at 0; distinct seeds stay distinct
+	if x == 0 {
+		x = 1
+	}
 	for i := 0; i < t.KiB; i++ {
 		for j := 0; j < len(block); j += 8 {
 			x ^= x << 13
