@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/agentlab/agentlab/gobus"
+)
+
+func TestParseFlags(t *testing.T) {
+	env := map[string]string{"BUS_ADDR": ":9000", "BUS_QUEUE_LEN": "32", "BUS_MAX_CONNECTIONS": "7"}
+	getenv := func(k string) string { return env[k] }
+
+	o, err := parseFlags([]string{"--queue-len", "64"}, getenv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := gobus.Options{Addr: ":9000", MaxMessageBytes: 65536, QueueLen: 64, MaxConnections: 7}
+	if o != want {
+		t.Errorf("got %+v, want %+v (env fallback, flag wins)", o, want)
+	}
+
+	o, err = parseFlags(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (gobus.Options{Addr: ":8080", MaxMessageBytes: 65536, QueueLen: 256, MaxConnections: 20000}); o != want {
+		t.Errorf("defaults %+v", o)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		msg  string
+	}{
+		{[]string{"--queue-len", "x"}, nil, "queue-len"},
+		{[]string{"--nope"}, nil, "nope"},
+		{[]string{"--max-connections", "0"}, nil, "max-connections"},
+		{nil, map[string]string{"BUS_MAX_MESSAGE_BYTES": "big"}, "BUS_MAX_MESSAGE_BYTES"},
+		{[]string{"extra"}, nil, "extra"},
+	} {
+		_, err := parseFlags(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.msg) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v %v: error %v, want one line mentioning %q", tc.args, tc.env, err, tc.msg)
+		}
+	}
+}
+
+// TestMain lets the test binary stand in for the gobus binary: with GOBUS_TEST_MAIN=1 it runs main with the
+// arguments in GOBUS_TEST_ARGS.
+func TestMain(m *testing.M) {
+	if os.Getenv("GOBUS_TEST_MAIN") == "1" {
+		os.Args = append([]string{"gobus"}, strings.Fields(os.Getenv("GOBUS_TEST_ARGS"))...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func runMain(t *testing.T, args string) (*exec.Cmd, *bufio.Reader) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "GOBUS_TEST_MAIN=1", "GOBUS_TEST_ARGS="+args)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd, bufio.NewReader(stderr)
+}
+
+func TestBadFlagExits2(t *testing.T) {
+	cmd, stderr := runMain(t, "--queue-len=oops")
+	out, _ := io.ReadAll(stderr)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("exit: %v, want status 2", err)
+	}
+	if lines := strings.Count(strings.TrimSpace(string(out)), "\n"); lines != 0 || !strings.Contains(string(out), "queue-len") {
+		t.Errorf("stderr %q, want one line about queue-len", out)
+	}
+}
+
+func TestSIGTERMClosesWith1001AndExits0(t *testing.T) {
+	cmd, stderr := runMain(t, "--addr=127.0.0.1:0")
+	addrRE := regexp.MustCompile(`gobus listening addr=(\S+)`)
+	var addr string
+	for addr == "" {
+		line, err := stderr.ReadString('\n')
+		if err != nil {
+			t.Fatalf("no listening line: %v", err)
+		}
+		if m := addrRE.FindStringSubmatch(line); m != nil {
+			addr = m[1]
+		}
+	}
+	go io.Copy(io.Discard, stderr)
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := ws.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Errorf("read %v, want close 1001", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit: %v, want status 0", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("still running 5 s after SIGTERM")
+	}
+	t.Logf("exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+}

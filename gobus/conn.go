@@ -1,0 +1,208 @@
+package gobus
+
+import (
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/gorilla/websocket"
+)
+
+// conn is one WebSocket connection. Its reader goroutine lives as long as the connection; a writer goroutine
+// exists only while its queue holds frames, so an idle connection costs one parked goroutine and a small read
+// buffer.
+type conn struct {
+	s  *Server
+	ws *websocket.Conn // nil for in-process test connections, whose queues the test drains
+
+	// Registration, written by the reader goroutine under hub.mu held for writing, read by others under hub.mu.
+	id     string
+	idJSON []byte
+	groups []*group
+	regIdx int
+
+	mu      sync.Mutex
+	queue   []*frame // queue[head:] are waiting to be written
+	head    int
+	writing bool // a writer goroutine is running
+	closed  bool // no more frames are accepted
+}
+
+type pushResult uint8
+
+const (
+	pushQueued pushResult = iota
+	pushFull
+	pushClosed
+)
+
+// push hands one reference of f to c's queue and counts the outcome. It reports whether f was queued.
+func (s *Server) push(c *conn, f *frame, t outType) bool {
+	n := len(f.b) // once queued, f may be written and recycled at any moment
+	if !s.pushUncounted(c, f) {
+		return false
+	}
+	s.m.messagesOut[t].Inc()
+	s.m.bytesOut.Add(float64(n))
+	return true
+}
+
+// pushUncounted is push without the out counters, for callers that add them up once (broadcast); drops are
+// still counted here.
+func (s *Server) pushUncounted(c *conn, f *frame) bool {
+	switch c.enqueue(f) {
+	case pushQueued:
+		return true
+	case pushFull:
+		s.m.droppedSlow.Inc()
+	}
+	s.frames.release(f)
+	return false
+}
+
+func (c *conn) enqueue(f *frame) pushResult {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return pushClosed
+	}
+	if len(c.queue)-c.head >= c.s.opts.QueueLen {
+		c.mu.Unlock()
+		return pushFull
+	}
+	if len(c.queue) == cap(c.queue) && c.head > 0 {
+		// Slide the live frames to the front instead of growing past the written ones.
+		n := copy(c.queue, c.queue[c.head:])
+		clear(c.queue[n:])
+		c.queue = c.queue[:n]
+		c.head = 0
+	}
+	c.queue = append(c.queue, f)
+	start := !c.writing && c.ws != nil
+	if start {
+		c.writing = true
+		// The reader goroutine holds a count until it has set closed, so this Add never races with Wait at zero.
+		c.s.wg.Add(1)
+	}
+	c.mu.Unlock()
+	if start {
+		go c.writeLoop()
+	}
+	return pushQueued
+}
+
+// pop takes the oldest queued frame, or nil when the queue is empty.
+func (c *conn) pop() *frame {
+	if c.head == len(c.queue) {
+		return nil
+	}
+	f := c.queue[c.head]
+	c.queue[c.head] = nil
+	c.head++
+	if c.head == len(c.queue) {
+		c.head = 0
+		c.queue = c.queue[:0]
+		if cap(c.queue) > 64 {
+			c.queue = nil // a burst is over: don't keep its backing array on an idle connection
+		}
+	}
+	return f
+}
+
+// writeLoop writes queued frames in order and exits when the queue is empty; enqueue starts a new one on demand.
+func (c *conn) writeLoop() {
+	defer c.s.wg.Done()
+	for {
+		c.mu.Lock()
+		f := c.pop()
+		if f == nil || c.closed {
+			c.writing = false
+			c.mu.Unlock()
+			if f != nil {
+				c.s.frames.release(f)
+			}
+			return
+		}
+		c.mu.Unlock()
+		err := c.ws.WriteMessage(websocket.TextMessage, f.b)
+		c.s.frames.release(f)
+		if err != nil {
+			c.mu.Lock()
+			c.writing = false
+			c.mu.Unlock()
+			c.shut()
+			// Closing the socket makes the reader goroutine fail and clean up.
+			c.ws.Close()
+			return
+		}
+	}
+}
+
+// shut stops accepting frames and releases the queued ones.
+func (c *conn) shut() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	for f := c.pop(); f != nil; f = c.pop() {
+		c.s.frames.release(f)
+	}
+	c.queue = nil
+}
+
+// run is the reader goroutine: it handles frames until the connection fails or closes, then releases everything
+// the connection held.
+func (c *conn) run() {
+	s := c.s
+	defer s.wg.Done()
+	err := c.readLoop()
+	if errors.Is(err, websocket.ErrReadLimit) {
+		// gorilla has already sent close 1009.
+		s.m.errors[codeTooLarge].Inc()
+	}
+	s.unregister(c)
+	c.shut()
+	c.ws.Close()
+	s.dropConn(c)
+}
+
+func (c *conn) readLoop() error {
+	s := c.s
+	for {
+		mt, r, err := c.ws.NextReader()
+		if err != nil {
+			return err
+		}
+		if mt != websocket.TextMessage {
+			// The unread body is discarded by the next NextReader, which still enforces the size limit.
+			s.malformed(c, nil, "binary frames are not part of the protocol")
+			continue
+		}
+		bp := s.readBufs.get()
+		data, err := readAll(r, bp)
+		if err != nil {
+			s.readBufs.put(bp)
+			return err
+		}
+		s.handleFrame(c, data)
+		s.readBufs.put(bp)
+	}
+}
+
+// readAll reads r to the end into *bp, growing it as needed, and leaves the grown buffer in *bp.
+func readAll(r io.Reader, bp *[]byte) ([]byte, error) {
+	b := (*bp)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			*bp = b
+			if err == io.EOF {
+				return b, nil
+			}
+			return b, err
+		}
+	}
+}

@@ -1,0 +1,215 @@
+package conformance_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
+	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/agentlab/agentlab/gobus"
+	"github.com/agentlab/agentlab/internal/conformance"
+	"github.com/agentlab/agentlab/internal/images"
+	"github.com/agentlab/agentlab/internal/labtest"
+)
+
+// TestConformance runs the protocol suite against the Go bus in this process (fast, no Docker, runs under -short)
+// and against the gobus and rustbus images.
+func TestConformance(t *testing.T) {
+	t.Run("bus=go-inprocess", func(t *testing.T) {
+		conformance.Run(t, conformance.Target{Name: "go-inprocess", Start: startInProcess})
+	})
+	t.Run("bus=go", func(t *testing.T) { conformance.Run(t, containerTarget(t, "gobus")) })
+	t.Run("bus=rust", func(t *testing.T) { conformance.Run(t, containerTarget(t, "rustbus")) })
+}
+
+// startInProcess serves a gobus.Server on a loopback port. Env is the command's business, not the package's:
+// cases that set it are skipped here (the container targets cover them).
+func startInProcess(t *testing.T, o conformance.Options) conformance.Bus {
+	if len(o.Env) > 0 {
+		t.Skip("environment variables are read by cmd/gobus; covered by bus=go")
+	}
+	opts, err := gobusOptions(o.Flags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := gobus.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	b := &procBus{srv: srv, addr: ln.Addr().String(), done: done}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, gobus.ErrServerClosed) {
+			t.Errorf("gobus serve: %v", err)
+		}
+	})
+	return b
+}
+
+// gobusOptions maps the protocol's flags onto gobus.Options.
+func gobusOptions(flags []string) (gobus.Options, error) {
+	var o gobus.Options
+	for _, f := range flags {
+		name, v, ok := strings.Cut(strings.TrimPrefix(f, "--"), "=")
+		n, err := strconv.Atoi(v)
+		if !ok || err != nil {
+			return o, fmt.Errorf("flag %q: want --name=integer", f)
+		}
+		switch name {
+		case "max-message-bytes":
+			o.MaxMessageBytes = n
+		case "queue-len":
+			o.QueueLen = n
+		case "max-connections":
+			o.MaxConnections = n
+		default:
+			return o, fmt.Errorf("flag %q: unknown", f)
+		}
+	}
+	return o, nil
+}
+
+type procBus struct {
+	srv  *gobus.Server
+	addr string
+	done chan error
+}
+
+func (b *procBus) WSURL() string   { return "ws://" + b.addr + "/ws" }
+func (b *procBus) HTTPURL() string { return "http://" + b.addr }
+
+// Stop is the in-process SIGTERM: Shutdown, then wait for Serve to return.
+func (b *procBus) Stop(ctx context.Context) (conformance.StopResult, error) {
+	start := time.Now()
+	err := b.srv.Shutdown(ctx)
+	select {
+	case serr := <-b.done:
+		b.done <- serr // the cleanup reads it again
+		if err == nil && serr != nil && !errors.Is(serr, gobus.ErrServerClosed) {
+			err = serr
+		}
+	case <-ctx.Done():
+		return conformance.StopResult{}, ctx.Err()
+	}
+	res := conformance.StopResult{Elapsed: time.Since(start)}
+	if err != nil {
+		res.ExitCode = 1
+	}
+	return res, nil
+}
+
+// containerTarget builds image (once per target) and starts one container per bus. A missing Rust toolchain
+// skips the target; any other build failure fails it.
+func containerTarget(t *testing.T, image string) conformance.Target {
+	r := labtest.Docker(t)
+	b := images.NewBuilder(r.Client, r.Root, logWriter{t})
+	t.Cleanup(func() { _ = b.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	ref, err := b.Ensure(ctx, image)
+	if errors.Is(err, images.ErrNoCargo) {
+		t.Skipf("image %s needs the Rust toolchain: %v (install rustup/cargo to run this target)", image, err)
+	}
+	if err != nil {
+		t.Fatalf("image %s: %v", image, err)
+	}
+	start := func(t *testing.T, o conformance.Options) conformance.Bus {
+		ctx := t.Context()
+		opts := []testcontainers.ContainerCustomizer{
+			testcontainers.WithLogger(tclog.TestLogger(t)),
+			testcontainers.WithLabels(r.Labels("bus")),
+			testcontainers.WithExposedPorts("8080/tcp"),
+			testcontainers.WithWaitStrategy(wait.ForHTTP("/health").WithPort("8080/tcp").
+				WithStartupTimeout(30 * time.Second).WithPollInterval(50 * time.Millisecond)),
+		}
+		if len(o.Flags) > 0 {
+			opts = append(opts, testcontainers.WithCmd(o.Flags...))
+		}
+		if len(o.Env) > 0 {
+			opts = append(opts, testcontainers.WithEnv(o.Env))
+		}
+		c, err := testcontainers.Run(ctx, ref, opts...)
+		testcontainers.CleanupContainer(t, c, testcontainers.StopTimeout(0))
+		if err != nil {
+			t.Fatalf("start %s %v: %v", ref, o, err)
+		}
+		t.Cleanup(func() { dumpLogsIfFailed(t, c) })
+		host, err := c.Host(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		port, err := c.MappedPort(ctx, "8080/tcp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &containerBus{c: c, addr: net.JoinHostPort(host, strconv.Itoa(int(port.Num())))}
+	}
+	return conformance.Target{Name: image, Start: start}
+}
+
+type containerBus struct {
+	c    *testcontainers.DockerContainer
+	addr string
+}
+
+func (b *containerBus) WSURL() string   { return "ws://" + b.addr + "/ws" }
+func (b *containerBus) HTTPURL() string { return "http://" + b.addr }
+
+// Stop sends SIGTERM (docker stop) with a 10 s grace, longer than the protocol's 5 s so that a late exit is
+// measured rather than cut short by SIGKILL.
+func (b *containerBus) Stop(ctx context.Context) (conformance.StopResult, error) {
+	grace := 10 * time.Second
+	start := time.Now()
+	if err := b.c.Stop(ctx, &grace); err != nil {
+		return conformance.StopResult{}, fmt.Errorf("docker stop: %w", err)
+	}
+	elapsed := time.Since(start)
+	st, err := b.c.State(ctx)
+	if err != nil {
+		return conformance.StopResult{}, fmt.Errorf("container state: %w", err)
+	}
+	return conformance.StopResult{ExitCode: st.ExitCode, Elapsed: elapsed}, nil
+}
+
+// dumpLogsIfFailed logs the tail of the bus's output when the case failed, for routing the fix.
+func dumpLogsIfFailed(t *testing.T, c *testcontainers.DockerContainer) {
+	if !t.Failed() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rc, err := c.Logs(ctx)
+	if err != nil {
+		t.Logf("bus logs: %v", err)
+		return
+	}
+	defer rc.Close()
+	out, _ := io.ReadAll(io.LimitReader(rc, 1<<20))
+	if len(out) > 4000 {
+		out = out[len(out)-4000:]
+	}
+	t.Logf("bus logs (tail):\n%s", out)
+}
+
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
