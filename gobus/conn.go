@@ -155,9 +155,12 @@ func (c *conn) run() {
 	s := c.s
 	defer s.wg.Done()
 	err := c.readLoop()
-	if errors.Is(err, websocket.ErrReadLimit) {
+	switch {
+	case errors.Is(err, websocket.ErrReadLimit):
 		// gorilla has already sent close 1009.
 		s.m.errors[codeTooLarge].Inc()
+	case !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived):
+		s.opts.Logger.Debug("connection ended", "remote", c.ws.RemoteAddr().String(), "id", c.id, "err", err)
 	}
 	s.unregister(c)
 	c.shut()

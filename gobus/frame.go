@@ -121,15 +121,6 @@ func appendJSONBody(dst, s []byte) []byte {
 	return append(dst, s[start:]...)
 }
 
-// appendQuoted appends a string field as JSON: the sender's bytes when they hold no escapes (already valid JSON),
-// else the decoded value re-encoded.
-func appendQuoted(dst []byte, f strField) []byte {
-	if !f.escaped {
-		return append(dst, f.raw...)
-	}
-	return appendJSONString(dst, f.value())
-}
-
 // appendCarried appends the optional end-to-end fields seq, ts and payload, byte for byte, then closes the object.
 func appendCarried(b []byte, env *envelope, withPayload bool) []byte {
 	if env.seq != nil {

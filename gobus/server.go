@@ -32,8 +32,9 @@ type Server struct {
 	handler  http.Handler
 	metricsH http.Handler
 
-	slots atomic.Int64 // connections open or being upgraded, checked against MaxConnections
-	open  atomic.Int64 // established WebSocket connections
+	// open counts WebSocket connections, including those whose handshake is being answered: a client that has
+	// its 101 is already counted, so /health never lags behind what clients see. It never exceeds MaxConnections.
+	open atomic.Int64
 
 	mu       sync.Mutex
 	closing  bool
@@ -94,16 +95,17 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	if n := s.slots.Add(1); n > int64(s.opts.MaxConnections) {
-		s.slots.Add(-1)
+	if !s.reserve() {
 		s.m.rejectedMax.Inc()
 		http.Error(w, "bus is at max_connections", http.StatusServiceUnavailable)
 		return
 	}
+	s.m.connections.Inc()
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		// Upgrade has answered the request already.
-		s.slots.Add(-1)
+		s.open.Add(-1)
+		s.m.connections.Dec()
 		return
 	}
 	ws.SetReadLimit(int64(s.opts.MaxMessageBytes))
@@ -111,22 +113,37 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
-		ws.WriteControl(websocket.CloseMessage, goingAway, time.Now().Add(time.Second))
+		ws.WriteControl(websocket.CloseMessage, goingAway(), time.Now().Add(time.Second))
 		ws.Close()
-		s.slots.Add(-1)
+		s.open.Add(-1)
+		s.m.connections.Dec()
 		return
 	}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	s.open.Add(1)
 	s.m.accepted.Inc()
-	s.m.connections.Inc()
 	// A fresh goroutine rather than this handler's: net/http's per-request state is freed when the handler returns.
 	go c.run()
 }
 
-var goingAway = websocket.FormatCloseMessage(websocket.CloseGoingAway, "bus shutting down")
+// reserve takes a connection slot unless MaxConnections are open.
+func (s *Server) reserve() bool {
+	for {
+		n := s.open.Load()
+		if n >= int64(s.opts.MaxConnections) {
+			return false
+		}
+		if s.open.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// goingAway is the close frame payload Shutdown sends (1001).
+func goingAway() []byte {
+	return websocket.FormatCloseMessage(websocket.CloseGoingAway, "bus shutting down")
+}
 
 // dropConn forgets a connection whose reader goroutine has finished.
 func (s *Server) dropConn(c *conn) {
@@ -134,7 +151,6 @@ func (s *Server) dropConn(c *conn) {
 	delete(s.conns, c)
 	s.mu.Unlock()
 	s.open.Add(-1)
-	s.slots.Add(-1)
 	s.m.connections.Dec()
 }
 
@@ -209,6 +225,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	defer close(s.shutDone)
+	s.opts.Logger.Info("gobus shutting down", "connections", len(conns))
 
 	// Stop accepting; in-flight /health or /metrics requests may finish within ctx.
 	var httpWG sync.WaitGroup
@@ -225,12 +242,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
+	closeMsg := goingAway()
 	work := make(chan *conn)
 	var sendWG sync.WaitGroup
 	for range min(len(conns), 32) {
 		sendWG.Go(func() {
 			for c := range work {
-				c.ws.WriteControl(websocket.CloseMessage, goingAway, deadline)
+				c.ws.WriteControl(websocket.CloseMessage, closeMsg, deadline)
 			}
 		})
 	}

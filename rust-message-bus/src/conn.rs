@@ -175,8 +175,8 @@ fn would_block(e: &WsError) -> bool {
 
 /// What reading left the session in.
 enum Flow {
-    /// Read everything there was (or a batch): go on.
-    Open,
+    /// Go on; `more` when a whole batch was handled and the socket may hold more.
+    Open { more: bool },
     /// The peer sent a close frame: our reply is queued.
     PeerClosed,
     /// A message over the size limit.
@@ -280,7 +280,7 @@ impl Client<'_> {
                     return Flow::PeerClosed;
                 }
                 Ok(_) => {} // ping (tungstenite queues the pong), pong
-                Err(e) if would_block(&e) => return Flow::Open,
+                Err(e) if would_block(&e) => return Flow::Open { more: false },
                 Err(WsError::Utf8) => {
                     self.skip_fragments = true;
                     self.sh.hub.metrics.message_in(InType::Invalid);
@@ -291,7 +291,7 @@ impl Client<'_> {
                 Err(_) => return Flow::Broken,
             }
         }
-        Flow::Open
+        Flow::Open { more: true }
     }
 }
 
@@ -317,8 +317,8 @@ async fn session(tcp: TcpStream, leftover: Vec<u8>, sh: &Shared, conn: u64, mut 
     // tungstenite holds output the socket would not take: wait for writability, stop taking queued frames.
     let mut blocked = false;
     loop {
-        match client.read_batch(&mut ws) {
-            Flow::Open => {}
+        let busy = match client.read_batch(&mut ws) {
+            Flow::Open { more } => more,
             Flow::PeerClosed => {
                 drop(client);
                 return Box::pin(finish_peer_close(ws)).await;
@@ -329,7 +329,7 @@ async fn session(tcp: TcpStream, leftover: Vec<u8>, sh: &Shared, conn: u64, mut 
                 return Box::pin(close_too_large(ws)).await;
             }
             Flow::Broken => return,
-        }
+        };
         let mut n = 0;
         while !blocked && n < BATCH {
             let Some(out) = queue.try_pop() else { break };
@@ -345,8 +345,16 @@ async fn session(tcp: TcpStream, leftover: Vec<u8>, sh: &Shared, conn: u64, mut 
             Err(e) if would_block(&e) => true,
             Err(_) => return,
         };
+        if busy || (!blocked && n == BATCH) {
+            // More work is waiting: let other connections run first (try_read/try_write never yield by themselves).
+            tokio::task::yield_now().await;
+            if shutdown.has_changed().unwrap_or(true) {
+                drop(client);
+                return Box::pin(close(ws, CloseCode::Away)).await;
+            }
+            continue;
+        }
         let interest = if blocked { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
-        let more_queued = !blocked && n == BATCH;
         tokio::select! {
             biased;
             _ = shutdown.changed() => {
@@ -354,8 +362,7 @@ async fn session(tcp: TcpStream, leftover: Vec<u8>, sh: &Shared, conn: u64, mut 
                 return Box::pin(close(ws, CloseCode::Away)).await;
             }
             r = ws.get_ref().0.ready(interest) => if r.is_err() { return },
-            _ = queue.notified(), if !blocked && !more_queued => {}
-            _ = std::future::ready(()), if more_queued => {}
+            _ = queue.notified(), if !blocked => {}
         }
     }
 }
@@ -431,30 +438,4 @@ async fn close_too_large(mut ws: Ws) {
         };
     }
     http::linger_close(&mut ws.get_mut().0, deadline).await;
-}
-
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn sizes() {
-        let sh: &'static super::Shared = Box::leak(Box::new(super::Shared::new(crate::config::Config::default())));
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let a = l.local_addr().unwrap();
-            let c = tokio::net::TcpStream::connect(a).await.unwrap();
-            let (_tx, rx) = tokio::sync::watch::channel(false);
-            let f = super::session(c, Vec::new(), sh, 1, rx.clone());
-            eprintln!("session future {}", std::mem::size_of_val(&f));
-            let c = tokio::net::TcpStream::connect(a).await.unwrap();
-            let f = super::serve(c, std::sync::Arc::new(super::Shared::new(crate::config::Config::default())), rx);
-            eprintln!("serve future {}", std::mem::size_of_val(&f));
-            let c = tokio::net::TcpStream::connect(a).await.unwrap();
-            let f = crate::http::read_head(&c, std::time::Duration::from_secs(1));
-            eprintln!("read_head future {}", std::mem::size_of_val(&f));
-            let f = super::write_all_now(&c, b"");
-            eprintln!("write_all_now future {}", std::mem::size_of_val(&f));
-            eprintln!("Out {} Ws {}", std::mem::size_of::<crate::hub::Out>(), std::mem::size_of::<super::Ws>());
-        });
-    }
 }

@@ -97,18 +97,32 @@ func TestBadFlagExits2(t *testing.T) {
 
 func TestSIGTERMClosesWith1001AndExits0(t *testing.T) {
 	cmd, stderr := runMain(t, "--addr=127.0.0.1:0")
-	addrRE := regexp.MustCompile(`gobus listening addr=(\S+)`)
+	// The listening line carries the port the kernel picked; read it with a deadline so a wrong log format fails
+	// the test instead of hanging it (the child is killed by the cleanup).
+	addrRE := regexp.MustCompile(`msg="gobus listening" addr=(\S+)`)
+	found := make(chan string, 1)
+	go func() {
+		defer close(found)
+		for {
+			line, err := stderr.ReadString('\n')
+			if m := addrRE.FindStringSubmatch(line); m != nil {
+				found <- m[1]
+				io.Copy(io.Discard, stderr)
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	var addr string
-	for addr == "" {
-		line, err := stderr.ReadString('\n')
-		if err != nil {
-			t.Fatalf("no listening line: %v", err)
-		}
-		if m := addrRE.FindStringSubmatch(line); m != nil {
-			addr = m[1]
-		}
+	select {
+	case addr = <-found:
+	case <-time.After(10 * time.Second):
 	}
-	go io.Copy(io.Discard, stderr)
+	if addr == "" {
+		t.Fatal("no listening line on stderr")
+	}
 	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,5 @@
+//go:build !race
+
+package gobus
+
+const raceEnabled = false
