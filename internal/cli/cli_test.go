@@ -23,7 +23,7 @@ func TestParseErrors(t *testing.T) {
 		want string
 	}{
 		{nil, "--scenario is required"},
-		{[]string{"--scenario", "nope"}, `unknown scenario "nope"; valid: persistent-docker, persistent-process, spawn, spawn-docker, spawn-process`},
+		{[]string{"--scenario", "nope"}, `unknown scenario "nope"; valid: ` + strings.Join(scenarios.Default().Names(), ", ")},
 		{[]string{"--scenario", "spawn", "--iterations", "-1"}, "--iterations must be ≥ 1, got -1"},
 		{[]string{"--scenario", "spawn", "--agents", "0"}, "--agents must be ≥ 1, got 0"},
 		{[]string{"--scenario", "spawn", "--concurrency", "0"}, "--concurrency must be ≥ 1"},

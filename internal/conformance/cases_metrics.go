@@ -70,9 +70,9 @@ func (m *meter) expect(t *testing.T, a *Agent, typ, code string) {
 	}
 }
 
-// testMetricsMove runs one scripted exchange on a fresh bus and checks every counter it moves, exactly. A message
-// that draws an error still counts under its own type in bus_messages_in_total (only unparseable ones are
-// "invalid").
+// testMetricsMove runs one scripted exchange on a fresh bus and checks every counter it moves, exactly. Every
+// frame answered with malformed counts as "invalid" in bus_messages_in_total (a known type with a bad field too);
+// a message that draws another error counts under its own type.
 func testMetricsMove(t *testing.T, e *Env) {
 	var mt meter
 	a, b := e.Dial(t), e.Dial(t)
@@ -93,6 +93,8 @@ func testMetricsMove(t *testing.T, e *Env) {
 	mt.write(t, a, wsclient.SendFrame(e.ID("nobody"), wsclient.Msg{Seq: seqPtr(5)}))
 	mt.expect(t, a, "error", "unknown_target")
 	mt.write(t, a, []byte("garbage"))
+	mt.expect(t, a, "error", "malformed")
+	mt.write(t, a, []byte(`{"type":"send","seq":8}`)) // no "to"
 	mt.expect(t, a, "error", "malformed")
 	mt.write(t, a, wsclient.RegisterFrame(e.ID("again")))
 	mt.expect(t, a, "error", "already_registered")
@@ -119,10 +121,10 @@ func testMetricsMove(t *testing.T, e *Env) {
 		"bus_connections_accepted_total": 3,
 		"bus_registered_agents":          2,
 		series("bus_rejected_connections_total", "reason", "max_connections"): 0,
-		in("register"): 4, in("send"): 3, in("broadcast"): 1, in("group"): 2, in("ping"): 1, in("invalid"): 1,
-		out("msg"): 3, out("registered"): 2, out("pong"): 1, out("error"): 6,
+		in("register"): 4, in("send"): 3, in("broadcast"): 1, in("group"): 2, in("ping"): 1, in("invalid"): 2,
+		out("msg"): 3, out("registered"): 2, out("pong"): 1, out("error"): 7,
 		del("direct"): 1, del("broadcast"): 1, del("group"): 1,
-		errs("malformed"): 1, errs("not_registered"): 1, errs("already_registered"): 1, errs("duplicate_id"): 1,
+		errs("malformed"): 2, errs("not_registered"): 1, errs("already_registered"): 1, errs("duplicate_id"): 1,
 		errs("unknown_target"): 1, errs("unknown_group"): 1, errs("too_large"): 0,
 		dropped:               0,
 		"bus_bytes_in_total":  float64(mt.in),

@@ -64,8 +64,8 @@ fn is_null(v: Option<&RawValue>) -> bool {
     v.is_some_and(|r| r.get() == "null")
 }
 
-/// Parses one text frame. The InType is what bus_messages_in_total counts: the message's type when it names a
-/// known one (even if another field is wrong), else invalid.
+/// Parses one text frame. The InType is what bus_messages_in_total counts: invalid for every frame answered with
+/// `malformed` (as gobus counts), else the message's type.
 pub fn parse(text: &str) -> (InType, Result<Request<'_>, Reject<'_>>) {
     let malformed = |seq, message: String| Err(Reject { code: Code::Malformed, seq, message });
     // A struct would also deserialize from a JSON array; the protocol wants an object.
@@ -99,14 +99,14 @@ pub fn parse(text: &str) -> (InType, Result<Request<'_>, Reject<'_>>) {
         _ => return (InType::Invalid, malformed(seq, format!("unknown type {:?}", ty))),
     };
     if bad_seq {
-        return (in_type, malformed(None, "\"seq\" must be an integer >= 0".into()));
+        return (InType::Invalid, malformed(None, "\"seq\" must be an integer >= 0".into()));
     }
     let ts = match env.ts {
         None => None,
         Some(r) if r.get() == "null" => None,
         Some(r) => match serde_json::from_str::<i64>(r.get()) {
             Ok(_) => Some(r.get()),
-            Err(_) => return (in_type, malformed(seq, "\"ts\" must be an integer (Unix nanoseconds)".into())),
+            Err(_) => return (InType::Invalid, malformed(seq, "\"ts\" must be an integer (Unix nanoseconds)".into())),
         },
     };
     let carry = Carry { seq, ts, payload: env.payload.map(RawValue::get) };
@@ -114,19 +114,19 @@ pub fn parse(text: &str) -> (InType, Result<Request<'_>, Reject<'_>>) {
         InType::Register => {
             let id = match name(env.id, "id") {
                 Ok(id) => id,
-                Err(m) => return (in_type, malformed(seq, m)),
+                Err(m) => return (InType::Invalid, malformed(seq, m)),
             };
             let mut groups: Vec<String> = Vec::new();
             if let Some(raw) = env.groups.filter(|r| !is_null(Some(r))) {
                 let list: Vec<&RawValue> = match serde_json::from_str(raw.get()) {
                     Ok(l) => l,
-                    Err(_) => return (in_type, malformed(seq, "\"groups\" must be an array of strings".into())),
+                    Err(_) => return (InType::Invalid, malformed(seq, "\"groups\" must be an array of strings".into())),
                 };
                 for g in list {
                     match name(Some(g), "groups[]") {
                         Ok(g) if !groups.contains(&g) => groups.push(g),
                         Ok(_) => {}
-                        Err(m) => return (in_type, malformed(seq, m)),
+                        Err(m) => return (InType::Invalid, malformed(seq, m)),
                     }
                 }
             }
@@ -134,11 +134,11 @@ pub fn parse(text: &str) -> (InType, Result<Request<'_>, Reject<'_>>) {
         }
         InType::Send => match name(env.to, "to") {
             Ok(to) => Request::Send { to, carry },
-            Err(m) => return (in_type, malformed(seq, m)),
+            Err(m) => return (InType::Invalid, malformed(seq, m)),
         },
         InType::Group => match name(env.group, "group") {
             Ok(group) => Request::Group { group, carry },
-            Err(m) => return (in_type, malformed(seq, m)),
+            Err(m) => return (InType::Invalid, malformed(seq, m)),
         },
         InType::Broadcast => Request::Broadcast { carry },
         InType::Ping | InType::Invalid => Request::Ping { carry },
@@ -286,7 +286,7 @@ mod tests {
         let long = "x".repeat(129);
         assert_eq!(
             reject(&format!(r#"{{"type":"register","id":"{long}","seq":3}}"#)),
-            (InType::Register, Code::Malformed, Some("3"))
+            (InType::Invalid, Code::Malformed, Some("3"))
         );
         assert_eq!(reject(r#"{"type":"register","id":""}"#).1, Code::Malformed);
         assert_eq!(reject(r#"{"type":"register","id":"a","groups":[""]}"#).1, Code::Malformed);
@@ -300,10 +300,10 @@ mod tests {
         assert_eq!(reject("nope"), (InType::Invalid, Code::Malformed, None));
         assert_eq!(reject(r#"{"type":"teleport","seq":9}"#), (InType::Invalid, Code::Malformed, Some("9")));
         assert_eq!(reject(r#"{"seq":9}"#), (InType::Invalid, Code::Malformed, Some("9")));
-        assert_eq!(reject(r#"{"type":"send","seq":5}"#), (InType::Send, Code::Malformed, Some("5")));
-        assert_eq!(reject(r#"{"type":"ping","seq":-1}"#), (InType::Ping, Code::Malformed, None));
-        assert_eq!(reject(r#"{"type":"ping","seq":1.5}"#), (InType::Ping, Code::Malformed, None));
-        assert_eq!(reject(r#"{"type":"ping","ts":"x","seq":2}"#), (InType::Ping, Code::Malformed, Some("2")));
+        assert_eq!(reject(r#"{"type":"send","seq":5}"#), (InType::Invalid, Code::Malformed, Some("5")));
+        assert_eq!(reject(r#"{"type":"ping","seq":-1}"#), (InType::Invalid, Code::Malformed, None));
+        assert_eq!(reject(r#"{"type":"ping","seq":1.5}"#), (InType::Invalid, Code::Malformed, None));
+        assert_eq!(reject(r#"{"type":"ping","ts":"x","seq":2}"#), (InType::Invalid, Code::Malformed, Some("2")));
         assert_eq!(reject(r#"{"type":"group","group":3}"#).1, Code::Malformed);
     }
 
