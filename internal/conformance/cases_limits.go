@@ -17,6 +17,7 @@ func limitCases() []Case {
 			Run: testSlowConsumer},
 		{Name: "max-connections/503", Fresh: true, Options: Options{Flags: []string{"--max-connections=5"}},
 			Run: testMaxConnections},
+		{Name: "robustness/abrupt-disconnects", Fresh: true, Run: testAbruptDisconnects},
 		{Name: "flags/env-and-flag-precedence", Fresh: true, Options: Options{
 			// The bus must listen on :8080 (the port the targets expose), so --addr winning over BUS_ADDR is
 			// checked by the bus answering at all.
@@ -163,4 +164,55 @@ func testFlagsEnv(t *testing.T, e *Env) {
 	checkMsg(t, next(t, a), "direct", a.ID, a.ID, "", u64(1), nil, payload)
 	raw, _ = sendOfSize(a.ID, 2, 1001)
 	writeOversize(t, a, raw, 1009)
+}
+
+// testAbruptDisconnects: agents that vanish without a close frame — some idle, some mid-frame, some while deliveries
+// to them are queued — must cost the bus nothing afterwards: the connection and agent gauges fall back, and their
+// ids and group places are free again at once. (In-process, gobus's goleak test also proves no goroutine stays.)
+func testAbruptDisconnects(t *testing.T, e *Env) {
+	const n = 30
+	group := e.ID("g")
+	sender := e.Agent(t, "sender")
+	ids := make([]string, n)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	for i := range n {
+		a := e.Agent(t, "gone", group)
+		ids[i] = a.ID
+		switch i % 3 {
+		case 0: // idle
+		case 1: // half a frame: a text frame header announcing 100 bytes, then 10 of them
+			if _, err := a.NetConn().Write(append([]byte{0x81, 0x80 | 100, 1, 2, 3, 4}, make([]byte, 10)...)); err != nil {
+				t.Fatal(err)
+			}
+		case 2: // deliveries queued for it
+			for s := range 20 {
+				if err := sender.Send(ctx, a.ID, wsclient.Msg{Seq: seqPtr(uint64(s)), Payload: rawJSON(`"x"`)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The bus has routed them (queued to a) before a vanishes.
+			if fs := barrier(t, sender); len(fs) > 0 {
+				t.Fatalf("sending to a live agent drew %s", fs[0])
+			}
+		}
+		if err := a.Abort(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitMetrics(t, e.Bus, map[string]float64{"bus_connections": 1, "bus_registered_agents": 1})
+	// Every id and group place is free again: the same ids register, and the group reaches each of them.
+	for _, id := range ids {
+		a := e.Dial(t)
+		a.ID = id
+		if err := a.Register(ctx, id, group); err != nil {
+			t.Fatalf("id %s not released after an abrupt disconnect: %v", id, err)
+		}
+	}
+	if err := sender.Group(ctx, group, wsclient.Msg{Seq: seqPtr(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if fs := barrier(t, sender); len(fs) > 0 {
+		t.Fatalf("group send after the disconnects drew %s", fs[0])
+	}
 }
