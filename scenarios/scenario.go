@@ -40,6 +40,22 @@ type Params struct {
 	SkipRust    bool          // leave the Rust bus out
 	CAdvisor    bool          // run the cAdvisor sidecar where memory is measured
 	Sample      time.Duration // memory sampling interval
+
+	// bus-load (see busload.go)
+	AgentsSet   bool          // --agents was given: bus-load measures that one count instead of its sweep
+	Bus         string        // go | rust | both
+	Repeat      int           // interleaved repeats per bus and configuration
+	Rate        float64       // open model: deliveries/s offered (0 = half the slower bus's saturation throughput)
+	Duration    time.Duration // measured window per run
+	Patterns    string        // comma-separated traffic patterns: targeted, broadcast, roundrobin
+	Model       string        // open | closed | both
+	Window      int           // closed model: messages in flight per agent
+	Generators  int           // generator containers per run
+	ConnectRate float64       // new connections per second, all generators together
+	BusCPUs     string        // cpuset of the bus container
+	GenCPUs     string        // cpuset of the generator containers
+	BusMemory   string        // memory limit of the bus container (Docker units: 1g, 512m)
+	GenMemory   string        // memory limit of each generator container
 }
 
 // Env is what a scenario may use. Everything is injected: no scenario reaches for globals.
@@ -84,6 +100,7 @@ func Default() Registry {
 		SpawnDocker(),
 		PersistentDocker(),
 		Spawn(),
+		BusLoad(),
 	} {
 		r[s.Name()] = s
 	}

@@ -58,24 +58,8 @@ func (e errUsage) Error() string { return e.msg }
 // Parse reads args into Options.
 func Parse(args []string, reg scenarios.Registry) (Options, error) {
 	var o Options
-	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&o.Scenario, "scenario", "", "scenario to run: "+strings.Join(reg.Names(), ", "))
-	fs.StringVar(&o.Out, "out", "results", "results folder; the run writes <out>/<run-id>/ and <out>/latest")
-	fs.StringVar(&o.Images, "images", "", "build these images (comma-separated, or all: "+strings.Join(images.Names(), ", ")+") and exit")
-	fs.BoolVar(&o.Clean, "clean", false, "remove every container and network of every lab run on this daemon, then exit")
+	fs := flagSet(&o, reg)
 	p := &o.Params
-	fs.IntVar(&p.Iterations, "iterations", 100, "tasks per lifecycle pattern (--quick: 20)")
-	fs.IntVar(&p.Agents, "agents", 10, "persistent agents per pattern (--quick: 3)")
-	fs.IntVar(&p.Concurrency, "concurrency", 1, "tasks in flight at once per pattern")
-	fs.IntVar(&p.TaskKiB, "task-kib", 64, "work per task: KiB of data hashed with SHA-256")
-	fs.IntVar(&p.Rounds, "rounds", 10, "interleaved rounds: patterns alternate in blocks, order rotated (--quick: 4)")
-	fs.IntVar(&p.Warmup, "warmup", 2, "untimed warm-up tasks per pattern")
-	fs.BoolVar(&p.Quick, "quick", false, "reduced sizes for a fast look")
-	fs.BoolVar(&p.SkipRust, "skip-rust", false, "leave the Rust bus out")
-	fs.BoolVar(&p.CAdvisor, "cadvisor", true, "sample container memory with a cAdvisor sidecar as well as Docker stats")
-	fs.DurationVar(&p.Sample, "sample-interval", 100*time.Millisecond, "memory sampling interval")
-	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, flag.ErrHelp
@@ -87,6 +71,7 @@ func Parse(args []string, reg scenarios.Registry) (Options, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	p.AgentsSet = set["agents"]
 	if p.Quick {
 		if !set["iterations"] {
 			p.Iterations = quickIters
@@ -96,6 +81,12 @@ func Parse(args []string, reg scenarios.Registry) (Options, error) {
 		}
 		if !set["rounds"] {
 			p.Rounds = quickRounds
+		}
+		if !set["repeat"] {
+			p.Repeat = 2
+		}
+		if !set["duration"] {
+			p.Duration = 2 * time.Second
 		}
 	}
 	if o.Clean {
@@ -128,7 +119,46 @@ func Parse(args []string, reg scenarios.Registry) (Options, error) {
 	if p.Sample <= 0 {
 		return o, errUsage{fmt.Sprintf("--sample-interval must be > 0, got %v", p.Sample)}
 	}
+	if err := scenarios.CheckBusLoad(*p); err != nil {
+		return o, errUsage{err.Error()}
+	}
 	return o, nil
+}
+
+// flagSet defines every flag on o; Parse and Usage share it so --help lists exactly what is accepted.
+func flagSet(o *Options, reg scenarios.Registry) *flag.FlagSet {
+	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVar(&o.Scenario, "scenario", "", "scenario to run: "+strings.Join(reg.Names(), ", "))
+	fs.StringVar(&o.Out, "out", "results", "results folder; the run writes <out>/<run-id>/ and <out>/latest")
+	fs.StringVar(&o.Images, "images", "", "build these images (comma-separated, or all: "+strings.Join(images.Names(), ", ")+") and exit")
+	fs.BoolVar(&o.Clean, "clean", false, "remove every container and network of every lab run on this daemon, then exit")
+	p := &o.Params
+	fs.IntVar(&p.Iterations, "iterations", 100, "tasks per lifecycle pattern (--quick: 20)")
+	fs.IntVar(&p.Agents, "agents", 10, "persistent agents per pattern (--quick: 3)")
+	fs.IntVar(&p.Concurrency, "concurrency", 1, "tasks in flight at once per pattern")
+	fs.IntVar(&p.TaskKiB, "task-kib", 64, "work per task: KiB of data hashed with SHA-256")
+	fs.IntVar(&p.Rounds, "rounds", 10, "interleaved rounds: patterns alternate in blocks, order rotated (--quick: 4)")
+	fs.IntVar(&p.Warmup, "warmup", 2, "untimed warm-up tasks per pattern")
+	fs.BoolVar(&p.Quick, "quick", false, "reduced sizes for a fast look")
+	fs.BoolVar(&p.SkipRust, "skip-rust", false, "leave the Rust bus out")
+	fs.BoolVar(&p.CAdvisor, "cadvisor", true, "sample container memory with a cAdvisor sidecar as well as Docker stats")
+	fs.DurationVar(&p.Sample, "sample-interval", 100*time.Millisecond, "memory sampling interval")
+	fs.StringVar(&p.Bus, "bus", "both", "bus-load: bus to measure: go, rust or both")
+	fs.IntVar(&p.Repeat, "repeat", 3, "bus-load: interleaved repeats per bus and configuration (--quick: 2)")
+	fs.Float64Var(&p.Rate, "rate", 0, "bus-load: open-model deliveries/s offered (0: half the slower bus's saturation throughput, lowered until the generator keeps headroom)")
+	fs.DurationVar(&p.Duration, "duration", 5*time.Second, "bus-load: measured window per run (--quick: 2s)")
+	fs.StringVar(&p.Patterns, "patterns", "targeted,broadcast,roundrobin", "bus-load: traffic patterns")
+	fs.StringVar(&p.Model, "model", "both", "bus-load: open (fixed schedule), closed (saturation) or both")
+	fs.IntVar(&p.Window, "window", 16, "bus-load: closed model, messages in flight per agent")
+	fs.IntVar(&p.Generators, "generators", 1, "bus-load: load-generator containers per run")
+	fs.Float64Var(&p.ConnectRate, "connect-rate", 1000, "bus-load: new connections per second")
+	fs.StringVar(&p.BusCPUs, "bus-cpus", "0", "bus-load: cpuset of the bus container")
+	fs.StringVar(&p.GenCPUs, "gen-cpus", "1", "bus-load: cpuset of the load-generator containers")
+	fs.StringVar(&p.BusMemory, "bus-memory", "1g", "bus-load: memory limit of the bus container")
+	fs.StringVar(&p.GenMemory, "gen-memory", "2g", "bus-load: memory limit of each load-generator container")
+	return fs
 }
 
 // Usage is printed for --help.
@@ -140,6 +170,10 @@ func Usage(w io.Writer, reg scenarios.Registry) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-20s %s\n", n, reg[n].Describe())
 	}
+	fmt.Fprintln(w, "\nflags:")
+	fs := flagSet(new(Options), reg)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
 	fmt.Fprintln(w, "\nexit codes: 0 ok, 1 run failed or interrupted, 2 usage or environment error, 99 threshold failed")
 }
 

@@ -52,22 +52,25 @@ type Summary struct {
 }
 
 // Summary reads the distribution (source: HdrHistogram, 3 significant digits).
-func (l *Latency) Summary() Summary {
-	if l.h.TotalCount() == 0 {
+func (l *Latency) Summary() Summary { return SummarizeMicros(l.h) }
+
+// SummarizeMicros reads an HDR histogram of microseconds as a Summary in milliseconds; empty or nil → zero Summary.
+func SummarizeMicros(h *hdrhistogram.Histogram) Summary {
+	if h == nil || h.TotalCount() == 0 {
 		return Summary{}
 	}
 	ms := func(us int64) float64 { return float64(us) / 1000 }
 	return Summary{
-		Count:  l.h.TotalCount(),
-		MeanMS: l.h.Mean() / 1000,
-		MinMS:  ms(l.h.Min()),
-		P50MS:  ms(l.h.ValueAtQuantile(50)),
-		P90MS:  ms(l.h.ValueAtQuantile(90)),
-		P95MS:  ms(l.h.ValueAtQuantile(95)),
-		P99MS:  ms(l.h.ValueAtQuantile(99)),
-		P999MS: ms(l.h.ValueAtQuantile(99.9)),
-		MaxMS:  ms(l.h.Max()),
-		StdMS:  l.h.StdDev() / 1000,
+		Count:  h.TotalCount(),
+		MeanMS: h.Mean() / 1000,
+		MinMS:  ms(h.Min()),
+		P50MS:  ms(h.ValueAtQuantile(50)),
+		P90MS:  ms(h.ValueAtQuantile(90)),
+		P95MS:  ms(h.ValueAtQuantile(95)),
+		P99MS:  ms(h.ValueAtQuantile(99)),
+		P999MS: ms(h.ValueAtQuantile(99.9)),
+		MaxMS:  ms(h.Max()),
+		StdMS:  h.StdDev() / 1000,
 	}
 }
 

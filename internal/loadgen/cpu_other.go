@@ -1,0 +1,6 @@
+//go:build !linux
+
+package loadgen
+
+// cpuTime is not measured off Linux (the generator runs in Linux containers).
+func cpuTime() (user, sys float64) { return 0, 0 }

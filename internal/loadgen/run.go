@@ -1,0 +1,718 @@
+package loadgen
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// maxBatch bounds how many frames one agent writes with one syscall.
+const maxBatch = 64
+
+// gen is one generator run.
+type gen struct {
+	cfg Config
+	url *url.URL
+	log io.Writer
+
+	byNum []*agent // by agent number; nil where the connection failed
+	live  atomic.Pointer[liveSet]
+
+	lat, lag, connect, register *shardedHist
+
+	// The measured window, by ts (Unix ns). Before traffic it is empty (start > end), so nothing counts.
+	msStart, msEnd atomic.Int64
+
+	sent, sentTotal, recv, recvTotal       atomic.Int64
+	readErrs, writeErrs, malformed, resets atomic.Int64
+	errFrames                              atomic.Int64
+	closing                                atomic.Bool
+	readers                                sync.WaitGroup
+
+	mu         sync.Mutex
+	errs       map[string]int64
+	failures   map[string]int
+	firstError string
+	notes      []string
+}
+
+// liveSet is the registered agents, fixed before traffic starts; readers find senders' window slots through it.
+type liveSet struct {
+	list     []*agent
+	groupIDs [][]byte
+}
+
+type agent struct {
+	g     *gen
+	num   int // agent number: its id
+	pos   int // position in liveSet.list (set before the liveSet is published)
+	group int
+	id    []byte
+	c     *wsConn
+
+	regCh      chan error
+	registered atomic.Bool
+	dead       atomic.Bool
+
+	inflight atomic.Int64
+	wake     chan struct{}
+}
+
+// Run connects cfg.Agents agents, drives the traffic and returns what it measured. Progress lines go to log. An
+// error means no usable measurement (e.g. fewer than two agents connected); the partial Result is still returned.
+func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
+	if err := cfg.normalize(); err != nil {
+		return nil, err
+	}
+	u, _ := url.Parse(cfg.URL)
+	g := &gen{
+		cfg: cfg, url: u, log: log,
+		lat: newSharded(), lag: newSharded(), connect: newSharded(), register: newSharded(),
+		errs: map[string]int64{}, failures: map[string]int{},
+	}
+	g.msStart.Store(math.MaxInt64)
+	return g.run(ctx)
+}
+
+func (g *gen) run(ctx context.Context) (*Result, error) {
+	cfg := g.cfg
+	res := &Result{SchemaVersion: ResultSchemaVersion, Config: cfg}
+	defer g.finish(res)
+
+	res.Times.ConnectStart = time.Now().UnixNano()
+	g.connectAll(ctx)
+	ls := &liveSet{}
+	for _, a := range g.byNum {
+		if a != nil && a.registered.Load() {
+			a.pos = len(ls.list)
+			ls.list = append(ls.list, a)
+		}
+	}
+	for k := 0; k < numGroups(cfg); k++ {
+		ls.groupIDs = append(ls.groupIDs, []byte(GroupID(cfg.Generator, k)))
+	}
+	g.live.Store(ls)
+	fmt.Fprintf(g.log, "loadgen %d: %d/%d agents registered in %v\n", cfg.Generator, len(ls.list), cfg.Agents,
+		time.Since(time.Unix(0, res.Times.ConnectStart)).Round(time.Millisecond))
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	if len(ls.list) < 2 {
+		return res, fmt.Errorf("only %d of %d agents registered (first error: %s)", len(ls.list), cfg.Agents, g.firstError)
+	}
+	if cfg.Generators > 1 {
+		g.barrier(ctx)
+	}
+	now := time.Now()
+	res.Times.Connected = now.UnixNano()
+	t0 := now.Add(cfg.Hold)
+	ms := t0.Add(cfg.Warmup)
+	me := ms.Add(cfg.Duration)
+	res.Times.TrafficStart, res.Times.MeasureStart, res.Times.MeasureEnd = t0.UnixNano(), ms.UnixNano(), me.UnixNano()
+	g.msEnd.Store(me.UnixNano())
+	g.msStart.Store(ms.UnixNano())
+
+	cpuDone := make(chan CPU, 1)
+	go func() { cpuDone <- g.measureCPU(ctx, ms, me) }()
+
+	var senders sync.WaitGroup
+	sched := Schedule{Start: t0, Rate: cfg.Rate, Agents: len(ls.list), End: me}
+	for _, a := range ls.list {
+		senders.Go(func() {
+			if cfg.Model == ModelOpen {
+				g.openSend(ctx, a, ls, sched)
+			} else {
+				g.closedSend(ctx, a, ls, t0, me)
+			}
+		})
+	}
+	sendersDone := make(chan struct{})
+	go func() { senders.Wait(); close(sendersDone) }()
+
+	deadline := me.Add(cfg.Drain)
+	dl := time.NewTimer(time.Until(deadline))
+	defer dl.Stop()
+	select {
+	case <-sendersDone:
+		g.drain(ctx, ls, deadline)
+	case <-dl.C:
+		g.note("senders still blocked at the drain deadline (the bus stopped reading)")
+	case <-ctx.Done():
+	}
+	// The open model's last message is due just before the window ends; the window (and the CPU reading over it)
+	// still ends at MeasureEnd.
+	res.CPU = <-cpuDone
+	res.Times.End = time.Now().UnixNano()
+	for _, a := range ls.list {
+		if !a.dead.Load() {
+			res.Sessions.ActiveAtEnd++
+		}
+	}
+	// Closing unblocks any sender stuck in a write and ends every reader.
+	g.closing.Store(true)
+	for _, a := range g.byNum {
+		if a != nil {
+			a.c.closeGracefully()
+		}
+	}
+	senders.Wait()
+	g.readers.Wait()
+	return res, ctx.Err()
+}
+
+// finish copies the counters into res.
+func (g *gen) finish(res *Result) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := &res.Sessions
+	s.Attempted = len(g.byNum)
+	for _, a := range g.byNum {
+		if a != nil {
+			s.Connected++
+			if a.registered.Load() {
+				s.Registered++
+			}
+		}
+	}
+	for _, n := range g.failures {
+		s.Failed += n
+	}
+	s.Failures, s.FirstError = g.failures, g.firstError
+	res.Connecting, res.Register = g.connect.merged(), g.register.merged()
+	res.Latency, res.SendLag = g.lat.merged(), g.lag.merged()
+	res.Sent, res.SentTotal = g.sent.Load(), g.sentTotal.Load()
+	res.Received, res.ReceivedTotal = g.recv.Load(), g.recvTotal.Load()
+	res.Errors = g.errs
+	res.ReadErrors, res.WriteErrors = g.readErrs.Load(), g.writeErrs.Load()
+	res.Malformed, res.WindowResets = g.malformed.Load(), g.resets.Load()
+	res.Notes = g.notes
+	res.LatencySummary = res.Latency.Summary()
+}
+
+func numGroups(cfg Config) int { return max(1, cfg.Agents/cfg.GroupSize) }
+
+func (g *gen) note(format string, a ...any) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.notes = append(g.notes, fmt.Sprintf(format, a...))
+}
+
+func (g *gen) fail(kind string, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.failures[kind]++
+	if g.firstError == "" {
+		g.firstError = err.Error()
+	}
+}
+
+// --- connection ramp ---------------------------------------------------------------------------------------------
+
+// connectAll opens the agents' connections at ConnectRate per second, at most ConnectConcurrency handshakes at
+// once, and registers each.
+func (g *gen) connectAll(ctx context.Context) {
+	n := g.cfg.Agents
+	g.byNum = make([]*agent, n)
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(g.cfg.ConnectConcurrency, n); w++ {
+		wg.Go(func() {
+			for k := range work {
+				if a := g.connectOne(ctx, k); a != nil {
+					g.byNum[k] = a
+				}
+			}
+		})
+	}
+	start := time.Now()
+	tm := time.NewTimer(0)
+	<-tm.C
+feed:
+	for k := 0; k < n; k++ {
+		if d := time.Until(start.Add(time.Duration(float64(k) / g.cfg.ConnectRate * float64(time.Second)))); d > 0 {
+			tm.Reset(d)
+			select {
+			case <-tm.C:
+			case <-ctx.Done():
+				break feed
+			}
+		}
+		select {
+		case work <- k:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+}
+
+func (g *gen) connectOne(ctx context.Context, k int) *agent {
+	cfg := g.cfg
+	a := &agent{g: g, num: k, id: []byte(AgentID(cfg.Generator, k)), regCh: make(chan error, 1),
+		wake: make(chan struct{}, 1)}
+	if cfg.Pattern == PatternRoundRobin {
+		a.group = k % numGroups(cfg)
+	}
+	cctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
+	t := time.Now()
+	c, err := dialWS(cctx, g.url)
+	if err != nil {
+		var he *HandshakeError
+		switch {
+		case errors.As(err, &he):
+			g.fail("http_"+strconv.Itoa(he.StatusCode), err)
+		case cctx.Err() != nil:
+			g.fail("timeout", err)
+		default:
+			g.fail("dial", err)
+		}
+		return nil
+	}
+	g.connect.record(k, time.Since(t).Microseconds())
+	a.c = c
+	g.readers.Add(1)
+	go a.readLoop()
+
+	reg := `{"type":"register","id":"` + string(a.id) + `"`
+	if cfg.Pattern == PatternRoundRobin {
+		reg += `,"groups":["` + GroupID(cfg.Generator, a.group) + `"]`
+	}
+	reg += "}"
+	t = time.Now()
+	if err := c.writeMessages([]byte(reg)); err != nil {
+		g.fail("register", fmt.Errorf("register write: %w", err))
+		return a
+	}
+	select {
+	case err := <-a.regCh:
+		if err != nil {
+			g.fail("register", err)
+			return a
+		}
+	case <-cctx.Done():
+		g.fail("register", fmt.Errorf("no reply to register within %v", cfg.ConnectTimeout))
+		return a
+	}
+	g.register.record(k, time.Since(t).Microseconds())
+	a.registered.Store(true)
+	return a
+}
+
+// barrier waits until the bus reports every generator's agents registered, so all generators start traffic
+// together; after BarrierTimeout it goes on and says so.
+func (g *gen) barrier(ctx context.Context) {
+	cl := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(g.cfg.BarrierTimeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if n, err := registeredAgents(ctx, cl, g.cfg.MetricsURL); err == nil && n >= g.cfg.TotalAgents {
+			return
+		}
+		if time.Now().After(deadline) {
+			g.note("barrier: fewer than %d agents registered after %v; started anyway", g.cfg.TotalAgents, g.cfg.BarrierTimeout)
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// registeredAgents reads bus_registered_agents from the bus's /metrics.
+func registeredAgents(ctx context.Context, cl *http.Client, u string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "bus_registered_agents "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return int(f), err
+		}
+	}
+	return 0, fmt.Errorf("no bus_registered_agents in %s", u)
+}
+
+// --- receiving -----------------------------------------------------------------------------------------------------
+
+func (a *agent) readLoop() {
+	g := a.g
+	defer g.readers.Done()
+	closed := g.cfg.Model == ModelClosed
+	for {
+		msg, err := a.c.readMessage()
+		if err != nil {
+			if !g.closing.Load() {
+				a.dead.Store(true)
+				if a.registered.Load() {
+					g.readErrs.Add(1)
+					g.noteOnce("read", err)
+				}
+			}
+			select {
+			case a.regCh <- fmt.Errorf("connection lost before registration: %w", err):
+			default:
+			}
+			return
+		}
+		now := time.Now().UnixNano()
+		m, err := scanFrame(msg)
+		if err != nil {
+			g.malformed.Add(1)
+			continue
+		}
+		switch string(m.typ) {
+		case "msg":
+			g.recvTotal.Add(1)
+			if m.hasTS && m.ts >= g.msStart.Load() && m.ts < g.msEnd.Load() {
+				g.recv.Add(1)
+				g.lat.record(a.num, (now-m.ts)/1000)
+			}
+			if closed && m.hasSeq {
+				a.returnSlot(m.seq, true)
+			}
+		case "registered":
+			select {
+			case a.regCh <- nil:
+			default:
+			}
+		case "error":
+			if !a.registered.Load() {
+				select {
+				case a.regCh <- fmt.Errorf("register: bus error %q", m.code):
+				default:
+				}
+				continue
+			}
+			g.errFrames.Add(1)
+			g.mu.Lock()
+			g.errs[string(m.code)]++
+			g.mu.Unlock()
+			if closed && m.hasSeq {
+				a.returnSlot(m.seq, false)
+			}
+		}
+	}
+}
+
+// returnSlot gives a closed-model sender back one window slot when its message arrived (or was refused). A
+// broadcast reaches everyone: only the sender's successor in the live list returns the slot.
+func (a *agent) returnSlot(seq uint64, delivery bool) {
+	gen, sender, ok := DecodeSeq(seq)
+	ls := a.g.live.Load()
+	if !ok || gen != a.g.cfg.Generator || ls == nil || sender >= len(ls.list) {
+		return
+	}
+	if delivery && a.g.cfg.Pattern == PatternBroadcast && a.pos != (sender+1)%len(ls.list) {
+		return
+	}
+	s := ls.list[sender]
+	for {
+		v := s.inflight.Load()
+		if v <= 0 {
+			return // presumed lost after a timeout: the slot was already given back
+		}
+		if s.inflight.CompareAndSwap(v, v-1) {
+			break
+		}
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (g *gen) noteOnce(kind string, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, n := range g.notes {
+		if strings.HasPrefix(n, kind+": ") {
+			return
+		}
+	}
+	g.notes = append(g.notes, kind+": "+err.Error())
+}
+
+// --- sending -------------------------------------------------------------------------------------------------------
+
+// sender is one agent's sending state: its own template copy, random source, mask keys and frame buffer.
+type sender struct {
+	a     *agent
+	ls    *liveSet
+	tmpl  template
+	rng   *rand.Rand
+	mask  uint64
+	buf   []byte
+	count uint64
+}
+
+func (g *gen) newSender(a *agent, ls *liveSet) *sender {
+	t, _ := newTemplate(g.cfg.Pattern, g.cfg.PayloadBytes) // the pattern was validated
+	return &sender{a: a, ls: ls, tmpl: t, rng: rand.New(rand.NewPCG(g.cfg.Seed, uint64(g.cfg.Generator)<<32|uint64(a.num))),
+		mask: uint64(a.num)*0x9E3779B97F4A7C15 | 1}
+}
+
+// add appends the next message, with ts, to the batch.
+func (s *sender) add(ts int64) {
+	var to []byte
+	switch s.a.g.cfg.Pattern {
+	case PatternTargeted:
+		n := len(s.ls.list)
+		k := s.rng.IntN(n - 1)
+		if k >= s.a.pos {
+			k++
+		}
+		to = s.ls.list[k].id
+	case PatternRoundRobin:
+		n := len(s.ls.groupIDs)
+		k := 0
+		if n > 1 {
+			k = s.rng.IntN(n - 1)
+			if k >= s.a.group {
+				k++
+			}
+		}
+		to = s.ls.groupIDs[k]
+	}
+	s.tmpl.set(to, EncodeSeq(s.a.g.cfg.Generator, s.a.pos, s.count), ts)
+	s.count++
+	x := s.mask
+	x ^= x << 13
+	x ^= x >> 7
+	x ^= x << 17
+	s.mask = x
+	s.buf = appendFrame(s.buf, opText, s.tmpl.b, uint32(x))
+}
+
+// flush writes the batch; false when the connection is unusable.
+func (s *sender) flush() bool {
+	if len(s.buf) == 0 {
+		return true
+	}
+	err := s.a.c.writeRaw(s.buf)
+	s.buf = s.buf[:0]
+	if err != nil {
+		g := s.a.g
+		if !g.closing.Load() {
+			s.a.dead.Store(true)
+			g.writeErrs.Add(1)
+			g.noteOnce("write", err)
+		}
+		return false
+	}
+	return true
+}
+
+func (g *gen) inWindow(ts int64) bool { return ts >= g.msStart.Load() && ts < g.msEnd.Load() }
+
+// openSend sends agent a's share of the schedule: each message at its due time, with the due time as ts. An agent
+// that is behind sends what is due at once, in one write, and keeps the due times.
+func (g *gen) openSend(ctx context.Context, a *agent, ls *liveSet, sched Schedule) {
+	s := g.newSender(a, ls)
+	it := sched.iter(a.pos)
+	tm := time.NewTimer(time.Hour)
+	defer tm.Stop()
+	for {
+		t, ok := it.due()
+		if !ok {
+			return
+		}
+		if d := time.Until(t); d > 0 {
+			tm.Reset(d)
+			select {
+			case <-tm.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+		now := time.Now()
+		for n := 0; n < maxBatch; n++ {
+			t, ok := it.due()
+			if !ok || t.After(now) {
+				break
+			}
+			ts := t.UnixNano()
+			s.add(ts)
+			g.sentTotal.Add(1)
+			if g.inWindow(ts) {
+				g.sent.Add(1)
+				g.lag.record(a.num, now.Sub(t).Microseconds())
+			}
+			it.next()
+		}
+		if !s.flush() {
+			return
+		}
+	}
+}
+
+// closedSend keeps Window messages of agent a in flight from start until end, stamped with their send time.
+func (g *gen) closedSend(ctx context.Context, a *agent, ls *liveSet, start, end time.Time) {
+	s := g.newSender(a, ls)
+	w := int64(g.cfg.Window)
+	tm := time.NewTimer(time.Until(start))
+	select {
+	case <-tm.C:
+	case <-ctx.Done():
+		return
+	}
+	for {
+		now := time.Now()
+		if !now.Before(end) {
+			return
+		}
+		free := w - a.inflight.Load()
+		if free <= 0 {
+			tm.Reset(min(g.cfg.TokenTimeout, end.Sub(now)))
+			select {
+			case <-a.wake:
+			case <-tm.C:
+				if time.Now().Before(end) {
+					a.inflight.Store(0)
+					g.resets.Add(1)
+				}
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		ts := now.UnixNano()
+		for range min(free, maxBatch) {
+			s.add(ts)
+		}
+		n := min(free, maxBatch)
+		a.inflight.Add(n)
+		g.sentTotal.Add(n)
+		if g.inWindow(ts) {
+			g.sent.Add(n)
+		}
+		if !s.flush() {
+			return
+		}
+	}
+}
+
+// drain waits after the last send until every expected delivery arrived, deliveries stopped for a while, or the
+// deadline.
+func (g *gen) drain(ctx context.Context, ls *liveSet, deadline time.Time) {
+	const quiet = 300 * time.Millisecond
+	expect := func() int64 {
+		sent := g.sentTotal.Load() - g.errFrames.Load()
+		if g.cfg.Pattern == PatternBroadcast {
+			if g.cfg.Generators > 1 {
+				return math.MaxInt64 // other generators' broadcasts arrive too: rely on quiet
+			}
+			return g.sentTotal.Load() * int64(len(ls.list)-1)
+		}
+		return sent
+	}
+	last, lastChange := g.recvTotal.Load(), time.Now()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		got := g.recvTotal.Load()
+		now := time.Now()
+		if got >= expect() || now.After(deadline) {
+			return
+		}
+		if got != last {
+			last, lastChange = got, now
+		} else if now.Sub(lastChange) > quiet {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// measureCPU reads getrusage at the measured window's start and end.
+func (g *gen) measureCPU(ctx context.Context, start, end time.Time) CPU {
+	c := CPU{AllowanceCores: g.cfg.CPUAllowance}
+	wait := func(t time.Time) bool {
+		tm := time.NewTimer(time.Until(t))
+		defer tm.Stop()
+		select {
+		case <-tm.C:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if !wait(start) {
+		return c
+	}
+	u0, s0 := cpuTime()
+	w0 := time.Now()
+	if !wait(end) {
+		return c
+	}
+	u1, s1 := cpuTime()
+	c.UserS, c.SysS, c.WallS = u1-u0, s1-s0, time.Since(w0).Seconds()
+	if c.WallS > 0 {
+		c.Utilization = (c.UserS + c.SysS) / c.WallS / c.AllowanceCores
+	}
+	c.Saturated = c.Utilization > g.cfg.SaturationThreshold
+	return c
+}
+
+// Main is the loadgen binary: flags → Run → one JSON line on stdout. Exit status 2 for bad flags, 1 when the run
+// produced no usable measurement (the JSON is printed all the same).
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := Parse(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "loadgen:", err)
+		return 2
+	}
+	res, runErr := Run(ctx, cfg, stderr)
+	code := 0
+	if runErr != nil {
+		fmt.Fprintln(stderr, "loadgen:", runErr)
+		code = 1
+	}
+	if res != nil {
+		if err := writeJSON(stdout, res); err != nil {
+			fmt.Fprintln(stderr, "loadgen: write result:", err)
+			return 1
+		}
+	}
+	return code
+}
+
+func writeJSON(w io.Writer, res *Result) error {
+	b, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}

@@ -1,0 +1,140 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/agentlab/agentlab/gobus"
+)
+
+// startBus runs the Go bus in-process on loopback: the generator's end-to-end behaviour without Docker.
+func startBus(t *testing.T) string {
+	t.Helper()
+	srv, err := gobus.New(gobus.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, gobus.ErrServerClosed) {
+			t.Errorf("bus: %v", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+func smallConfig(addr string) Config {
+	c := DefaultConfig()
+	c.URL = "ws://" + addr + "/ws"
+	c.Agents = 20
+	c.GroupSize = 5
+	c.Rate = 400
+	c.Window = 2
+	c.Hold, c.Warmup, c.Duration, c.Drain = 50*time.Millisecond, 100*time.Millisecond, 400*time.Millisecond, time.Second
+	c.ConnectRate = 2000
+	return c
+}
+
+func TestRunDeliversEverything(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing-based (skipped with -short)")
+	}
+	addr := startBus(t)
+	for _, tc := range []struct{ pattern, model string }{
+		{PatternTargeted, ModelOpen}, {PatternBroadcast, ModelOpen}, {PatternRoundRobin, ModelOpen},
+		{PatternTargeted, ModelClosed}, {PatternRoundRobin, ModelClosed},
+	} {
+		t.Run(tc.pattern+"-"+tc.model, func(t *testing.T) {
+			cfg := smallConfig(addr)
+			cfg.Pattern, cfg.Model = tc.pattern, tc.model
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			res, err := Run(ctx, cfg, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Sessions.Registered != 20 || res.Sessions.ActiveAtEnd != 20 || res.Connecting.Count() != 20 {
+				t.Fatalf("sessions %+v, %d connect times", res.Sessions, res.Connecting.Count())
+			}
+			want := res.Sent
+			if tc.pattern == PatternBroadcast {
+				want = res.Sent * 19
+			}
+			if res.Sent == 0 || res.Received != want || res.Latency.Count() != res.Received {
+				t.Fatalf("sent %d, received %d (want %d), %d latencies; errors %v, notes %v", res.Sent, res.Received,
+					want, res.Latency.Count(), res.Errors, res.Notes)
+			}
+			if tc.model == ModelOpen {
+				// The schedule fixes the count: 400/s over the 400 ms window.
+				if res.Sent != 160 {
+					t.Errorf("open model sent %d in the window, want 160", res.Sent)
+				}
+				if res.SendLag.Count() != res.Sent {
+					t.Errorf("%d send lags for %d messages", res.SendLag.Count(), res.Sent)
+				}
+			}
+			if len(res.Errors) != 0 || res.ReadErrors != 0 || res.WriteErrors != 0 || res.Malformed != 0 {
+				t.Errorf("errors %v, read %d, write %d, malformed %d", res.Errors, res.ReadErrors, res.WriteErrors, res.Malformed)
+			}
+			if res.CPU.WallS < 0.3 || res.CPU.AllowanceCores <= 0 {
+				t.Errorf("cpu %+v", res.CPU)
+			}
+			mw := time.Unix(0, res.Times.MeasureEnd).Sub(time.Unix(0, res.Times.MeasureStart))
+			if mw != cfg.Duration || res.Times.TrafficStart > res.Times.MeasureStart || res.Times.End < res.Times.MeasureEnd {
+				t.Errorf("times %+v", res.Times)
+			}
+		})
+	}
+}
+
+func TestRunReportsRefusedConnections(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	cfg := smallConfig(addr)
+	cfg.Agents = 3
+	res, err := Run(context.Background(), cfg, io.Discard)
+	if err == nil {
+		t.Fatal("no error with no bus")
+	}
+	if res == nil || res.Sessions.Attempted != 3 || res.Sessions.Failed != 3 || res.Sessions.Failures["dial"] != 3 ||
+		res.Sessions.FirstError == "" {
+		t.Fatalf("result %+v", res)
+	}
+}
+
+func TestParseArgsRoundTrip(t *testing.T) {
+	c := smallConfig("bus:8080")
+	c.Generator, c.Generators, c.TotalAgents, c.Pattern, c.Model = 1, 2, 40, PatternBroadcast, ModelClosed
+	c.CPUAllowance = 1.5
+	if err := c.normalize(); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse(c.Args(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back != c {
+		t.Fatalf("Parse(Args()) = %+v\nwant %+v", back, c)
+	}
+	for _, bad := range [][]string{{"--agents", "1"}, {"--pattern", "fanout"}, {"--model", "open", "--rate", "0"},
+		{"--url", "http://x/ws"}, {"--generator", "2", "--generators", "2"}, {"extra"}} {
+		if _, err := Parse(bad, io.Discard); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,136 @@
+package scenarios
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/agentlab/agentlab/internal/dockerx"
+	"github.com/agentlab/agentlab/internal/images"
+	"github.com/agentlab/agentlab/internal/labtest"
+	"github.com/agentlab/agentlab/internal/loadgen"
+	"github.com/agentlab/agentlab/internal/results"
+)
+
+// TestBusLoadBothBuses runs the scenario small — 50 agents, 1 s windows, every pattern open at a low rate plus the
+// closed model — against both bus images, and checks what a user gets: every message delivered, latencies
+// recorded, memory and CPU read, the seed's files written, and nothing left on the daemon.
+func TestBusLoadBothBuses(t *testing.T) {
+	r := labtest.Docker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	b := images.NewBuilder(r.Client, r.Root, testLog{t})
+	t.Cleanup(func() { b.Close() })
+
+	p := busParams()
+	p.Agents, p.AgentsSet, p.Repeat, p.Quick = 50, true, 1, true
+	p.Rate, p.Duration, p.Window = 200, time.Second, 4
+	want := []string{"go", "rust"}
+	if _, err := b.Ensure(ctx, "rustbus"); errors.Is(err, images.ErrNoCargo) {
+		t.Log("Rust bus skipped: cargo is not installed (images.ErrNoCargo); measuring the Go bus only")
+		p.Bus, want = "go", want[:1]
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	env := &Env{RunID: r.ID, Params: p, Docker: r.Client, Images: b, Log: testLog{t}, Now: time.Now}
+	out, err := BusLoad().Run(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, bus := range want {
+		f, ok := out.Files[bus+"-ws-metrics.json"].(busFile)
+		if !ok {
+			t.Fatalf("no %s-ws-metrics.json in %v", bus, keys(out.Files))
+		}
+		if len(f.Runs) != 4 {
+			t.Fatalf("%s: %d runs, want 4 (closed targeted + 3 open patterns)", bus, len(f.Runs))
+		}
+		for _, run := range f.Runs {
+			name := bus + " " + run.Pattern + " " + run.Model
+			if run.Error != "" {
+				t.Errorf("%s: %s", name, run.Error)
+				continue
+			}
+			if run.Sessions.Registered != 50 || run.Connecting.Count != 50 {
+				t.Errorf("%s: sessions %+v, %d connect times", name, run.Sessions, run.Connecting.Count)
+			}
+			if run.Sent == 0 || run.Latency.Count != run.Received || run.Latency.P50MS <= 0 {
+				t.Errorf("%s: sent %d, received %d, latency %+v", name, run.Sent, run.Received, run.Latency)
+			}
+			if run.Model == loadgen.ModelOpen && run.DeliveryRatio != 1 {
+				t.Errorf("%s: delivery ratio %v at 200 deliveries/s (sent %d, received %d, expected %d)", name,
+					run.DeliveryRatio, run.Sent, run.Received, run.Expected)
+			}
+			if run.Pattern == loadgen.PatternTargeted && run.Model == loadgen.ModelOpen && run.Sent != 200 {
+				t.Errorf("%s: %d messages in the 1 s window, want 200 (the schedule)", name, run.Sent)
+			}
+			if run.BusFig.MemPerConn <= 0 || run.BusFig.MemSource == "" || run.BusFig.CPUCores <= 0 || run.BusFig.Deliveries <= 0 {
+				t.Errorf("%s: bus figures %+v", name, run.BusFig)
+			}
+			if run.Gen.WallS < 0.9 || run.Gen.UserS+run.Gen.SysS <= 0 {
+				t.Errorf("%s: generator CPU %+v", name, run.Gen)
+			}
+		}
+	}
+
+	// The files as the lab writes them.
+	dir := t.TempDir()
+	run, err := results.Create(dir, r.ID, results.Environment{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range out.Files {
+		if err := run.Write(name, v, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, bus := range want {
+		js, err := os.ReadFile(filepath.Join(run.Dir, bus+"-ws-metrics.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back struct {
+			SchemaVersion int          `json:"schema_version"`
+			Summaries     []busSummary `json:"summaries"`
+		}
+		if err := json.Unmarshal(js, &back); err != nil || back.SchemaVersion != busLoadSchema || len(back.Summaries) != 4 {
+			t.Errorf("%s file: %v, %d summaries", bus, err, len(back.Summaries))
+		}
+	}
+	if d, ok := out.Decisions["message_bus"].(busDecision); !ok || d.Agents != 50 || (len(want) == 2 && d.MemRatio == nil) {
+		t.Errorf("decision %+v", out.Decisions["message_bus"])
+	}
+
+	// The scenario removed its containers and network itself (labtest's cleanup would hide a leak).
+	f := client.Filters{}.Add("label", dockerx.LabelRunID+"="+r.ID)
+	cs, err := r.Client.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := r.Client.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs.Items)+len(ns.Items) != 0 {
+		t.Errorf("left behind: %d containers, %d networks", len(cs.Items), len(ns.Items))
+	}
+}
+
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+func keys(m map[string]any) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

@@ -1,0 +1,632 @@
+package scenarios
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
+	"github.com/testcontainers/testcontainers-go/network"
+	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/agentlab/agentlab/internal/dockerx"
+	"github.com/agentlab/agentlab/internal/loadgen"
+	"github.com/agentlab/agentlab/internal/memstat"
+	"github.com/agentlab/agentlab/internal/stats"
+)
+
+// busAlias is the bus's name on the lab network; generators reach ws://bus:8080/ws container to container.
+const (
+	busAlias   = "bus"
+	busPort    = "8080/tcp"
+	runSlack   = 60 * time.Second // beyond a run's planned length, before its generators are given up on
+	busMaxConn = 20000
+)
+
+// busRun is one run's raw figures: one bus, one agent count, one pattern and model, one repeat.
+type busRun struct {
+	Bus       string    `json:"bus"`
+	Repeat    int       `json:"repeat"`   // 1-based
+	Sequence  int       `json:"sequence"` // position in the scenario's run order (both buses)
+	Agents    int       `json:"agents"`
+	Pattern   string    `json:"pattern"`
+	Model     string    `json:"model"`
+	StartedAt time.Time `json:"started_at"`
+	WallS     float64   `json:"wall_s"` // the run end to end, set-up and teardown included
+
+	// OfferedPerS is the open model's offered deliveries/s; SendRatePerS the messages/s that takes (broadcast:
+	// OfferedPerS/(agents−1)). Window is the closed model's messages in flight per agent.
+	OfferedPerS  float64 `json:"offered_deliveries_per_s,omitempty"`
+	SendRatePerS float64 `json:"send_rate_per_s,omitempty"`
+	Window       int     `json:"window,omitempty"`
+
+	Sessions   loadgen.Sessions `json:"ws_sessions"`
+	Connecting stats.Summary    `json:"ws_connecting"` // TCP connect + WebSocket upgrade, ms
+	Register   stats.Summary    `json:"register"`      // register → registered, ms
+
+	Sent          int64   `json:"ws_msgs_sent"`     // in the measured window
+	Received      int64   `json:"ws_msgs_received"` // deliveries of those messages
+	Expected      int64   `json:"expected_deliveries"`
+	DeliveryRatio float64 `json:"delivery_ratio"`
+	SentPerS      float64 `json:"ws_msgs_sent_per_s"`
+	DeliveredPerS float64 `json:"ws_msgs_received_per_s"`
+
+	Latency    stats.Summary `json:"latency"`     // delivery − intended send time (open) or send time (closed), ms
+	LatencyHDR *loadgen.Hist `json:"latency_hdr"` // the histogram (µs), HdrHistogram V2 compressed base64
+	SendLag    stats.Summary `json:"send_lag"`    // open model: actual − intended send time, ms
+
+	ErrorFrames  map[string]int64 `json:"error_frames"` // error frames the agents received, by code
+	ReadErrors   int64            `json:"gen_read_errors"`
+	WriteErrors  int64            `json:"gen_write_errors"`
+	WindowResets int64            `json:"window_resets,omitempty"`
+
+	BusFig         busFigures `json:"bus_resources"`
+	Gen            genFigures `json:"generator"`
+	GeneratorBound bool       `json:"generator_bound"`
+	Notes          []string   `json:"notes,omitempty"`
+	Error          string     `json:"error,omitempty"`
+
+	warmup, duration time.Duration // of the traffic (a calibration probe is shorter than a run)
+}
+
+// busFigures are the bus container's resources, sampled by the lab during the run.
+type busFigures struct {
+	MemSource string `json:"memory_source"`
+	// Container memory (memstat MemoryBytes: usage − inactive file cache, the `docker stats` figure), bytes: idle
+	// before any connection, median with every agent connected before traffic, peak under traffic.
+	MemIdle      float64 `json:"mem_idle_bytes"`
+	MemConnected float64 `json:"mem_connected_bytes"`
+	MemPeak      float64 `json:"mem_peak_bytes"`
+	// MemPerConn = (MemConnected − MemIdle) / registered agents.
+	MemPerConn float64 `json:"mem_per_conn_bytes"`
+	// The same from the bus's own process_resident_memory_bytes (/metrics), as a cross-check.
+	RSSIdle      float64 `json:"rss_idle_bytes"`
+	RSSConnected float64 `json:"rss_connected_bytes"`
+	RSSPerConn   float64 `json:"rss_per_conn_bytes"`
+	// CPUCores is the bus's CPU over the measured window (cgroup CPU usage delta / wall), cores.
+	CPUCores float64 `json:"cpu_cores"`
+	// DeliveriesPerCPUSecond is the bus's efficiency: deliveries per second of its own CPU time.
+	DeliveriesPerCPUSecond float64 `json:"deliveries_per_cpu_s"`
+	// CoresBusy is how busy the bus's cpuset was over the measured window, from the host's /proc/stat (every
+	// task and interrupt on those CPUs, softirq network processing included); 0 when the daemon is remote.
+	CoresBusy float64 `json:"cpuset_busy"`
+	Samples   int     `json:"samples"`
+	// Counter deltas over the run from /metrics (scraped through the mapped port): drops, errors by code, refused
+	// connections, deliveries.
+	Dropped    float64            `json:"dropped"`
+	Errors     map[string]float64 `json:"errors,omitempty"`
+	Rejected   float64            `json:"rejected_connections"`
+	Deliveries float64            `json:"deliveries"`
+	OOMKilled  bool               `json:"oom_killed,omitempty"`
+}
+
+// genFigures is the generators' own CPU over the measured window.
+type genFigures struct {
+	Containers  int     `json:"containers"`
+	Cores       int     `json:"cpuset_cores"`
+	UserS       float64 `json:"user_s"`
+	SysS        float64 `json:"sys_s"`
+	WallS       float64 `json:"wall_s"`
+	Utilization float64 `json:"utilization"` // (user+sys)/wall/cores
+	// CoresBusy is how busy the generators' cpuset was (host /proc/stat, softirq included; 0 when unknown).
+	CoresBusy float64  `json:"cpuset_busy"`
+	Notes     []string `json:"notes,omitempty"`
+}
+
+// errBusStart is a bus that would not start: not a measurement, a broken set-up, so the sweep stops.
+type errBusStart struct{ err error }
+
+func (e *errBusStart) Error() string { return e.err.Error() }
+func (e *errBusStart) Unwrap() error { return e.err }
+
+// run measures one configuration; the error is only a bus that would not start (everything else is recorded in
+// the run).
+func (l *busLab) run(ctx context.Context, b busSpec, n int, pattern, model string, rate float64, rep int) (*busRun, error) {
+	return l.runFor(ctx, b, n, pattern, model, rate, rep, l.plan.warmup, l.env.Params.Duration)
+}
+
+func (l *busLab) runFor(ctx context.Context, b busSpec, n int, pattern, model string, rate float64, rep int,
+	warmup, duration time.Duration) (*busRun, error) {
+	r := &busRun{Bus: b.Name, Repeat: rep + 1, Agents: n, Pattern: pattern, Model: model, StartedAt: l.env.Now(),
+		warmup: warmup, duration: duration}
+	t0 := l.env.Now()
+	err := l.measure(ctx, b, r, rate, rep)
+	if err != nil {
+		r.Error = err.Error()
+	}
+	r.WallS = l.env.Now().Sub(t0).Seconds()
+	var bs *errBusStart
+	if errors.As(err, &bs) {
+		return r, err
+	}
+	return r, nil
+}
+
+// genConfigs splits the run over the generators.
+func (l *busLab) genConfigs(r *busRun, rate float64, rep int) []loadgen.Config {
+	p, pl := l.env.Params, l.plan
+	g := p.Generators
+	var cfgs []loadgen.Config
+	if r.Model == loadgen.ModelOpen {
+		r.OfferedPerS = rate
+		r.SendRatePerS = rate
+		if r.Pattern == loadgen.PatternBroadcast {
+			r.SendRatePerS = rate / float64(r.Agents-1)
+		}
+	} else {
+		r.Window = p.Window
+	}
+	for i := 0; i < g; i++ {
+		c := loadgen.DefaultConfig()
+		c.URL = "ws://" + busAlias + ":8080/ws"
+		c.MetricsURL = "http://" + busAlias + ":8080/metrics"
+		c.Generator, c.Generators = i, g
+		c.Agents = r.Agents / g
+		if i < r.Agents%g {
+			c.Agents++
+		}
+		c.TotalAgents = r.Agents
+		c.Pattern, c.Model = r.Pattern, r.Model
+		c.Rate = r.SendRatePerS / float64(g)
+		if c.Model == loadgen.ModelClosed {
+			c.Rate = 0
+		}
+		c.Window = p.Window
+		c.Hold, c.Warmup, c.Duration, c.Drain = busHold, r.warmup, r.duration, busDrain
+		c.ConnectRate = p.ConnectRate / float64(g)
+		c.PayloadBytes = busPayloadBytes
+		c.CPUAllowance = float64(len(pl.genCPUs))
+		c.SaturationThreshold = genSaturation
+		// The same seed for both buses in a repeat: they see the same target sequence.
+		c.Seed = uint64(rep + 1)
+		cfgs = append(cfgs, c)
+	}
+	return cfgs
+}
+
+func limitHost(cpus string, mem int64) func(*container.HostConfig) {
+	return func(hc *container.HostConfig) {
+		hc.CpusetCpus = cpus
+		// No swap: a container over its limit is OOM-killed (and reported), not quietly slowed down.
+		hc.Memory, hc.MemorySwap = mem, mem
+		// nofile stays the daemon's default (containers inherit it; raising it needs privileges the daemon may lack).
+	}
+}
+
+func terminate(ctx context.Context, c *testcontainers.DockerContainer) {
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	_ = c.Terminate(tctx, testcontainers.StopTimeout(0))
+}
+
+func (l *busLab) measure(ctx context.Context, b busSpec, r *busRun, rate float64, rep int) error {
+	env, p := l.env, l.env.Params
+	cfgs := l.genConfigs(r, rate, rep)
+
+	bus, err := testcontainers.Run(ctx, b.Image,
+		testcontainers.WithLabels(dockerx.Labels(env.RunID, "bus")),
+		testcontainers.WithEnv(map[string]string{"BUS_MAX_CONNECTIONS": strconv.Itoa(max(busMaxConn, r.Agents+1000))}),
+		testcontainers.WithExposedPorts(busPort),
+		network.WithNetwork([]string{busAlias}, l.nw),
+		testcontainers.WithHostConfigModifier(limitHost(p.BusCPUs, l.plan.busMem)),
+		testcontainers.WithLogger(tclog.NewNoopLogger()),
+		testcontainers.WithWaitStrategy(wait.ForHTTP("/health").WithPort(busPort).
+			WithPollInterval(50*time.Millisecond).WithStartupTimeout(30*time.Second)),
+	)
+	if bus != nil {
+		defer terminate(ctx, bus)
+	}
+	if err != nil {
+		return &errBusStart{fmt.Errorf("start %s bus: %w", b.Name, err)}
+	}
+	base, err := bus.PortEndpoint(ctx, busPort, "http")
+	if err != nil {
+		return fmt.Errorf("%s bus endpoint: %w", b.Name, err)
+	}
+	metricsURL := base + "/metrics"
+	hc := &http.Client{Timeout: 2 * time.Second}
+	m0, err := scrapeMetrics(ctx, hc, metricsURL)
+	if err != nil {
+		return fmt.Errorf("%s bus /metrics: %w", b.Name, err)
+	}
+
+	sctx, stopSampling := context.WithCancel(ctx)
+	sampled := make(chan []busSample, 1)
+	srcName := make(chan string, 1)
+	go func() {
+		ss, src := l.sample(sctx, bus.GetContainerID(), metricsURL)
+		srcName <- src
+		sampled <- ss
+	}()
+	results, genErr := l.generators(ctx, cfgs)
+	stopSampling()
+	r.BusFig.MemSource = <-srcName
+	samples := <-sampled
+
+	m1, scrapeErr := scrapeMetrics(ctx, hc, metricsURL)
+	if ins, err := env.Docker.ContainerInspect(ctx, bus.GetContainerID(), client.ContainerInspectOptions{}); err == nil &&
+		ins.Container.State != nil {
+		r.BusFig.OOMKilled = ins.Container.State.OOMKilled
+		if !ins.Container.State.Running {
+			return fmt.Errorf("%s bus exited during the run (exit %d, OOM-killed %v)", b.Name,
+				ins.Container.State.ExitCode, ins.Container.State.OOMKilled)
+		}
+	}
+	if len(results) == 0 {
+		return genErr
+	}
+	l.figures(r, results, samples)
+	if scrapeErr == nil {
+		busCounters(&r.BusFig, m0, m1)
+	} else {
+		r.Notes = append(r.Notes, "no /metrics after the run: "+scrapeErr.Error())
+	}
+	return genErr
+}
+
+// generators runs the generator containers to completion and decodes their results.
+func (l *busLab) generators(ctx context.Context, cfgs []loadgen.Config) ([]*loadgen.Result, error) {
+	env, p := l.env, l.env.Params
+	var ctrs []*testcontainers.DockerContainer
+	defer func() {
+		for _, c := range ctrs {
+			terminate(ctx, c)
+		}
+	}()
+	c0 := cfgs[0]
+	planned := time.Duration(float64(c0.Agents)/c0.ConnectRate*float64(time.Second)) + c0.Hold + c0.Warmup +
+		c0.Duration + c0.Drain
+	wctx, cancel := context.WithTimeout(ctx, planned+runSlack)
+	defer cancel()
+	for i, cfg := range cfgs {
+		c, err := testcontainers.Run(wctx, l.genImage,
+			testcontainers.WithCmd(cfg.Args()...),
+			testcontainers.WithLabels(dockerx.Labels(env.RunID, "loadgen")),
+			network.WithNetwork(nil, l.nw),
+			testcontainers.WithHostConfigModifier(limitHost(p.GenCPUs, l.plan.genMem)),
+			testcontainers.WithLogger(tclog.NewNoopLogger()),
+			testcontainers.WithWaitStrategy(wait.ForNop(func(context.Context, wait.StrategyTarget) error { return nil })),
+		)
+		if c != nil {
+			ctrs = append(ctrs, c)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("start generator %d: %w", i, err)
+		}
+	}
+	var out []*loadgen.Result
+	var errs []string
+	for i, c := range ctrs {
+		res, err := readGenerator(wctx, env.Docker, c.GetContainerID())
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("generator %d: %v", i, err))
+		}
+		if res != nil {
+			out = append(out, res)
+		}
+	}
+	if len(errs) > 0 {
+		return out, fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return out, nil
+}
+
+// readGenerator waits for a generator container to exit and decodes its result (stdout); a failed run's stderr
+// tail becomes the error. The result is returned whenever it could be decoded.
+func readGenerator(ctx context.Context, cli *client.Client, id string) (*loadgen.Result, error) {
+	w := cli.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+	var code int64
+	select {
+	case r := <-w.Result:
+		code = r.StatusCode
+	case err := <-w.Error:
+		return nil, fmt.Errorf("wait: %w", err)
+	}
+	logs, err := cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
+	if err != nil {
+		return nil, fmt.Errorf("logs: %w", err)
+	}
+	defer logs.Close()
+	var out, errb bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &errb, logs); err != nil {
+		return nil, fmt.Errorf("logs: %w", err)
+	}
+	res, decErr := loadgen.DecodeResult(out.Bytes())
+	if code != 0 {
+		return res, fmt.Errorf("exit %d: %s", code, lastLine(errb.String()))
+	}
+	return res, decErr
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return truncate([]byte(lines[len(lines)-1]), 300)
+}
+
+// busSample is one reading of the bus container.
+type busSample struct {
+	T     time.Time
+	Mem   float64 // memstat MemoryBytes
+	CPUNs float64 // cumulative CPU
+	RSS   float64 // process_resident_memory_bytes from /metrics (0 when the scrape failed)
+	// Host /proc/stat jiffies of the bus's and the generators' cpusets (busy includes irq and softirq, which no
+	// process is charged for); zero when the daemon is not on this host.
+	BusCores, GenCores coreTimes
+}
+
+// coreTimes are cumulative jiffies of a set of CPUs.
+type coreTimes struct{ Busy, Total float64 }
+
+// readCoreTimes sums /proc/stat's per-CPU lines of cpus.
+func readCoreTimes(stat []byte, cpus []int) (coreTimes, bool) {
+	var ct coreTimes
+	found := 0
+	for _, line := range strings.Split(string(stat), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
+			continue
+		}
+		n, err := strconv.Atoi(f[0][3:])
+		if err != nil || !slices.Contains(cpus, n) {
+			continue
+		}
+		var v [8]float64
+		for i := range v {
+			v[i], _ = strconv.ParseFloat(f[i+1], 64)
+		}
+		// user nice system idle iowait irq softirq steal
+		ct.Busy += v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+		ct.Total += v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7]
+		found++
+	}
+	return ct, found == len(cpus)
+}
+
+// busyFraction is how busy the CPUs were between a and b.
+func busyFraction(a, b coreTimes) float64 {
+	if b.Total <= a.Total {
+		return 0
+	}
+	return (b.Busy - a.Busy) / (b.Total - a.Total)
+}
+
+// memSource reads the bus container: its cgroup files where the daemon's cgroup tree is visible here (instant),
+// else the Docker stats API.
+type memSource struct {
+	cgroup *memstat.Cgroup
+	docker *memstat.DockerStats
+}
+
+func newMemSource(cli *client.Client) memSource {
+	return memSource{cgroup: memstat.NewCgroup("", nil), docker: memstat.NewDockerStats(cli)}
+}
+
+const (
+	memSrcCgroup = "cgroup files (memstat): memory usage − inactive file cache (the docker stats figure); CPU from cpuacct.usage / cpu.stat"
+	memSrcDocker = "Docker stats API (memstat): memory usage − inactive file cache; CPU total_usage"
+)
+
+func (m memSource) read(ctx context.Context, id string) (memstat.Sample, string, error) {
+	if ss, err := m.cgroup.Sample(ctx, []string{id}); err == nil && len(ss) == 1 {
+		return ss[0], memSrcCgroup, nil
+	}
+	ss, err := m.docker.Sample(ctx, []string{id})
+	if err != nil || len(ss) != 1 {
+		return memstat.Sample{}, "", fmt.Errorf("no memory reading of %.12s: %v", id, err)
+	}
+	return ss[0], memSrcDocker, nil
+}
+
+// sample reads the bus every --sample-interval until ctx ends.
+func (l *busLab) sample(ctx context.Context, id, metricsURL string) ([]busSample, string) {
+	tick := time.NewTicker(l.env.Params.Sample)
+	defer tick.Stop()
+	hc := &http.Client{Timeout: time.Second}
+	var out []busSample
+	src := ""
+	for {
+		if s, desc, err := l.mem.read(ctx, id); err == nil {
+			bs := busSample{T: s.Time, Mem: float64(s.MemoryBytes), CPUNs: float64(s.CPUUsageNs)}
+			if m, err := scrapeMetrics(ctx, hc, metricsURL); err == nil {
+				bs.RSS = m["process_resident_memory_bytes"]
+			}
+			// The cgroup files are visible, so the daemon is on this host: its CPUs are ours to read.
+			if desc == memSrcCgroup {
+				if st, err := os.ReadFile("/proc/stat"); err == nil {
+					bs.BusCores, _ = readCoreTimes(st, l.plan.busCPUs)
+					bs.GenCores, _ = readCoreTimes(st, l.plan.genCPUs)
+				}
+			}
+			src = desc
+			out = append(out, bs)
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return out, src
+		}
+	}
+}
+
+// figures fills r from the generators' results and the bus samples.
+func (l *busLab) figures(r *busRun, results []*loadgen.Result, samples []busSample) {
+	pl := l.plan
+	c := loadgen.Combine(results)
+	r.Sessions = c.Sessions
+	r.Connecting, r.Register = c.Connecting.Summary(), c.Register.Summary()
+	r.Sent, r.Received = c.Sent, c.Received
+	r.Expected = c.Sent
+	if r.Pattern == loadgen.PatternBroadcast {
+		r.Expected = c.Sent * int64(max(0, c.Sessions.Registered-1))
+	}
+	if r.Expected > 0 {
+		r.DeliveryRatio = float64(r.Received) / float64(r.Expected)
+	}
+	secs := r.duration.Seconds()
+	r.SentPerS, r.DeliveredPerS = float64(r.Sent)/secs, float64(r.Received)/secs
+	r.Latency, r.LatencyHDR, r.SendLag = c.Latency.Summary(), c.Latency, c.SendLag.Summary()
+	r.ErrorFrames = c.Errors
+	r.ReadErrors, r.WriteErrors, r.WindowResets = c.ReadErrors, c.WriteErrors, c.WindowResets
+	r.Notes = append(r.Notes, c.Notes...)
+
+	g := &r.Gen
+	g.Containers, g.Cores = len(results), len(pl.genCPUs)
+	g.UserS, g.SysS, g.WallS = c.CPU.UserS, c.CPU.SysS, c.CPU.WallS
+	if g.WallS > 0 {
+		g.Utilization = (g.UserS + g.SysS) / g.WallS / float64(g.Cores)
+	}
+	g.CoresBusy = busFromSamples(&r.BusFig, samples, c.Times, c.Sessions.Registered)
+	r.GeneratorBound = g.Utilization > genSaturation || c.CPU.Saturated || g.CoresBusy > genCoreSaturation
+	if r.BusFig.CPUCores > 0 {
+		r.BusFig.DeliveriesPerCPUSecond = r.DeliveredPerS / r.BusFig.CPUCores
+	}
+}
+
+// busFromSamples derives the bus's memory and CPU figures from samples and the generators' phase times.
+// It returns how busy the generators' CPUs were over the measured window (0 when unknown).
+func busFromSamples(f *busFigures, ss []busSample, t loadgen.Times, registered int) (genBusy float64) {
+	f.Samples = len(ss)
+	if len(ss) == 0 {
+		return 0
+	}
+	at := func(ns int64) time.Time { return time.Unix(0, ns) }
+	between := func(a, b time.Time) []busSample {
+		var out []busSample
+		for _, s := range ss {
+			if !s.T.Before(a) && !s.T.After(b) {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	med := func(xs []busSample, v func(busSample) float64) float64 {
+		vals := make([]float64, 0, len(xs))
+		for _, x := range xs {
+			if y := v(x); y > 0 {
+				vals = append(vals, y)
+			}
+		}
+		if len(vals) == 0 {
+			return 0
+		}
+		return stats.Median(vals)
+	}
+	mem := func(s busSample) float64 { return s.Mem }
+	rss := func(s busSample) float64 { return s.RSS }
+
+	idle := between(time.Time{}, at(t.ConnectStart))
+	if len(idle) == 0 {
+		idle = ss[:1]
+	}
+	conn := between(at(t.Connected), at(t.TrafficStart))
+	if len(conn) == 0 { // a hold shorter than the sampling interval: the last reading before traffic
+		if pre := between(time.Time{}, at(t.TrafficStart)); len(pre) > 0 {
+			conn = pre[len(pre)-1:]
+		}
+	}
+	f.MemIdle, f.MemConnected = med(idle, mem), med(conn, mem)
+	f.RSSIdle, f.RSSConnected = med(idle, rss), med(conn, rss)
+	if registered > 0 && f.MemConnected > 0 {
+		f.MemPerConn = (f.MemConnected - f.MemIdle) / float64(registered)
+	}
+	if registered > 0 && f.RSSConnected > 0 && f.RSSIdle > 0 {
+		f.RSSPerConn = (f.RSSConnected - f.RSSIdle) / float64(registered)
+	}
+	for _, s := range between(at(t.TrafficStart), at(t.End)) {
+		f.MemPeak = max(f.MemPeak, s.Mem)
+	}
+	if w := between(at(t.MeasureStart), at(t.MeasureEnd)); len(w) >= 2 {
+		a, b := w[0], w[len(w)-1]
+		if dt := b.T.Sub(a.T).Seconds(); dt > 0 {
+			f.CPUCores = (b.CPUNs - a.CPUNs) / 1e9 / dt
+		}
+		f.CoresBusy = busyFraction(a.BusCores, b.BusCores)
+		genBusy = busyFraction(a.GenCores, b.GenCores)
+	}
+	return genBusy
+}
+
+// busCounters fills the counter deltas of the run from two /metrics scrapes.
+func busCounters(f *busFigures, m0, m1 map[string]float64) {
+	for k, v1 := range m1 {
+		d := v1 - m0[k]
+		switch {
+		case strings.HasPrefix(k, "bus_dropped_total"):
+			f.Dropped += d
+		case strings.HasPrefix(k, "bus_rejected_connections_total"):
+			f.Rejected += d
+		case strings.HasPrefix(k, "bus_deliveries_total"):
+			f.Deliveries += d
+		case strings.HasPrefix(k, "bus_errors_total") && d != 0:
+			if f.Errors == nil {
+				f.Errors = map[string]float64{}
+			}
+			f.Errors[labelValue(k, "code")] += d
+		}
+	}
+}
+
+// labelValue extracts label name's value from a series key like name{a="x",b="y"}.
+func labelValue(key, name string) string {
+	_, v, ok := strings.Cut(key, name+`="`)
+	if !ok {
+		return ""
+	}
+	v, _, _ = strings.Cut(v, `"`)
+	return v
+}
+
+// scrapeMetrics reads a Prometheus text exposition into series key (name{labels}) → value.
+func scrapeMetrics(ctx context.Context, hc *http.Client, url string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return parseMetrics(bufio.NewScanner(resp.Body))
+}
+
+func parseMetrics(sc *bufio.Scanner) (map[string]float64, error) {
+	out := map[string]float64{}
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		key, rest := line, ""
+		if i := strings.LastIndexByte(line, '}'); i >= 0 {
+			key, rest = line[:i+1], line[i+1:]
+		} else if i := strings.IndexByte(line, ' '); i >= 0 {
+			key, rest = line[:i], line[i:]
+		}
+		fields := strings.Fields(rest)
+		if len(fields) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(fields[0], 64)
+		if err != nil {
+			continue
+		}
+		out[key] = v
+	}
+	return out, sc.Err()
+}

@@ -1,0 +1,302 @@
+package scenarios
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentlab/agentlab/internal/loadgen"
+	"github.com/agentlab/agentlab/internal/stats"
+)
+
+// busParams are the lab's defaults for bus-load (as internal/cli sets them).
+func busParams() Params {
+	return Params{Agents: 10, Bus: "both", Repeat: 3, Duration: 5 * time.Second, Patterns: "targeted,broadcast,roundrobin",
+		Model: "both", Window: 16, Generators: 1, ConnectRate: 1000, BusCPUs: "0", GenCPUs: "1", BusMemory: "1g",
+		GenMemory: "2g", Sample: 100 * time.Millisecond}
+}
+
+func TestCheckBusLoad(t *testing.T) {
+	if err := CheckBusLoad(busParams()); err != nil {
+		t.Fatalf("defaults rejected: %v", err)
+	}
+	for name, mod := range map[string]func(*Params){
+		"bus":      func(p *Params) { p.Bus = "node" },
+		"repeat":   func(p *Params) { p.Repeat = 0 },
+		"rate":     func(p *Params) { p.Rate = -1 },
+		"duration": func(p *Params) { p.Duration = 0 },
+		"patterns": func(p *Params) { p.Patterns = "targeted,fanout" },
+		"model":    func(p *Params) { p.Model = "half-open" },
+		"window":   func(p *Params) { p.Window = 0 },
+		"gens":     func(p *Params) { p.Generators = 0 },
+		"connect":  func(p *Params) { p.ConnectRate = 0 },
+		"cpuset":   func(p *Params) { p.GenCPUs = "1-0" },
+		"memory":   func(p *Params) { p.BusMemory = "lots" },
+	} {
+		p := busParams()
+		mod(&p)
+		if err := CheckBusLoad(p); err == nil {
+			t.Errorf("%s: bad value accepted", name)
+		}
+	}
+}
+
+func TestBusPlan(t *testing.T) {
+	p := busParams()
+	pl, err := newBusPlan(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slicesEqual(pl.agents, []int{100, 500, 1000}) || pl.closedPattern != loadgen.PatternTargeted || !pl.open || !pl.closed {
+		t.Fatalf("default plan %+v", pl)
+	}
+	// 3 counts × (1 closed + 3 open) × 3 repeats × 2 buses.
+	if n := pl.runs(2); n != 72 {
+		t.Errorf("runs = %d, want 72", n)
+	}
+	if pl.busMem != 1<<30 || pl.genMem != 2<<30 || !slicesEqual(pl.genCPUs, []int{1}) {
+		t.Errorf("limits %+v", pl)
+	}
+	p.Quick = true
+	if pl, _ := newBusPlan(p); !slicesEqual(pl.agents, []int{100}) || pl.warmup != busWarmupQuick {
+		t.Errorf("quick plan %+v", pl)
+	}
+	p.AgentsSet, p.Agents = true, 10000
+	if pl, _ := newBusPlan(p); !slicesEqual(pl.agents, []int{10000}) {
+		t.Errorf("--agents 10000: %v", pl.agents)
+	}
+	p.Agents = 30000
+	if _, err := newBusPlan(p); err == nil {
+		t.Error("30000 agents in one generator accepted")
+	}
+	p.Agents, p.Patterns, p.Model = 100, "broadcast", "closed"
+	if _, err := newBusPlan(p); err == nil {
+		t.Error("closed model with broadcast only accepted")
+	}
+	p.Patterns = "roundrobin,broadcast"
+	if pl, _ := newBusPlan(p); pl.closedPattern != loadgen.PatternRoundRobin || !slicesEqual(pl.patterns, []string{"broadcast", "roundrobin"}) {
+		t.Errorf("closed pattern %q, patterns %v", pl.closedPattern, pl.patterns)
+	}
+}
+
+func slicesEqual[T comparable](a, b []T) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestCpusetCPUs(t *testing.T) {
+	for in, want := range map[string][]int{"0": {0}, "0-2": {0, 1, 2}, "1,3": {1, 3}, "0-1,1": {0, 1}} {
+		got, err := cpusetCPUs(in)
+		if err != nil || !slicesEqual(got, want) {
+			t.Errorf("cpusetCPUs(%q) = %v, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "a", "-1", "2-1", "1,"} {
+		if _, err := cpusetCPUs(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestBusFromSamples(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	ns := func(ms int) int64 { return at(ms).UnixNano() }
+	times := loadgen.Times{ConnectStart: ns(300), Connected: ns(500), TrafficStart: ns(1000), MeasureStart: ns(1500),
+		MeasureEnd: ns(2500), End: ns(3000)}
+	var ss []busSample
+	for ms := 0; ms <= 3000; ms += 100 {
+		s := busSample{T: at(ms), Mem: 10e6, RSS: 8e6}
+		switch {
+		case ms >= 500 && ms <= 1000:
+			s.Mem, s.RSS = 10e6+100*32768, 8e6+100*30000 // 100 agents connected, idle
+		case ms > 1000:
+			s.Mem, s.RSS = 20e6, 15e6
+		}
+		if ms == 2000 {
+			s.Mem = 25e6
+		}
+		// The bus burns 0.75 core from traffic start; its CPU is 90 % busy, the generators' 50 %.
+		if ms > 1000 {
+			s.CPUNs = float64(ms-1000) * 0.75e6
+		}
+		s.BusCores = coreTimes{Busy: float64(ms) * 0.9, Total: float64(ms)}
+		s.GenCores = coreTimes{Busy: float64(ms) * 0.5, Total: float64(ms)}
+		ss = append(ss, s)
+	}
+	var f busFigures
+	genBusy := busFromSamples(&f, ss, times, 100)
+	if f.MemIdle != 10e6 || f.MemConnected != 10e6+100*32768 || f.MemPerConn != 32768 || f.MemPeak != 25e6 {
+		t.Errorf("memory %+v", f)
+	}
+	if f.RSSPerConn != 30000 {
+		t.Errorf("rss per conn %v", f.RSSPerConn)
+	}
+	if math.Abs(f.CPUCores-0.75) > 1e-9 || math.Abs(f.CoresBusy-0.9) > 1e-9 || math.Abs(genBusy-0.5) > 1e-9 {
+		t.Errorf("cpu %v cores, bus cpuset %v busy, generators' %v", f.CPUCores, f.CoresBusy, genBusy)
+	}
+	if f.Samples != len(ss) {
+		t.Errorf("samples %d", f.Samples)
+	}
+}
+
+func TestMetricsCountersAndCores(t *testing.T) {
+	parse := func(s string) map[string]float64 {
+		m, err := parseMetrics(bufio.NewScanner(strings.NewReader(s)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	m0 := parse(`# HELP bus_dropped_total Frames dropped.
+bus_dropped_total{reason="slow_consumer"} 5
+bus_errors_total{code="unknown_target"} 1
+bus_errors_total{code="malformed"} 0
+bus_rejected_connections_total{reason="max_connections"} 0
+bus_deliveries_total{mode="direct"} 10
+process_resident_memory_bytes 1.2e+07
+`)
+	m1 := parse(`bus_dropped_total{reason="slow_consumer"} 12
+bus_errors_total{code="unknown_target"} 4
+bus_errors_total{code="malformed"} 0
+bus_rejected_connections_total{reason="max_connections"} 2
+bus_deliveries_total{mode="direct"} 110
+bus_deliveries_total{mode="broadcast"} 50 1700000000000
+`)
+	if m0["process_resident_memory_bytes"] != 12e6 {
+		t.Errorf("rss %v", m0["process_resident_memory_bytes"])
+	}
+	var f busFigures
+	busCounters(&f, m0, m1)
+	if f.Dropped != 7 || f.Rejected != 2 || f.Deliveries != 150 || len(f.Errors) != 1 || f.Errors["unknown_target"] != 3 {
+		t.Errorf("counters %+v", f)
+	}
+	stat := []byte("cpu  10 0 10 80 0 0 0 0 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\ncpu1 10 0 10 100 0 0 0 0 0 0\nintr 5\n")
+	ct, ok := readCoreTimes(stat, []int{0})
+	if !ok || ct.Busy != 1+2+3+6+7+8 || ct.Total != 36 {
+		t.Errorf("cpu0 %+v %v", ct, ok)
+	}
+	if ct, ok := readCoreTimes(stat, []int{0, 1}); !ok || ct.Total != 156 {
+		t.Errorf("cpu0-1 %+v", ct)
+	}
+	if _, ok := readCoreTimes(stat, []int{2}); ok {
+		t.Error("a missing CPU was read")
+	}
+}
+
+// fakeRun makes a successful run of bus with the figures the decision reads.
+func fakeRun(bus string, rep, agents int, pattern, model string, deliv, p95, memPerConn float64, bound bool) *busRun {
+	h := loadgen.NewHist()
+	h.RecordUS(int64(p95 * 1000))
+	return &busRun{Bus: bus, Repeat: rep, Agents: agents, Pattern: pattern, Model: model, DeliveredPerS: deliv,
+		DeliveryRatio: 1, Latency: stats.Summary{P50MS: p95 / 2, P95MS: p95, P99MS: p95 * 2}, LatencyHDR: h,
+		Sessions: loadgen.Sessions{Registered: agents}, GeneratorBound: bound,
+		BusFig: busFigures{MemPerConn: memPerConn, CPUCores: 1, DeliveriesPerCPUSecond: deliv / 2}}
+}
+
+func fakeResult(goP95, goSat, rustSat float64, satBound bool) *busLoadResult {
+	res := &busLoadResult{Buses: []busSpec{{Name: "go", Impl: "gobus"}, {Name: "rust", Impl: "rustbus"}},
+		runs: map[string][]*busRun{}, Params: map[string]any{"closed_pattern": "targeted", "repeat": 3}}
+	for rep := 1; rep <= 3; rep++ {
+		jitter := float64(rep) / 100
+		res.add("go", fakeRun("go", rep, 1000, "targeted", "closed", goSat*(1+jitter), 30, 32768, satBound))
+		res.add("rust", fakeRun("rust", rep, 1000, "targeted", "closed", rustSat*(1+jitter), 10, 8192, satBound))
+		for _, pt := range []string{"targeted", "broadcast"} {
+			res.add("go", fakeRun("go", rep, 1000, pt, "open", 1000, goP95*(1+jitter), 32768, false))
+			res.add("rust", fakeRun("rust", rep, 1000, pt, "open", 1000, goP95/3, 8192, false))
+		}
+	}
+	res.finish(false)
+	return res
+}
+
+func TestBusDecision(t *testing.T) {
+	// Go fast enough: stick with Go, whatever Rust does; Rust's memory is a quarter of Go's.
+	d := fakeResult(12, 100e3, 300e3, false).decision
+	if d.Agents != 1000 || d.AgentsNote != "" || d.GoHandles == nil || !*d.GoHandles || d.Recommendation[:13] != "Stick with Go" {
+		t.Fatalf("decision %+v", d)
+	}
+	if d.RustImprovement == nil || math.Abs(*d.RustImprovement-3) > 1e-9 || d.ImprovementBasis != "saturation throughput" || !*d.Rust2x {
+		t.Errorf("improvement %v (%s)", d.RustImprovement, d.ImprovementBasis)
+	}
+	if d.MemRatio == nil || *d.MemRatio != 0.25 || !*d.RustUnderHalfMem {
+		t.Errorf("memory %+v", d)
+	}
+	if math.Abs(d.GoP95MS["targeted"]-12*1.02) > 1e-9 || d.GoDelivery["broadcast"] != 1 {
+		t.Errorf("inputs %v %v", d.GoP95MS, d.GoDelivery)
+	}
+	// Go too slow, Rust 3× the throughput: build Rust.
+	d = fakeResult(80, 100e3, 300e3, false).decision
+	if d.GoHandles == nil || *d.GoHandles || d.Recommendation[:22] != "Build Rust message bus" {
+		t.Fatalf("slow Go: %+v", d)
+	}
+	// Go too slow, Rust only 1.5×: optimize Go first.
+	d = fakeResult(80, 100e3, 150e3, false).decision
+	if !strings.HasPrefix(d.Recommendation, "Optimize Go first") || *d.Rust2x {
+		t.Fatalf("small gain: %+v", d)
+	}
+	// Generator-bound saturation runs: the improvement comes from the bus's cost per delivery instead.
+	d = fakeResult(12, 100e3, 150e3, true).decision
+	if d.ImprovementBasis == "saturation throughput" || d.EfficiencyRatio == nil || d.GeneratorBoundRuns != 6 {
+		t.Errorf("generator-bound: %+v", d)
+	}
+}
+
+func TestBusRatiosAndReport(t *testing.T) {
+	res := fakeResult(12, 100e3, 300e3, false)
+	if len(res.ratios) != 3 {
+		t.Fatalf("%d ratio rows, want 3", len(res.ratios))
+	}
+	for _, r := range res.ratios {
+		if r.Model == "closed" {
+			f := r.Metrics["ws_msgs_received_per_s"]
+			if f.Ratio == nil || math.Abs(*f.Ratio-1.0/3) > 1e-9 || f.Paired == nil || f.Paired.N != 3 {
+				t.Errorf("throughput ratio %+v", f)
+			}
+			if f := r.Metrics["bus_dropped"]; f.Ratio != nil {
+				t.Errorf("0/0 ratio is %v, want null", *f.Ratio)
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if err := res.report(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"go/rust", "3.00×", "decision (seed Test 2) at 1000 agents", "YES → Stick with Go",
+		"Strong case for Rust"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, buf.String())
+		}
+	}
+	out := res.outcome()
+	for _, name := range []string{"go-ws-metrics.json", "rust-ws-metrics.json"} {
+		res.Buses[0].File, res.Buses[1].File = "go-ws-metrics.json", "rust-ws-metrics.json"
+		out = res.outcome()
+		b, err := json.Marshal(out.Files[name])
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var back struct {
+			SchemaVersion int               `json:"schema_version"`
+			Summaries     []busSummary      `json:"summaries"`
+			Runs          []json.RawMessage `json:"runs"`
+		}
+		if err := json.Unmarshal(b, &back); err != nil || back.SchemaVersion != busLoadSchema || len(back.Summaries) != 3 || len(back.Runs) != 9 {
+			t.Errorf("%s: %v, %+v", name, err, back)
+		}
+	}
+	if _, ok := out.Decisions["message_bus"].(busDecision); !ok {
+		t.Errorf("decisions %v", out.Decisions)
+	}
+}
