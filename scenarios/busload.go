@@ -355,7 +355,7 @@ func (l *busLab) sweep(ctx context.Context, buses []busSpec, res *busLoadResult,
 		rate, how := l.openRate(res, n)
 		or := openRate{Agents: n, DeliveriesPerS: rate, How: how}
 		if l.env.Params.Rate == 0 {
-			if err := l.calibrate(ctx, buses[0], &or); err != nil {
+			if err := l.calibrate(ctx, buses, &or); err != nil {
 				return err
 			}
 		}
@@ -409,29 +409,32 @@ const (
 )
 
 type rateProbe struct {
+	Bus            string  `json:"bus"`
 	DeliveriesPerS float64 `json:"offered_deliveries_per_s"`
 	GenUtilization float64 `json:"gen_cpu_utilization"`
 	GenCoresBusy   float64 `json:"gen_cpuset_busy"`
 	Error          string  `json:"error,omitempty"`
 }
 
-// calibrate lowers or.DeliveriesPerS until a short probe on bus b leaves the generator headroom.
-func (l *busLab) calibrate(ctx context.Context, b busSpec, or *openRate) error {
+// calibrate lowers or.DeliveriesPerS until a short probe on every bus leaves the generator headroom: the same
+// rate costs the generator more against a faster bus (fewer deliveries per read), so each bus is probed.
+func (l *busLab) calibrate(ctx context.Context, buses []busSpec, or *openRate) error {
 	rate := or.DeliveriesPerS
 	for try := 0; try < probeMaxTries; try++ {
-		// The probe is a run like the measured ones (same warm-up and window): shorter probes read the generator's
-		// CPU ~15 points low and left the measured runs generator-bound.
-		r, fatal := l.runFor(ctx, b, or.Agents, loadgen.PatternTargeted, loadgen.ModelOpen, rate, 0, l.plan.warmup, l.env.Params.Duration)
-		if fatal != nil || ctx.Err() != nil {
-			return errors.Join(fatal, ctx.Err())
+		load, failed := 0.0, false
+		for _, b := range buses {
+			// The probe is a run like the measured ones (same warm-up and window): shorter probes read the
+			// generator's CPU ~15 points low and left the measured runs generator-bound.
+			r, fatal := l.runFor(ctx, b, or.Agents, loadgen.PatternTargeted, loadgen.ModelOpen, rate, 0, l.plan.warmup, l.env.Params.Duration)
+			if fatal != nil || ctx.Err() != nil {
+				return errors.Join(fatal, ctx.Err())
+			}
+			or.Probes = append(or.Probes, rateProbe{Bus: b.Name, DeliveriesPerS: rate, GenUtilization: r.Gen.Utilization,
+				GenCoresBusy: r.Gen.CoresBusy, Error: r.Error})
+			failed = failed || r.Error != ""
+			load = max(load, r.Gen.Utilization/probeMaxUtil, r.Gen.CoresBusy/probeMaxBusy)
 		}
-		pr := rateProbe{DeliveriesPerS: rate, GenUtilization: r.Gen.Utilization, GenCoresBusy: r.Gen.CoresBusy, Error: r.Error}
-		or.Probes = append(or.Probes, pr)
-		if r.Error != "" {
-			break
-		}
-		load := max(r.Gen.Utilization/probeMaxUtil, r.Gen.CoresBusy/probeMaxBusy)
-		if load <= 1 {
+		if failed || load <= 1 {
 			break
 		}
 		// Generator CPU grows about linearly with the rate: aim at 85 % of the limits.
@@ -439,9 +442,9 @@ func (l *busLab) calibrate(ctx context.Context, b busSpec, or *openRate) error {
 		if next < probeMinRateAgt*float64(or.Agents) {
 			break
 		}
+		or.How += fmt.Sprintf("; lowered to %.0f/s: the generator had no headroom at %.0f/s", next, rate)
 		rate = next
 		or.DeliveriesPerS = rate
-		or.How += fmt.Sprintf("; lowered to %.0f/s: the generator had no headroom at %.0f/s", rate, pr.DeliveriesPerS)
 	}
 	return nil
 }

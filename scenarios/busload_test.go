@@ -206,6 +206,11 @@ func fakeRun(bus string, rep, agents int, pattern, model string, deliv, p95, mem
 }
 
 func fakeResult(goP95, goSat, rustSat float64, satBound bool) *busLoadResult {
+	return fakeResultOpen(goP95, goSat, rustSat, satBound, false)
+}
+
+// fakeResultOpen: openBound marks Go's open-model runs generator-bound.
+func fakeResultOpen(goP95, goSat, rustSat float64, satBound, openBound bool) *busLoadResult {
 	res := &busLoadResult{Buses: []busSpec{{Name: "go", Impl: "gobus"}, {Name: "rust", Impl: "rustbus"}},
 		runs: map[string][]*busRun{}, Params: map[string]any{"closed_pattern": "targeted", "repeat": 3}}
 	for rep := 1; rep <= 3; rep++ {
@@ -213,7 +218,7 @@ func fakeResult(goP95, goSat, rustSat float64, satBound bool) *busLoadResult {
 		res.add("go", fakeRun("go", rep, 1000, "targeted", "closed", goSat*(1+jitter), 30, 32768, satBound))
 		res.add("rust", fakeRun("rust", rep, 1000, "targeted", "closed", rustSat*(1+jitter), 10, 8192, satBound))
 		for _, pt := range []string{"targeted", "broadcast"} {
-			res.add("go", fakeRun("go", rep, 1000, pt, "open", 1000, goP95*(1+jitter), 32768, false))
+			res.add("go", fakeRun("go", rep, 1000, pt, "open", 1000, goP95*(1+jitter), 32768, openBound))
 			res.add("rust", fakeRun("rust", rep, 1000, pt, "open", 1000, goP95/3, 8192, false))
 		}
 	}
@@ -250,6 +255,16 @@ func TestBusDecision(t *testing.T) {
 	d = fakeResult(12, 100e3, 150e3, true).decision
 	if d.ImprovementBasis == "saturation throughput" || d.EfficiencyRatio == nil || d.GeneratorBoundRuns != 6 {
 		t.Errorf("generator-bound: %+v", d)
+	}
+	// Generator-bound open-model runs: latency from the intended send time includes the generator's delay, so a
+	// p95 under the target still answers YES (an upper bound), while a miss cannot be charged to the bus.
+	d = fakeResultOpen(12, 100e3, 300e3, false, true).decision
+	if d.GoHandles == nil || !*d.GoHandles || !strings.Contains(d.HandlesAnswer, "upper bound") {
+		t.Errorf("bound, under target: %+v", d)
+	}
+	d = fakeResultOpen(80, 100e3, 300e3, false, true).decision
+	if d.GoHandles != nil || !strings.HasPrefix(d.HandlesAnswer, "not established") || !strings.HasPrefix(d.Recommendation, "not established") {
+		t.Errorf("bound, over target: %+v", d)
 	}
 }
 
