@@ -16,6 +16,7 @@ import (
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/agentlab/agentlab/gobus"
+	"github.com/agentlab/agentlab/gobus/gobustest"
 	"github.com/agentlab/agentlab/internal/conformance"
 	"github.com/agentlab/agentlab/internal/images"
 	"github.com/agentlab/agentlab/internal/labtest"
@@ -41,25 +42,7 @@ func startInProcess(t *testing.T, o conformance.Options) conformance.Bus {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := gobus.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	b := &procBus{srv: srv, addr: ln.Addr().String(), done: done}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, gobus.ErrServerClosed) {
-			t.Errorf("gobus serve: %v", err)
-		}
-	})
-	return b
+	return &procBus{gobustest.Start(t, opts)}
 }
 
 // gobusOptions maps the protocol's flags onto gobus.Options.
@@ -85,27 +68,18 @@ func gobusOptions(flags []string) (gobus.Options, error) {
 	return o, nil
 }
 
-type procBus struct {
-	srv  *gobus.Server
-	addr string
-	done chan error
-}
+type procBus struct{ *gobustest.Bus }
 
-func (b *procBus) WSURL() string   { return "ws://" + b.addr + "/ws" }
-func (b *procBus) HTTPURL() string { return "http://" + b.addr }
+func (b *procBus) HTTPURL() string { return "http://" + b.Addr }
 
 // Stop is the in-process SIGTERM: Shutdown, then wait for Serve to return.
 func (b *procBus) Stop(ctx context.Context) (conformance.StopResult, error) {
 	start := time.Now()
-	err := b.srv.Shutdown(ctx)
-	select {
-	case serr := <-b.done:
-		b.done <- serr // the cleanup reads it again
-		if err == nil && serr != nil && !errors.Is(serr, gobus.ErrServerClosed) {
-			err = serr
-		}
-	case <-ctx.Done():
+	err := b.Server.Shutdown(ctx)
+	if werr := b.Wait(ctx); ctx.Err() != nil {
 		return conformance.StopResult{}, ctx.Err()
+	} else if err == nil {
+		err = werr
 	}
 	res := conformance.StopResult{Elapsed: time.Since(start)}
 	if err != nil {

@@ -2,37 +2,17 @@ package loadgen
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/agentlab/agentlab/gobus"
+	"github.com/agentlab/agentlab/gobus/gobustest"
 )
 
 // startBus runs the Go bus in-process on loopback: the generator's end-to-end behaviour without Docker.
-func startBus(t *testing.T) string {
-	t.Helper()
-	srv, err := gobus.New(gobus.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, gobus.ErrServerClosed) {
-			t.Errorf("bus: %v", err)
-		}
-	})
-	return ln.Addr().String()
-}
+func startBus(t *testing.T) string { return gobustest.Start(t, gobus.Options{}).Addr }
 
 func smallConfig(addr string) Config {
 	c := DefaultConfig()
