@@ -11,7 +11,6 @@ import (
 	tclog "github.com/testcontainers/testcontainers-go/log"
 	"golang.org/x/term"
 
-	"github.com/agentlab/agentlab/internal/cli"
 	"github.com/agentlab/agentlab/scenarios"
 )
 
@@ -21,7 +20,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// After the first signal, restore the default handling: a second Ctrl-C ends the process at once.
 	context.AfterFunc(ctx, stop)
-	code := cli.Main(ctx, os.Args[1:], cli.IO{
+	code := Main(ctx, os.Args[1:], IO{
 		Stdout:    os.Stdout,
 		Stderr:    os.Stderr,
 		StderrTTY: term.IsTerminal(int(os.Stderr.Fd())),

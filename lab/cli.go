@@ -1,6 +1,6 @@
-// Package cli is the lab runner behind `go run ./lab`: flags → options → run → results, with signals, cleanup by
-// label and exit codes. lab/main.go only wires the process to Main.
-package cli
+// The lab runner behind `go run ./lab`: flags → options → run → results, with signals, cleanup by
+// label and exit codes. main.go only wires the process to Main.
+package main
 
 import (
 	"context"
