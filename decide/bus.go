@@ -1,0 +1,246 @@
+package decide
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/agentlab/agentlab/internal/stats"
+)
+
+// Seed Test 2, "WebSocket Message Bus" (Node.js there, Go here):
+//
+//	├─ Node.js handles 1000 agents with P95 <50ms?
+//	│  ├─ YES → Stick with Node.js
+//	│  └─ NO → Rust provides 2-5x improvement?
+//	│     ├─ YES → Build Rust message bus
+//	│     └─ NO → Optimize Node.js first
+//	└─ Memory: Rust uses <50% of Node.js memory?
+//	   └─ YES → Strong case for Rust (cost savings)
+const (
+	// BusAgents: "handles 1000 agents".
+	BusAgents = 1000
+	// BusP95MS: "with P95 <50ms" — the median over repeats of each open-model pattern's p95, in ms.
+	BusP95MS = 50.0
+	// BusDeliveryMin: "handles" also means every message arrives: each run's delivery ratio at least this.
+	BusDeliveryMin = 0.999
+	// RustImprovementMin: "Rust provides 2-5x improvement?" — Rust/Go, per repeat.
+	RustImprovementMin = 2.0
+	// RustMemoryMaxFraction: "Rust uses <50% of Node.js memory?" — Rust/Go memory per connection, per repeat.
+	RustMemoryMaxFraction = 0.5
+)
+
+// Paired holds one figure of both buses, aligned by repeat: Go[i] and Rust[i] were measured back to back (A B A B).
+// NaN marks a failed run.
+type Paired struct {
+	Go   []float64 `json:"go"`
+	Rust []float64 `json:"rust"`
+}
+
+// ratios is Rust[i]/Go[i] (or Go[i]/Rust[i] when goOverRust) for the repeats where both are positive.
+func (p Paired) ratios(goOverRust bool) []float64 {
+	var out []float64
+	for i := 0; i < min(len(p.Go), len(p.Rust)); i++ {
+		g, r := p.Go[i], p.Rust[i]
+		if !(g > 0) || !(r > 0) || math.IsInf(g, 0) || math.IsInf(r, 0) {
+			continue
+		}
+		if goOverRust {
+			out = append(out, g/r)
+		} else {
+			out = append(out, r/g)
+		}
+	}
+	return out
+}
+
+// BusPattern is one open-model pattern at the decision's agent count, per repeat.
+type BusPattern struct {
+	Pattern  string    `json:"pattern"`
+	P95MS    Paired    `json:"p95_ms"`
+	Delivery []float64 `json:"go_delivery_ratio"` // Go bus, per run
+	Sessions []float64 `json:"go_sessions"`       // Go bus: registered agents per run
+	// GoGeneratorBound counts the Go runs whose generator had no headroom: their p95, measured from the intended
+	// send time, is an upper bound for the bus — it can confirm "< 50 ms" but not refute it.
+	GoGeneratorBound int `json:"go_generator_bound_runs"`
+}
+
+// BusInput is what Test 2 is decided on, all at one agent count.
+type BusInput struct {
+	Agents      int
+	AgentsNote  string  // why not 1000, when not
+	OfferedPerS float64 // the open model's offered deliveries/s
+	Open        []BusPattern
+	HaveRust    bool
+	// Saturation (closed model), per repeat: deliveries/s, and deliveries per bus CPU-second.
+	Throughput   Paired
+	PerCPUSecond Paired
+	// SaturationBound: a saturation run was generator-bound, so throughput shows the generator's limit and the
+	// improvement is judged on deliveries per bus CPU-second instead.
+	SaturationBound    bool
+	MemPerConn         Paired // bytes, per run
+	MemorySource       string
+	GeneratorBoundRuns int
+}
+
+// BusDecision is Test 2 with its inputs.
+type BusDecision struct {
+	Question    string       `json:"question"`
+	Agents      int          `json:"agents"`
+	AgentsNote  string       `json:"agents_note,omitempty"`
+	OfferedPerS float64      `json:"offered_deliveries_per_s"`
+	Patterns    []BusPattern `json:"open_model_inputs"`
+
+	// Handles: one check per pattern (p95), plus delivery and registration facts, combined.
+	HandlesP95    []Check `json:"go_p95_checks"`
+	Delivered     Check   `json:"go_every_message_delivered"`
+	GoHandles     Answer  `json:"go_handles_agents_p95_under_50ms"`
+	HandlesAnswer string  `json:"handles_answer"`
+
+	Improvement       Check  `json:"rust_improvement"`
+	ImprovementBasis  string `json:"improvement_basis"`
+	Rust2x            Answer `json:"rust_2x_or_better"`
+	ImprovementAnswer string `json:"improvement_answer"`
+
+	Memory           Check  `json:"rust_over_go_memory"`
+	RustUnderHalfMem Answer `json:"rust_memory_under_50pct"`
+	MemoryAnswer     string `json:"memory_answer"`
+	MemorySource     string `json:"memory_source,omitempty"`
+
+	GeneratorBoundRuns int    `json:"generator_bound_runs"`
+	Recommendation     string `json:"recommendation"`
+}
+
+// Bus answers Test 2.
+func Bus(in BusInput) BusDecision {
+	d := BusDecision{
+		Question:     "Go bus handles 1000 agents with P95 < 50 ms? If not, does Rust provide a 2–5× improvement? Rust memory < 50 % of Go's?",
+		Agents:       in.Agents,
+		AgentsNote:   in.AgentsNote,
+		OfferedPerS:  in.OfferedPerS,
+		Patterns:     in.Open,
+		MemorySource: in.MemorySource, GeneratorBoundRuns: in.GeneratorBoundRuns,
+	}
+
+	// 1. Go handles the agents with P95 < 50 ms, every message delivered, every agent registered?
+	var handles []Answer
+	var worstDelivery, fewestSessions = math.Inf(1), math.Inf(1)
+	runs := 0
+	for _, p := range in.Open {
+		c := threshold(fmt.Sprintf("Go bus p95 < %.0f ms at %d agents (%s)?", BusP95MS, in.Agents, p.Pattern),
+			p.P95MS.Go, BusP95MS, YesBelow, "ms", "%.2f", nil)
+		if c.Answer == No && p.GoGeneratorBound > 0 {
+			c.Answer = Inconclusive
+			c.Detail += fmt.Sprintf("; %d run(s) generator-bound: the miss may be the generator's, not the bus's", p.GoGeneratorBound)
+		} else if c.Answer == Yes && p.GoGeneratorBound > 0 {
+			c.Detail += "; generator-bound runs included: their p95 is an upper bound for the bus"
+		}
+		d.HandlesP95 = append(d.HandlesP95, c)
+		handles = append(handles, c.Answer)
+		for _, x := range p.Delivery {
+			worstDelivery = min(worstDelivery, x)
+			runs++
+		}
+		for _, x := range p.Sessions {
+			fewestSessions = min(fewestSessions, x)
+		}
+	}
+	// Delivery and registration are counts, not estimates: every run must meet them.
+	d.Delivered = Check{Question: fmt.Sprintf("every message delivered (delivery ratio ≥ %.3f) and all %d agents registered, in every Go run?", BusDeliveryMin, in.Agents)}
+	t := BusDeliveryMin
+	d.Delivered.Threshold = &t
+	switch {
+	case runs == 0:
+		d.Delivered.Answer, d.Delivered.Detail = NotEvaluated, "no open-model Go run"
+	case worstDelivery >= BusDeliveryMin && fewestSessions >= float64(in.Agents):
+		d.Delivered.Answer = Yes
+		d.Delivered.Detail = fmt.Sprintf("worst delivery ratio %.4f, fewest registered %.0f of %d, over %d runs", worstDelivery, fewestSessions, in.Agents, runs)
+	default:
+		d.Delivered.Answer = No
+		d.Delivered.Detail = fmt.Sprintf("worst delivery ratio %.4f, fewest registered %.0f of %d, over %d runs", worstDelivery, fewestSessions, in.Agents, runs)
+	}
+	if runs > 0 {
+		handles = append(handles, d.Delivered.Answer)
+	}
+	d.GoHandles = all(handles...)
+	d.HandlesAnswer = map[Answer]string{
+		Yes:          "YES → Stick with Go",
+		No:           "NO → see the Rust improvement",
+		Inconclusive: "INCONCLUSIVE (see the p95 checks: more --repeat narrow the intervals)",
+		NotEvaluated: "not evaluated: no open-model run of the Go bus at this agent count",
+	}[d.GoHandles]
+
+	// 2. Rust 2–5× better?
+	basis, pair := "saturation throughput (closed model), Rust/Go per repeat", in.Throughput
+	if in.SaturationBound {
+		basis, pair = "deliveries per bus CPU-second in the saturation runs, Rust/Go per repeat (the saturation runs were generator-bound, so throughput shows the generator's limit)", in.PerCPUSecond
+	}
+	if len(pair.ratios(false)) == 0 {
+		for _, p := range in.Open {
+			if p.Pattern == "targeted" {
+				basis, pair = "targeted open-model p95, Go/Rust per repeat (no saturation run)", Paired{Go: p.P95MS.Rust, Rust: p.P95MS.Go}
+			}
+		}
+	}
+	d.ImprovementBasis = basis
+	d.Improvement = threshold("Rust provides a 2–5× improvement?", pair.ratios(false), RustImprovementMin, YesAbove, "×", "%.2f",
+		map[Answer]string{Yes: "Build Rust message bus", No: "Optimize Go first"})
+	if !in.HaveRust {
+		d.Improvement.Answer, d.Improvement.Detail = NotEvaluated, "the Rust bus was not measured"
+	} else if cmp := stats.Compare(pair.Go, pair.Rust); cmp.P != nil {
+		d.Improvement.P = cmp.P
+		d.Improvement.Detail += "; Go vs Rust " + cmp.String()
+	}
+	d.Rust2x = d.Improvement.Answer
+	d.ImprovementAnswer = map[Answer]string{
+		Yes:          "YES → Build Rust message bus",
+		No:           "NO → Optimize Go first",
+		Inconclusive: "INCONCLUSIVE",
+		NotEvaluated: "not evaluated: needs both buses at this agent count",
+	}[d.Rust2x] + " (" + d.Improvement.Detail + ")"
+
+	// 3. Rust memory < 50 % of Go's?
+	d.Memory = threshold("Rust uses < 50 % of Go's memory (per connection)?", in.MemPerConn.ratios(false), RustMemoryMaxFraction,
+		YesBelow, "fraction", "%.2f", map[Answer]string{Yes: "Strong case for Rust (cost savings)"})
+	if !in.HaveRust {
+		d.Memory.Answer, d.Memory.Detail = NotEvaluated, "the Rust bus was not measured"
+	} else if g, r := stats.MedianCI(in.MemPerConn.Go), stats.MedianCI(in.MemPerConn.Rust); g.N > 0 && r.N > 0 {
+		d.Memory.Detail += fmt.Sprintf("; Rust %s KiB vs Go %s KiB per connection", kib(r), kib(g))
+	}
+	d.RustUnderHalfMem = d.Memory.Answer
+	d.MemoryAnswer = map[Answer]string{Yes: "YES → Strong case for Rust (cost savings)", No: "NO", Inconclusive: "INCONCLUSIVE",
+		NotEvaluated: "not evaluated: needs both buses' memory per connection"}[d.RustUnderHalfMem] + " (" + d.Memory.Detail + ")"
+
+	switch {
+	case d.GoHandles == Yes:
+		d.Recommendation = "Stick with Go"
+	case d.GoHandles == No && d.Rust2x == Yes:
+		d.Recommendation = "Build Rust message bus"
+	case d.GoHandles == No && d.Rust2x == No:
+		d.Recommendation = "Optimize Go first"
+	default:
+		var why []string
+		if d.GoHandles != No {
+			why = append(why, "Go handles: "+string(d.GoHandles))
+		}
+		if d.GoHandles == No {
+			why = append(why, "Rust 2×: "+string(d.Rust2x))
+		}
+		d.Recommendation = "inconclusive (" + strings.Join(why, "; ") + ")"
+	}
+	if d.RustUnderHalfMem == Yes {
+		d.Recommendation += "; memory: strong case for Rust (cost savings)"
+	}
+	return d
+}
+
+func kib(iv stats.Interval) string {
+	iv.Estimate /= 1024
+	iv.Min /= 1024
+	iv.Max /= 1024
+	if iv.HasCI() {
+		lo, hi := *iv.Low95/1024, *iv.High95/1024
+		iv.Low95, iv.High95 = &lo, &hi
+	}
+	return iv.Format("%.1f")
+}

@@ -1,0 +1,156 @@
+package decide
+
+import (
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/agentlab/agentlab/internal/stats"
+)
+
+func rep(x float64, n int) []float64 {
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = x * (1 + 0.01*float64(i%3)) // a little spread, so intervals are real intervals
+	}
+	return out
+}
+
+func TestSpawn(t *testing.T) {
+	stable := &stats.Trend{Verdict: stats.Stable}
+	for _, tc := range []struct {
+		name          string
+		in            SpawnInput
+		time, mem, ok Answer
+	}{
+		{"persistent wins, stable", SpawnInput{
+			Savings: []RuntimeSavings{{"process", rep(90, 6)}, {"docker", rep(99, 6)}},
+			Memory:  []MemoryVerdict{{"persistent-process", stable}}}, Yes, Yes, Yes},
+		{"one runtime under 50", SpawnInput{
+			Savings: []RuntimeSavings{{"process", rep(20, 6)}, {"docker", rep(99, 6)}},
+			Memory:  []MemoryVerdict{{"persistent-process", stable}}}, No, Yes, No},
+		{"4 rounds: no CI", SpawnInput{
+			Savings: []RuntimeSavings{{"process", rep(90, 4)}},
+			Memory:  []MemoryVerdict{{"persistent-process", stable}}}, Inconclusive, Yes, Inconclusive},
+		{"straddles 50", SpawnInput{
+			Savings: []RuntimeSavings{{"process", []float64{30, 40, 45, 55, 60, 70, 48, 52}}}}, Inconclusive, NotEvaluated, Inconclusive},
+		{"leak", SpawnInput{
+			Savings: []RuntimeSavings{{"process", rep(90, 6)}},
+			Memory:  []MemoryVerdict{{"persistent-process", &stats.Trend{Verdict: stats.Growing}}}}, Yes, No, No},
+		{"nothing", SpawnInput{}, NotEvaluated, NotEvaluated, NotEvaluated},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Spawn(tc.in)
+			if d.PersistentSaves50 != tc.time || d.MemoryStable != tc.mem || d.ShiftJustified != tc.ok {
+				t.Errorf("time %s mem %s shift %s; want %s %s %s (%+v)", d.PersistentSaves50, d.MemoryStable, d.ShiftJustified,
+					tc.time, tc.mem, tc.ok, d.Savings)
+			}
+			if _, err := json.Marshal(d); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestSpawnSavingsDetailNamesTheInterval(t *testing.T) {
+	d := Spawn(SpawnInput{Savings: []RuntimeSavings{{"process", rep(90, 4)}}})
+	if !strings.Contains(d.Savings[0].Detail, "no CI") {
+		t.Errorf("detail %q should say there is no CI", d.Savings[0].Detail)
+	}
+}
+
+func busIn(goP95 float64, n int, rustX float64) BusInput {
+	p95 := Paired{Go: rep(goP95, n), Rust: rep(goP95/2, n)}
+	return BusInput{Agents: 1000, HaveRust: true,
+		Open: []BusPattern{{Pattern: "targeted", P95MS: p95, Delivery: rep(1, n), Sessions: rep(1000, n)}},
+		Throughput: Paired{Go: rep(100, n), Rust: rep(100*rustX, n)},
+		MemPerConn: Paired{Go: rep(10000, n), Rust: rep(4000, n)},
+	}
+}
+
+func TestBus(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		in      BusInput
+		handles Answer
+		rust    Answer
+		rec     string
+	}{
+		{"go handles", busIn(5, 6, 3), Yes, Yes, "Stick with Go"},
+		{"go misses, rust 3x", busIn(80, 6, 3), No, Yes, "Build Rust message bus"},
+		{"go misses, rust 1.2x", busIn(80, 6, 1.2), No, No, "Optimize Go first"},
+		{"n=2", busIn(5, 2, 3), Inconclusive, Inconclusive, "inconclusive"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Bus(tc.in)
+			if d.GoHandles != tc.handles || d.Rust2x != tc.rust || !strings.HasPrefix(d.Recommendation, tc.rec) {
+				t.Errorf("handles %s rust %s rec %q; want %s %s %q\n%+v", d.GoHandles, d.Rust2x, d.Recommendation, tc.handles, tc.rust, tc.rec, d.HandlesP95)
+			}
+			if tc.in.MemPerConn.Go[0] > 0 && len(tc.in.MemPerConn.Go) >= 6 && d.RustUnderHalfMem != Yes {
+				t.Errorf("memory 0.4 of Go's: %s (%s)", d.RustUnderHalfMem, d.Memory.Detail)
+			}
+		})
+	}
+}
+
+func TestBusGeneratorBoundMissIsNotARefutation(t *testing.T) {
+	in := busIn(80, 6, 3)
+	in.Open[0].GoGeneratorBound = 2
+	if d := Bus(in); d.GoHandles != Inconclusive {
+		t.Errorf("generator-bound miss: %s", d.GoHandles)
+	}
+}
+
+func TestBusLostMessagesMeanNotHandled(t *testing.T) {
+	in := busIn(5, 6, 3)
+	in.Open[0].Delivery[3] = 0.9
+	if d := Bus(in); d.GoHandles != No || d.Delivered.Answer != No {
+		t.Errorf("a run lost 10 %%: handles %s delivered %s", d.GoHandles, d.Delivered.Answer)
+	}
+}
+
+func TestBusSaturationBoundUsesCPUSeconds(t *testing.T) {
+	in := busIn(80, 6, 1.0)
+	in.SaturationBound = true
+	in.PerCPUSecond = Paired{Go: rep(50, 6), Rust: rep(200, 6)}
+	d := Bus(in)
+	if d.Rust2x != Yes || !strings.Contains(d.ImprovementBasis, "CPU-second") {
+		t.Errorf("rust %s basis %q", d.Rust2x, d.ImprovementBasis)
+	}
+	if d.Improvement.P == nil || *d.Improvement.P >= 0.05 {
+		t.Errorf("p-value %v", d.Improvement.P)
+	}
+}
+
+func TestStreamingBands(t *testing.T) {
+	for _, tc := range []struct {
+		ms   float64
+		band string
+	}{{0.01, "network-bound"}, {2, "rust-could-help"}, {9, "rust-recommended"}} {
+		d := Streaming(StreamingInput{Reference: "go-sdk", Clients: []StreamingClient{
+			{Client: "go-sdk", Language: "go", PerTokenMS: rep(tc.ms, 8)},
+			{Client: "rust", Language: "rust", PerTokenMS: rep(tc.ms/2, 8)}}})
+		if d.Band != tc.band {
+			t.Errorf("%v ms: band %s", tc.ms, d.Band)
+		}
+		if len(d.GoOverRust) != 1 || d.GoOverRust[0].Comparison.Ratio == nil || math.Abs(*d.GoOverRust[0].Comparison.Ratio-2) > 0.2 {
+			t.Errorf("go/rust comparison %+v", d.GoOverRust)
+		}
+	}
+}
+
+func TestMessaging(t *testing.T) {
+	d := Messaging([]MessagingBus{{Bus: "go", SuccessPct: rep(100, 6), P95MS: rep(3, 6)}, {Bus: "rust", SuccessPct: rep(100, 6), P95MS: rep(3, 6), Errors: 2}})
+	if d.Buses[0].Success.Answer != Yes || d.Buses[0].P95.Answer != Yes || d.Buses[0].Zero.Answer != Yes || d.Buses[1].Zero.Answer != No {
+		t.Errorf("%+v", d.Buses)
+	}
+}
+
+func TestNotRun(t *testing.T) {
+	s := Spawn(SpawnInput{})
+	f := NewFinalReport("spawn", nil, Decisions{SpawnPatterns: &s})
+	if strings.Join(f.NotRun, ",") != "agent_messaging,ai_streaming,message_bus" {
+		t.Errorf("not run: %v", f.NotRun)
+	}
+}

@@ -1,0 +1,114 @@
+package decide
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/agentlab/agentlab/internal/stats"
+)
+
+// Seed Test 3, "Spawn Patterns":
+//
+//	├─ Persistent saves >50% time vs spawn-kill?
+//	│  ├─ YES → Move to persistent architecture
+//	│  └─ NO → Keep current spawn-kill
+//	└─ Persistent memory stable over time?
+//	   ├─ YES → Safe to use persistent agents
+//	   └─ NO → Memory leak detected, fix before migrating
+//
+// "If persistent saves >50% time AND memory is stable → architectural shift justified".
+const (
+	// PersistentSavesPct: "Persistent saves >50% time vs spawn-kill?" — 100·(1 − persistent/spawn) of the mean
+	// time per task, per interleaved round.
+	PersistentSavesPct = 50.0
+)
+
+// RuntimeSavings is one runtime's spawn-kill vs persistent comparison: the saving of every interleaved round
+// (100·(1 − persistent mean / spawn mean) of that round's blocks), so rounds pair the two patterns in time.
+type RuntimeSavings struct {
+	Runtime  string    `json:"runtime"` // process | docker
+	PerRound []float64 `json:"per_round_pct"`
+}
+
+// MemoryVerdict is one persistent pattern's stability verdict (internal/stats' rule).
+type MemoryVerdict struct {
+	Pattern string       `json:"pattern"`
+	Trend   *stats.Trend `json:"trend"`
+}
+
+// SpawnInput is what Test 3 is decided on.
+type SpawnInput struct {
+	Savings []RuntimeSavings
+	Memory  []MemoryVerdict
+}
+
+// SpawnDecision is Test 3 with its inputs.
+type SpawnDecision struct {
+	Question string `json:"question"`
+	// Savings: one check per runtime measured; PersistentSaves50 combines them (every runtime must save > 50 %).
+	Savings           []Check         `json:"savings"`
+	PersistentSaves50 Answer          `json:"persistent_saves_over_50pct"`
+	TimeAnswer        string          `json:"time_answer"`
+	Memory            []MemoryVerdict `json:"memory_verdicts"`
+	MemoryStable      Answer          `json:"memory_stable"`
+	MemoryAnswer      string          `json:"memory_answer"`
+	ShiftJustified    Answer          `json:"architectural_shift_justified"`
+	Rule              string          `json:"rule"`
+}
+
+// Spawn answers Test 3.
+func Spawn(in SpawnInput) SpawnDecision {
+	d := SpawnDecision{
+		Question: "Persistent saves >50% time vs spawn-kill? Persistent memory stable over time?",
+		Rule: fmt.Sprintf("architectural shift justified ⇔ in every runtime measured the median per-round saving of persistent over spawn-kill is > %.0f %% (its 95 %% CI wholly above) AND every persistent pattern's memory is stable (%s)",
+			PersistentSavesPct, stats.RuleText),
+		Memory: in.Memory,
+	}
+	var time []Answer
+	for _, s := range in.Savings {
+		c := threshold(fmt.Sprintf("Persistent saves >50%% time vs spawn-kill (%s)?", s.Runtime), s.PerRound,
+			PersistentSavesPct, YesAbove, "%", "%.1f",
+			map[Answer]string{Yes: "Move to persistent architecture", No: "Keep current spawn-kill"})
+		d.Savings = append(d.Savings, c)
+		time = append(time, c.Answer)
+	}
+	d.PersistentSaves50 = all(time...)
+	switch d.PersistentSaves50 {
+	case Yes:
+		d.TimeAnswer = "YES → Move to persistent architecture"
+	case No:
+		d.TimeAnswer = "NO → Keep current spawn-kill"
+	case Inconclusive:
+		d.TimeAnswer = "INCONCLUSIVE (see the savings' intervals; more --rounds narrow them)"
+	default:
+		d.TimeAnswer = "not evaluated: needs a spawn and a persistent pattern of the same runtime"
+	}
+
+	var mem []Answer
+	var growing, short []string
+	for _, m := range in.Memory {
+		switch {
+		case m.Trend == nil || m.Trend.Verdict == stats.Insufficient:
+			mem = append(mem, Inconclusive)
+			short = append(short, m.Pattern)
+		case m.Trend.Verdict == stats.Stable:
+			mem = append(mem, Yes)
+		default:
+			mem = append(mem, No)
+			growing = append(growing, m.Pattern)
+		}
+	}
+	d.MemoryStable = all(mem...)
+	switch d.MemoryStable {
+	case Yes:
+		d.MemoryAnswer = "YES → Safe to use persistent agents"
+	case No:
+		d.MemoryAnswer = "NO → Memory leak detected, fix before migrating (" + strings.Join(growing, ", ") + ")"
+	case Inconclusive:
+		d.MemoryAnswer = "INCONCLUSIVE: too few memory samples after warm-up (" + strings.Join(short, ", ") + "; raise --iterations)"
+	default:
+		d.MemoryAnswer = "not evaluated: no persistent pattern measured"
+	}
+	d.ShiftJustified = all(d.PersistentSaves50, d.MemoryStable)
+	return d
+}
