@@ -15,6 +15,7 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/agentlab/agentlab/decide"
 	"github.com/agentlab/agentlab/internal/dockerx"
 	"github.com/agentlab/agentlab/internal/images"
 	"github.com/agentlab/agentlab/internal/results"
@@ -23,14 +24,10 @@ import (
 
 // Exit codes.
 const (
-	ExitOK       = 0  // the run finished and every task succeeded
-	ExitFailed   = 1  // the run failed or was interrupted (partial results are kept)
-	ExitUsage    = 2  // bad flags, unknown scenario, or no Docker daemon
-	ExitThresh   = 99 // reserved: a threshold failed
-	quickIters   = 20
-	quickAgents  = 3
-	quickRounds  = 4
-	schemaReport = 1
+	ExitOK     = 0  // the run finished and every task succeeded
+	ExitFailed = 1  // the run failed or was interrupted (partial results are kept)
+	ExitUsage  = 2  // bad flags, unknown scenario, or no Docker daemon
+	ExitThresh = 99 // reserved: a threshold failed
 )
 
 // Options is the parsed command line.
@@ -72,23 +69,6 @@ func Parse(args []string, reg scenarios.Registry) (Options, error) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	p.AgentsSet = set["agents"]
-	if p.Quick {
-		if !set["iterations"] {
-			p.Iterations = quickIters
-		}
-		if !set["agents"] {
-			p.Agents = quickAgents
-		}
-		if !set["rounds"] {
-			p.Rounds = quickRounds
-		}
-		if !set["repeat"] {
-			p.Repeat = 2
-		}
-		if !set["duration"] {
-			p.Duration = 2 * time.Second
-		}
-	}
 	if o.Clean {
 		return o, nil
 	}
@@ -103,23 +83,12 @@ func Parse(args []string, reg scenarios.Registry) (Options, error) {
 	if o.Scenario == "" {
 		return o, errUsage{"--scenario is required; valid: " + strings.Join(reg.Names(), ", ")}
 	}
-	if _, ok := reg[o.Scenario]; !ok {
+	sc, ok := reg[o.Scenario]
+	if !ok {
 		return o, errUsage{fmt.Sprintf("%v %q; valid: %s", scenarios.ErrUnknown, o.Scenario, strings.Join(reg.Names(), ", "))}
 	}
-	for _, c := range []struct {
-		name string
-		v    int
-		min  int
-	}{{"iterations", p.Iterations, 1}, {"agents", p.Agents, 1}, {"concurrency", p.Concurrency, 1},
-		{"task-kib", p.TaskKiB, 0}, {"rounds", p.Rounds, 1}, {"warmup", p.Warmup, 0}} {
-		if c.v < c.min {
-			return o, errUsage{fmt.Sprintf("--%s must be ≥ %d, got %d", c.name, c.min, c.v)}
-		}
-	}
-	if p.Sample <= 0 {
-		return o, errUsage{fmt.Sprintf("--sample-interval must be > 0, got %v", p.Sample)}
-	}
-	if err := scenarios.CheckBusLoad(*p); err != nil {
+	// The scenario owns its --quick sizes and the validation of its flags: the runner names none.
+	if err := scenarios.Prepare(sc, p, func(f string) bool { return set[f] }); err != nil {
 		return o, errUsage{err.Error()}
 	}
 	return o, nil
@@ -134,30 +103,7 @@ func flagSet(o *Options, reg scenarios.Registry) *flag.FlagSet {
 	fs.StringVar(&o.Out, "out", "results", "results folder; the run writes <out>/<run-id>/ and <out>/latest")
 	fs.StringVar(&o.Images, "images", "", "build these images (comma-separated, or all: "+strings.Join(images.Names(), ", ")+") and exit")
 	fs.BoolVar(&o.Clean, "clean", false, "remove every container and network of every lab run on this daemon, then exit")
-	p := &o.Params
-	fs.IntVar(&p.Iterations, "iterations", 100, "tasks per lifecycle pattern (--quick: 20)")
-	fs.IntVar(&p.Agents, "agents", 10, "persistent agents per pattern (--quick: 3)")
-	fs.IntVar(&p.Concurrency, "concurrency", 1, "tasks in flight at once per pattern")
-	fs.IntVar(&p.TaskKiB, "task-kib", 64, "work per task: KiB of data hashed with SHA-256")
-	fs.IntVar(&p.Rounds, "rounds", 10, "interleaved rounds: patterns alternate in blocks, order rotated (--quick: 4)")
-	fs.IntVar(&p.Warmup, "warmup", 2, "untimed warm-up tasks per pattern")
-	fs.BoolVar(&p.Quick, "quick", false, "reduced sizes for a fast look")
-	fs.BoolVar(&p.SkipRust, "skip-rust", false, "leave the Rust bus out")
-	fs.BoolVar(&p.CAdvisor, "cadvisor", true, "sample container memory with a cAdvisor sidecar as well as Docker stats")
-	fs.DurationVar(&p.Sample, "sample-interval", 100*time.Millisecond, "memory sampling interval")
-	fs.StringVar(&p.Bus, "bus", "both", "bus-load: bus to measure: go, rust or both")
-	fs.IntVar(&p.Repeat, "repeat", 3, "bus-load: interleaved repeats per bus and configuration (--quick: 2)")
-	fs.Float64Var(&p.Rate, "rate", 0, "bus-load: open-model deliveries/s offered (0: half the slower bus's saturation throughput, lowered until the generator keeps headroom)")
-	fs.DurationVar(&p.Duration, "duration", 5*time.Second, "bus-load: measured window per run (--quick: 2s)")
-	fs.StringVar(&p.Patterns, "patterns", "targeted,broadcast,roundrobin", "bus-load: traffic patterns")
-	fs.StringVar(&p.Model, "model", "both", "bus-load: open (fixed schedule), closed (saturation) or both")
-	fs.IntVar(&p.Window, "window", 16, "bus-load: closed model, messages in flight per agent")
-	fs.IntVar(&p.Generators, "generators", 1, "bus-load: load-generator containers per run")
-	fs.Float64Var(&p.ConnectRate, "connect-rate", 1000, "bus-load: new connections per second")
-	fs.StringVar(&p.BusCPUs, "bus-cpus", "0", "bus-load: cpuset of the bus container")
-	fs.StringVar(&p.GenCPUs, "gen-cpus", "1", "bus-load: cpuset of the load-generator containers")
-	fs.StringVar(&p.BusMemory, "bus-memory", "1g", "bus-load: memory limit of the bus container")
-	fs.StringVar(&p.GenMemory, "gen-memory", "2g", "bus-load: memory limit of each load-generator container")
+	o.Params.Register(fs)
 	return fs
 }
 
@@ -274,26 +220,16 @@ func write(ctx context.Context, o Options, runID, root string, cli *client.Clien
 		return err
 	}
 	now := io.Now()
-	names := make([]string, 0, len(out.Files))
-	for n := range out.Files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		if err := run.Write(n, out.Files[n], now); err != nil {
+	for _, f := range out.Files {
+		if err := run.Write(f.Name, f.Value, now); err != nil {
 			return err
 		}
 	}
-	final := map[string]any{
-		"schema_version": schemaReport,
-		"scenario":       o.Scenario,
-		"parameters":     o.Params,
-		"decisions":      decisionTree(out.Decisions),
-		"files":          names,
-		"interrupted":    ctx.Err() != nil,
-	}
+	final := decide.NewFinalReport(o.Scenario, o.Params, out.Decisions)
+	final.Files = append([]string{}, run.Files...)
+	final.Interrupted = ctx.Err() != nil
 	if runErr != nil {
-		final["error"] = runErr.Error()
+		final.Error = runErr.Error()
 	}
 	if err := run.Write("final-report.json", final, now); err != nil {
 		return err
@@ -305,22 +241,6 @@ func write(ctx context.Context, o Options, runID, root string, cli *client.Clien
 	}
 	fmt.Fprintf(io.Stdout, "\nresults: %s (%s)\n", run.Dir, strings.Join(run.Files, ", "))
 	return run.LinkLatest()
-}
-
-// decisionTree lays the seed's four decision sections out, marking the ones this run did not measure.
-func decisionTree(got map[string]any) map[string]any {
-	tree := map[string]any{}
-	for _, k := range []string{"message_bus", "spawn_patterns", "ai_streaming", "agent_messaging"} {
-		if v, ok := got[k]; ok {
-			tree[k] = v
-		} else {
-			tree[k] = map[string]string{"status": "not run in this run"}
-		}
-	}
-	for k, v := range got {
-		tree[k] = v
-	}
-	return tree
 }
 
 func clean(ctx context.Context, io IO) int {

@@ -44,8 +44,16 @@ func TestParseQuickDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Params.Iterations != quickIters || o.Params.Agents != quickAgents || o.Params.Rounds != quickRounds {
+	// spawn's --quick sizes; bus-load's flags keep their defaults (their --quick belongs to bus-load).
+	if o.Params.Iterations != 20 || o.Params.Agents != 3 || o.Params.Rounds != 6 || o.Params.Repeat != 6 {
 		t.Errorf("quick params = %+v", o.Params)
+	}
+	o, err = Parse([]string{"--scenario", "bus-load", "--quick"}, scenarios.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Params.Repeat != 2 || o.Params.Duration != 2*time.Second || o.Params.Iterations != 100 {
+		t.Errorf("bus-load quick params = %+v", o.Params)
 	}
 	o, err = Parse([]string{"--scenario", "spawn", "--quick", "--iterations", "7"}, scenarios.Default())
 	if err != nil {

@@ -18,7 +18,6 @@ import (
 	"github.com/agentlab/agentlab/internal/dockerx"
 	"github.com/agentlab/agentlab/internal/images"
 	"github.com/agentlab/agentlab/internal/loadgen"
-	"github.com/agentlab/agentlab/internal/stats"
 )
 
 // bus-load: the seed's Test 2. Each run is one fresh bus container and one or more load-generator containers on
@@ -31,7 +30,6 @@ import (
 // throughput — so latency is compared at equal load.
 
 const (
-	busLoadSchema   = 1
 	busWarmup       = time.Second
 	busWarmupQuick  = 500 * time.Millisecond
 	busHold         = 500 * time.Millisecond
@@ -44,8 +42,6 @@ const (
 	openFraction      = 0.5  // auto open-model rate: this fraction of the slower bus's saturation throughput
 	openPerAgentRate  = 10.0 // open-model deliveries/s per agent when no saturation was measured and --rate is 0
 	maxAgentsPerGen   = 25000
-	p95Threshold      = 50.0 // ms: the seed's "P95 < 50 ms"
-	handlesRatioMin   = 0.999
 )
 
 var (
@@ -64,8 +60,27 @@ func (busLoadScenario) Describe() string {
 	return "Go bus vs Rust bus, 100–10,000 agents: saturation, open-model latency, memory per connection (seed Test 2)"
 }
 
-// CheckBusLoad validates the bus-load flags; the runner calls it for every scenario (the defaults are valid).
-func CheckBusLoad(p Params) error {
+// --quick sizes of bus-load: two repeats are enough to see both buses side by side, not to decide (no interval
+// below stats.MinNForCI repeats: the decisions say "inconclusive").
+const (
+	quickRepeat   = 2
+	quickDuration = 2 * time.Second
+)
+
+// ApplyQuick implements Quicker.
+func (busLoadScenario) ApplyQuick(p *Params, set func(string) bool) {
+	if !set("repeat") {
+		p.Repeat = quickRepeat
+	}
+	if !set("duration") {
+		p.Duration = quickDuration
+	}
+}
+
+// Check implements Checker: the bus-load flags.
+func (busLoadScenario) Check(p Params) error { return checkBusLoad(p) }
+
+func checkBusLoad(p Params) error {
 	var errs []error
 	if p.Bus != "go" && p.Bus != "rust" && p.Bus != "both" {
 		errs = append(errs, fmt.Errorf("--bus %q: want go, rust or both", p.Bus))
@@ -167,7 +182,7 @@ type busPlan struct {
 }
 
 func newBusPlan(p Params) (busPlan, error) {
-	if err := CheckBusLoad(p); err != nil {
+	if err := checkBusLoad(p); err != nil {
 		return busPlan{}, err
 	}
 	pl := busPlan{repeat: p.Repeat, warmup: busWarmup}
@@ -382,14 +397,8 @@ func (l *busLab) openRate(res *busLoadResult, n int) (float64, string) {
 	}
 	sat := math.Inf(1)
 	for _, b := range res.Buses {
-		var xs []float64
-		for _, r := range res.runs[b.Name] {
-			if r.Agents == n && r.Model == loadgen.ModelClosed && r.Error == "" {
-				xs = append(xs, r.DeliveredPerS)
-			}
-		}
-		if len(xs) > 0 {
-			sat = min(sat, stats.Median(xs))
+		if s, ok := res.saturation(b.Name, n); ok {
+			sat = min(sat, s)
 		}
 	}
 	if !math.IsInf(sat, 1) && sat > 0 {

@@ -45,9 +45,10 @@ func TestBusLoadBothBuses(t *testing.T) {
 	}
 
 	for _, bus := range want {
-		f, ok := out.Files[bus+"-ws-metrics.json"].(busFile)
+		v, _ := out.File(bus + "-ws-metrics.json")
+		f, ok := v.(busFile)
 		if !ok {
-			t.Fatalf("no %s-ws-metrics.json in %v", bus, keys(out.Files))
+			t.Fatalf("no %s-ws-metrics.json in %v", bus, out.Files)
 		}
 		if len(f.Runs) != 4 {
 			t.Fatalf("%s: %d runs, want 4 (closed targeted + 3 open patterns)", bus, len(f.Runs))
@@ -86,8 +87,8 @@ func TestBusLoadBothBuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, v := range out.Files {
-		if err := run.Write(name, v, time.Now()); err != nil {
+	for _, f := range out.Files {
+		if err := run.Write(f.Name, f.Value, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -104,8 +105,8 @@ func TestBusLoadBothBuses(t *testing.T) {
 			t.Errorf("%s file: %v, %d summaries", bus, err, len(back.Summaries))
 		}
 	}
-	if d, ok := out.Decisions["message_bus"].(busDecision); !ok || d.Agents != 50 || (len(want) == 2 && d.MemRatio == nil) {
-		t.Errorf("decision %+v", out.Decisions["message_bus"])
+	if d := out.Decisions.MessageBus; d == nil || d.Agents != 50 || (len(want) == 2 && d.Memory.Value == nil) {
+		t.Errorf("decision %+v", d)
 	}
 
 	// The scenario removed its containers and network itself (labtest's cleanup would hide a leak).
@@ -126,11 +127,3 @@ func TestBusLoadBothBuses(t *testing.T) {
 type testLog struct{ t *testing.T }
 
 func (w testLog) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
-
-func keys(m map[string]any) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
-}

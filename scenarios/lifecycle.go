@@ -10,7 +10,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/agentlab/agentlab/decide"
 	"github.com/agentlab/agentlab/internal/agent"
+	"github.com/agentlab/agentlab/internal/memstat"
 	"github.com/agentlab/agentlab/internal/stats"
 )
 
@@ -20,8 +22,9 @@ var ErrTasksFailed = errors.New("tasks failed")
 // memSamplesPerPattern is how many task-driven memory samples a pattern gets over a run.
 const memSamplesPerPattern = 40
 
-// SchemaVersion of spawn-comparison.json; bump on incompatible changes.
-const SchemaVersion = 1
+// SchemaVersion of spawn-comparison.json; bump on incompatible changes. 2: typed parameters, savings with
+// benchmath intervals (no interval below 6 rounds), the decision from package decide.
+const SchemaVersion = 2
 
 // patternResult is what spawn-comparison.json holds per pattern. Times are milliseconds, memory bytes.
 type patternResult struct {
@@ -58,25 +61,42 @@ type memSample struct {
 	Bytes float64 `json:"bytes"`
 }
 
-// ratio compares two patterns' time per task.
+// ratio compares two patterns' time per task. The saving is per interleaved round, so the two patterns' blocks of
+// one round — run back to back — are compared with each other: the same figure feeds the decision.
 type ratio struct {
 	Slow       string         `json:"slow"`
 	Fast       string         `json:"fast"`
 	What       string         `json:"what"`
-	MeanRatio  float64        `json:"mean_ratio"`
+	MeanRatio  float64        `json:"mean_ratio"` // mean time per task, slow / fast (all rounds pooled)
 	P50Ratio   float64        `json:"p50_ratio"`
-	SavingsPct stats.Interval `json:"savings_pct"` // 100·(1 − fast/slow) per round: median, 95 % bootstrap CI
+	SavingsPct stats.Interval `json:"savings_pct"` // 100·(1 − fast/slow) per round: median with benchmath's 95 % CI (none below 6 rounds)
+	// PerRoundPct are the rounds' savings the interval is computed from.
+	PerRoundPct []float64 `json:"per_round_savings_pct"`
+}
+
+// lifecycleParams are the parameters a lifecycle run used.
+type lifecycleParams struct {
+	Iterations  int     `json:"iterations"` // tasks per pattern
+	Agents      int     `json:"agents"`     // persistent agents per pattern
+	Concurrency int     `json:"concurrency"`
+	TaskKiB     int     `json:"task_kib"`
+	Rounds      int     `json:"rounds"`
+	Warmup      int     `json:"warmup"`
+	Quick       bool    `json:"quick"`
+	SampleMS    float64 `json:"sample_interval_ms"`
+	// SampleEvery is how many tasks run between two task-driven memory samples (outside the timing).
+	SampleEvery int `json:"sample_every_tasks"`
 }
 
 // comparison is spawn-comparison.json.
 type comparison struct {
-	SchemaVersion int              `json:"schema_version"`
-	Params        map[string]any   `json:"parameters"`
-	Patterns      []*patternResult `json:"patterns"`
-	Ratios        []ratio          `json:"ratios"`
-	Decision      spawnDecision    `json:"decision"`
-	Interrupted   bool             `json:"interrupted"`
-	ContainerMem  any              `json:"container_memory,omitempty"` // cAdvisor / Docker stats time series
+	SchemaVersion int                   `json:"schema_version"`
+	Params        lifecycleParams       `json:"parameters"`
+	Patterns      []*patternResult      `json:"patterns"`
+	Ratios        []ratio               `json:"ratios"`
+	Decision      *decide.SpawnDecision `json:"decision"`
+	Interrupted   bool                  `json:"interrupted"`
+	ContainerMem  *memstat.Results      `json:"container_memory,omitempty"` // cAdvisor / Docker stats / cgroup time series
 }
 
 // runPatterns runs the patterns' tasks interleaved: Rounds rounds, each running a block of every pattern, the
@@ -86,9 +106,9 @@ type comparison struct {
 // agents through a few sampling rounds of every source).
 func runPatterns(ctx context.Context, env *Env, pats []pattern, hold func(context.Context)) (*comparison, error) {
 	p := env.Params
-	cmp := &comparison{SchemaVersion: SchemaVersion, Params: map[string]any{
-		"iterations": p.Iterations, "agents": p.Agents, "concurrency": p.Concurrency, "task_kib": p.TaskKiB,
-		"rounds": p.Rounds, "warmup": p.Warmup, "quick": p.Quick, "sample_interval_ms": p.Sample.Milliseconds(),
+	cmp := &comparison{SchemaVersion: SchemaVersion, Params: lifecycleParams{
+		Iterations: p.Iterations, Agents: p.Agents, Concurrency: p.Concurrency, TaskKiB: p.TaskKiB, Rounds: p.Rounds,
+		Warmup: p.Warmup, Quick: p.Quick, SampleMS: float64(p.Sample.Microseconds()) / 1000, SampleEvery: sampleEvery(p),
 	}}
 	res := make([]*patternResult, len(pats))
 	for i, pt := range pats {
@@ -163,12 +183,13 @@ rounds:
 		}
 		finishMemory(r)
 		if sp, ok := pats[i].(*spawnProcess); ok && len(sp.peakRSS) > 0 {
-			iv := stats.BootstrapMedian(sp.peakRSS)
+			iv := stats.MedianCI(sp.peakRSS)
 			r.Memory.ChildPeakRSS = &iv
 		}
 	}
 	cmp.Ratios = ratios(res)
-	cmp.Decision = decideSpawn(res)
+	d := decide.Spawn(spawnInput(res, cmp.Ratios))
+	cmp.Decision = &d
 	if ctx.Err() != nil {
 		cmp.Interrupted = true
 		return cmp, ctx.Err()
@@ -203,37 +224,37 @@ func (s *idSource) next(kib int) agent.Task {
 	return agent.Task{ID: s.n, KiB: kib, Seed: s.n * 0x9E3779B97F4A7C15}
 }
 
-// runBlock runs n tasks of one pattern with Concurrency workers and returns the block's wall time. Memory is
-// sampled on a ticker while it runs and once at its end. A context error stops it; task errors are counted.
+// sampleEvery is how many tasks run between two task-driven memory samples: a pattern gets about
+// memSamplesPerPattern of them over a run, since persistent tasks are so quick that a whole run may be shorter than
+// one sampling tick.
+func sampleEvery(p Params) int { return max(1, p.Iterations/memSamplesPerPattern) }
+
+// runBlock runs n tasks of one pattern with Concurrency workers and returns the block's timed duration. The block
+// runs in chunks of sampleEvery tasks; memory is sampled between chunks with the clock stopped, so no reading (a
+// Docker stats call takes up to a second) is ever inside a timed span. A context error stops it; task errors are
+// counted.
 func runBlock(ctx context.Context, env *Env, pt pattern, r *patternResult, ids *idSource, n int, bar interface{ Add(int) }, t0 time.Time) (time.Duration, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	sctx, stopSampler := context.WithCancel(ctx)
-	samplerDone := make(chan struct{})
-	go func() {
-		defer close(samplerDone)
-		tk := time.NewTicker(env.Params.Sample)
-		defer tk.Stop()
-		for {
-			select {
-			case <-sctx.Done():
-				return
-			case <-tk.C:
-				sampleMemory(sctx, env, pt, r, t0)
-			}
-		}
-	}()
+	var elapsed time.Duration
+	chunk := sampleEvery(env.Params)
+	for done := 0; done < n && ctx.Err() == nil; done += chunk {
+		elapsed += runChunk(ctx, env, pt, r, ids, min(chunk, n-done), bar)
+		sampleMemory(ctx, env, pt, r, t0) // the clock is stopped
+	}
+	// Round mean: timed wall per task at concurrency 1, or per task of throughput otherwise.
+	r.RoundMeanMS = append(r.RoundMeanMS, float64(elapsed.Microseconds())/1000/float64(n))
+	return elapsed, ctx.Err()
+}
 
-	// Besides the ticker, sample every sampleEvery tasks, between tasks and outside their timing: persistent
-	// tasks are so quick that a whole run may be shorter than one tick.
-	sampleEvery := max(1, env.Params.Iterations/memSamplesPerPattern)
+// runChunk runs n tasks with Concurrency workers and returns their wall time.
+func runChunk(ctx context.Context, env *Env, pt pattern, r *patternResult, ids *idSource, n int, bar interface{ Add(int) }) time.Duration {
 	var mu sync.Mutex
-	done := 0
 	work := make(chan agent.Task)
 	var wg sync.WaitGroup
 	start := env.Now()
-	for w := 0; w < max(1, env.Params.Concurrency); w++ {
+	for w := 0; w < min(n, max(1, env.Params.Concurrency)); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -255,12 +276,7 @@ func runBlock(ctx context.Context, env *Env, pt pattern, r *patternResult, ids *
 				} else {
 					r.lat.Record(d)
 				}
-				done++
-				sample := done%sampleEvery == 0
 				mu.Unlock()
-				if sample {
-					sampleMemory(ctx, env, pt, r, t0)
-				}
 				bar.Add(1)
 			}
 		}()
@@ -275,13 +291,7 @@ feed:
 	}
 	close(work)
 	wg.Wait()
-	elapsed := env.Now().Sub(start)
-	stopSampler()
-	<-samplerDone
-	sampleMemory(ctx, env, pt, r, t0)
-	// Round mean: wall time per task at concurrency 1, or per task of throughput otherwise.
-	r.RoundMeanMS = append(r.RoundMeanMS, float64(elapsed.Microseconds())/1000/float64(n))
-	return elapsed, ctx.Err()
+	return env.Now().Sub(start)
 }
 
 func sampleMemory(ctx context.Context, env *Env, pt pattern, r *patternResult, t0 time.Time) {
@@ -347,9 +357,10 @@ func ratios(res []*patternResult) []ratio {
 		}
 		out = append(out, ratio{
 			Slow: p.slow, Fast: p.fast, What: p.what,
-			MeanRatio:  safeDiv(a.Time.MeanMS, b.Time.MeanMS),
-			P50Ratio:   safeDiv(a.Time.P50MS, b.Time.P50MS),
-			SavingsPct: stats.BootstrapMedian(sav),
+			MeanRatio:   safeDiv(a.Time.MeanMS, b.Time.MeanMS),
+			P50Ratio:    safeDiv(a.Time.P50MS, b.Time.P50MS),
+			SavingsPct:  stats.MedianCI(sav),
+			PerRoundPct: sav,
 		})
 	}
 	return out
@@ -362,82 +373,30 @@ func safeDiv(a, b float64) float64 {
 	return a / b
 }
 
-// spawnDecision is the seed's decision 2 ("Spawn Patterns") with its inputs.
-type spawnDecision struct {
-	Question          string             `json:"question"`
-	SavingsPct        map[string]float64 `json:"savings_pct"` // runtime → 100·(1 − persistent mean / spawn mean)
-	PersistentSaves50 *bool              `json:"persistent_saves_over_50pct"`
-	TimeAnswer        string             `json:"time_answer"`
-	MemoryVerdicts    map[string]string  `json:"memory_verdicts"`
-	MemoryStable      *bool              `json:"memory_stable"`
-	MemoryAnswer      string             `json:"memory_answer"`
-	ShiftJustified    *bool              `json:"architectural_shift_justified"`
-	Rule              string             `json:"rule"`
-}
-
-func decideSpawn(res []*patternResult) spawnDecision {
-	d := spawnDecision{
-		Question:       "Persistent saves >50% time vs spawn-kill? Persistent memory stable over time?",
-		Rule:           "architectural shift justified ⇔ persistent saves > 50 % mean time per task in every runtime measured AND every persistent pattern's memory is stable (" + stats.RuleText + ")",
-		SavingsPct:     map[string]float64{},
-		MemoryVerdicts: map[string]string{},
-	}
-	by := map[string]*patternResult{}
-	for _, r := range res {
-		if r.Tasks > 0 {
-			by[r.Name] = r
-		}
-	}
+// spawnInput is what decide.Spawn needs: the per-round savings of each runtime's spawn → persistent pair (the
+// same figures as the ratios table) and every persistent pattern's memory trend.
+func spawnInput(res []*patternResult, rs []ratio) decide.SpawnInput {
+	var in decide.SpawnInput
 	for _, rt := range []string{"process", "docker"} {
-		s, p := by["spawn-"+rt], by["persistent-"+rt]
-		if s != nil && p != nil && s.Time.MeanMS > 0 {
-			d.SavingsPct[rt] = 100 * (1 - p.Time.MeanMS/s.Time.MeanMS)
-		}
-		if p != nil && p.Memory.Trend != nil {
-			d.MemoryVerdicts[p.Name] = p.Memory.Trend.Verdict
+		for _, r := range rs {
+			if r.Slow == "spawn-"+rt && r.Fast == "persistent-"+rt {
+				in.Savings = append(in.Savings, decide.RuntimeSavings{Runtime: rt, PerRound: r.PerRoundPct})
+			}
 		}
 	}
-	if len(d.SavingsPct) > 0 {
-		yes := true
-		for _, s := range d.SavingsPct {
-			yes = yes && s > 50
+	for _, r := range res {
+		if r.Kind == "persistent" && r.Tasks > 0 {
+			in.Memory = append(in.Memory, decide.MemoryVerdict{Pattern: r.Name, Trend: r.Memory.Trend})
 		}
-		d.PersistentSaves50 = &yes
-		d.TimeAnswer = map[bool]string{true: "YES → Move to persistent architecture", false: "NO → Keep current spawn-kill"}[yes]
-	} else {
-		d.TimeAnswer = "not evaluated: needs a spawn and a persistent pattern of the same runtime"
 	}
-	if len(d.MemoryVerdicts) > 0 {
-		stable, known := true, true
-		for _, v := range d.MemoryVerdicts {
-			stable = stable && v == stats.Stable
-			known = known && v != stats.Insufficient
-		}
-		switch {
-		case stable:
-			d.MemoryStable = &stable
-			d.MemoryAnswer = "YES → Safe to use persistent agents"
-		case known:
-			d.MemoryStable = &stable
-			d.MemoryAnswer = "NO → Memory leak detected, fix before migrating"
-		default:
-			d.MemoryAnswer = "not established: too few memory samples (raise --iterations)"
-		}
-	} else {
-		d.MemoryAnswer = "not evaluated: no persistent pattern measured"
-	}
-	if d.PersistentSaves50 != nil && d.MemoryStable != nil {
-		j := *d.PersistentSaves50 && *d.MemoryStable
-		d.ShiftJustified = &j
-	}
-	return d
+	return in
 }
 
 // report writes the comparison as tables.
 func (c *comparison) report(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(w, "\nspawn patterns — %v tasks per pattern of %v KiB SHA-256, concurrency %v, %v interleaved rounds (times: ms, HDR histogram)\n",
-		c.Params["iterations"], c.Params["task_kib"], c.Params["concurrency"], c.Params["rounds"])
+	fmt.Fprintf(w, "\nspawn patterns — %d tasks per pattern of %d KiB SHA-256, concurrency %d, %d interleaved rounds (times: ms, HDR histogram; memory sampled between tasks, outside the timing)\n",
+		c.Params.Iterations, c.Params.TaskKiB, c.Params.Concurrency, c.Params.Rounds)
 	fmt.Fprintln(tw, "pattern\tvia\tp50\tp95\tp99\tmax\tmean\tops/s\tstartup ms\tmem baseline MiB\tmem delta MiB\terrors\t")
 	for _, r := range c.Patterns {
 		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.1f\t%.0f\t%.1f\t%+.2f\t%d\t\n", r.Name, dash(r.Via),
@@ -462,26 +421,36 @@ func (c *comparison) report(w io.Writer) error {
 		fmt.Fprintf(w, "  %-20s %s\n", r.Name, line)
 	}
 	if len(c.Ratios) > 0 {
-		fmt.Fprintln(w, "\nratios (time per task):")
+		fmt.Fprintln(w, "\nratios (time per task; savings: median of the per-round savings [95 % CI, benchmath order statistics]):")
 		for _, r := range c.Ratios {
-			fmt.Fprintf(w, "  %-18s / %-18s mean %6.2f×  p50 %6.2f×  savings %5.1f %% [95%% CI %.1f–%.1f, %d rounds]  (%s)\n",
-				r.Slow, r.Fast, r.MeanRatio, r.P50Ratio, r.SavingsPct.Estimate, r.SavingsPct.Low95, r.SavingsPct.High95, r.SavingsPct.N, r.What)
+			fmt.Fprintf(w, "  %-18s / %-18s mean %6.2f×  p50 %6.2f×  savings %s %%  (%s)\n",
+				r.Slow, r.Fast, r.MeanRatio, r.P50Ratio, r.SavingsPct.Format("%.1f"), r.What)
 		}
 	}
-	d := c.Decision
-	fmt.Fprintln(w, "\ndecision (seed Test 3):")
-	fmt.Fprintf(w, "  persistent saves >50%% time? %s", d.TimeAnswer)
-	for rt, s := range d.SavingsPct {
-		fmt.Fprintf(w, "  [%s: %.1f %%]", rt, s)
-	}
-	fmt.Fprintf(w, "\n  persistent memory stable?   %s %v\n", d.MemoryAnswer, d.MemoryVerdicts)
-	if d.ShiftJustified != nil {
-		fmt.Fprintf(w, "  → architectural shift justified: %v\n", *d.ShiftJustified)
+	if c.Decision != nil {
+		writeSpawnDecision(w, *c.Decision)
 	}
 	if c.Interrupted {
 		fmt.Fprintln(w, "  (interrupted: partial results)")
 	}
 	return nil
+}
+
+// writeSpawnDecision prints Test 3's answers with the figures behind them.
+func writeSpawnDecision(w io.Writer, d decide.SpawnDecision) {
+	fmt.Fprintln(w, "\ndecision (seed Test 3):")
+	fmt.Fprintf(w, "  persistent saves >50%% time? %s\n", d.TimeAnswer)
+	for _, s := range d.Savings {
+		fmt.Fprintf(w, "    %-44s %-12s %s\n", s.Question, s.Answer, s.Detail)
+	}
+	fmt.Fprintf(w, "  persistent memory stable?   %s\n", d.MemoryAnswer)
+	for _, m := range d.Memory {
+		if m.Trend != nil {
+			fmt.Fprintf(w, "    %-20s %s: slope %+.0f KiB/min over %.1f s, %d samples\n", m.Pattern, m.Trend.Verdict,
+				m.Trend.SlopeBytesMin/1024, m.Trend.WindowSeconds, m.Trend.Samples)
+		}
+	}
+	fmt.Fprintf(w, "  → architectural shift justified: %s\n", d.ShiftJustified)
 }
 
 func dash(s string) string {

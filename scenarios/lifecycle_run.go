@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/agentlab/agentlab/decide"
 	"github.com/agentlab/agentlab/internal/dockerx"
 )
 
@@ -55,7 +56,7 @@ func runLifecycle(ctx context.Context, env *Env, set lifecycleSet) (*Outcome, er
 	report := cmp.report
 	if sampler != nil {
 		res := sampler.stop(ctx)
-		cmp.ContainerMem = res
+		cmp.ContainerMem = &res
 		report = func(w io.Writer) error {
 			if err := cmp.report(w); err != nil {
 				return err
@@ -64,9 +65,9 @@ func runLifecycle(ctx context.Context, env *Env, set lifecycleSet) (*Outcome, er
 		}
 	}
 	out := &Outcome{
-		Files:     map[string]any{"spawn-comparison.json": cmp},
+		Files:     []File{{Name: "spawn-comparison.json", Value: cmp}},
 		Report:    report,
-		Decisions: map[string]any{"spawn_patterns": cmp.Decision},
+		Decisions: decide.Decisions{SpawnPatterns: cmp.Decision},
 	}
 	return out, runErr
 }

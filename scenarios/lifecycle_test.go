@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentlab/agentlab/decide"
 	"github.com/agentlab/agentlab/internal/stats"
 )
 
@@ -17,40 +18,29 @@ func result(name, kind string, mean float64, rounds []float64, verdict string) *
 	return r
 }
 
-func TestDecideSpawn(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		res       []*patternResult
-		justified *bool
-		timeAns   string
-	}{
-		{"saves and stable", []*patternResult{
-			result("spawn-process", "spawn", 10, nil, ""), result("persistent-process", "persistent", 1, nil, stats.Stable),
-			result("spawn-docker", "spawn", 200, nil, ""), result("persistent-docker", "persistent", 1, nil, stats.Stable),
-		}, ptr(true), "YES"},
-		{"saves but leaks", []*patternResult{
-			result("spawn-process", "spawn", 10, nil, ""), result("persistent-process", "persistent", 1, nil, stats.Growing),
-		}, ptr(false), "YES"},
-		{"saves too little in one runtime", []*patternResult{
-			result("spawn-process", "spawn", 10, nil, ""), result("persistent-process", "persistent", 6, nil, stats.Stable),
-			result("spawn-docker", "spawn", 200, nil, ""), result("persistent-docker", "persistent", 1, nil, stats.Stable),
-		}, ptr(false), "NO"},
-		{"memory unknown", []*patternResult{
-			result("spawn-process", "spawn", 10, nil, ""), result("persistent-process", "persistent", 1, nil, stats.Insufficient),
-		}, nil, "YES"},
-		{"no pair", []*patternResult{result("spawn-docker", "spawn", 200, nil, "")}, nil, "not evaluated"},
-	} {
-		d := decideSpawn(tc.res)
-		if (d.ShiftJustified == nil) != (tc.justified == nil) || (d.ShiftJustified != nil && *d.ShiftJustified != *tc.justified) {
-			t.Errorf("%s: justified = %v, want %v (%+v)", tc.name, d.ShiftJustified, tc.justified, d)
-		}
-		if !strings.HasPrefix(d.TimeAnswer, tc.timeAns) {
-			t.Errorf("%s: time answer %q, want prefix %q", tc.name, d.TimeAnswer, tc.timeAns)
-		}
+// TestSpawnInput: the decision reads the same per-round savings as the ratios table (decide's tests cover the tree).
+func TestSpawnInput(t *testing.T) {
+	res := []*patternResult{
+		result("spawn-process", "spawn", 10, []float64{10, 10, 10, 10, 10, 10}, ""),
+		result("persistent-process", "persistent", 1, []float64{1, 1, 2, 1, 1, 1}, stats.Stable),
+		result("spawn-docker", "spawn", 200, []float64{200}, ""),
+	}
+	rs := ratios(res)
+	in := spawnInput(res, rs)
+	if len(in.Savings) != 1 || in.Savings[0].Runtime != "process" || len(in.Savings[0].PerRound) != 6 || in.Savings[0].PerRound[2] != 80 {
+		t.Fatalf("savings input %+v", in.Savings)
+	}
+	if len(in.Memory) != 1 || in.Memory[0].Pattern != "persistent-process" {
+		t.Errorf("memory input %+v", in.Memory)
+	}
+	d := decide.Spawn(in)
+	if d.PersistentSaves50 != decide.Yes || d.ShiftJustified != decide.Yes {
+		t.Errorf("decision %+v", d)
+	}
+	if d.Savings[0].Value.Estimate != rs[0].SavingsPct.Estimate {
+		t.Errorf("decision saving %v ≠ table saving %v", d.Savings[0].Value.Estimate, rs[0].SavingsPct.Estimate)
 	}
 }
-
-func ptr(b bool) *bool { return &b }
 
 func TestRatios(t *testing.T) {
 	rs := ratios([]*patternResult{
@@ -62,7 +52,7 @@ func TestRatios(t *testing.T) {
 	}
 	r := rs[0]
 	// The rounds save 80, 75 and 75 %.
-	if r.MeanRatio != 5 || r.SavingsPct.N != 3 || r.SavingsPct.Estimate != 75 {
+	if r.MeanRatio != 5 || r.SavingsPct.N != 3 || r.SavingsPct.Estimate != 75 || r.SavingsPct.HasCI() {
 		t.Errorf("ratio = %+v", r)
 	}
 }
@@ -74,12 +64,14 @@ func TestReportNamesEverything(t *testing.T) {
 	}
 	res[0].Memory.Source = "SRC-A"
 	res[1].Memory.Source = "SRC-B"
-	c := &comparison{Params: map[string]any{"iterations": 10}, Patterns: res, Ratios: ratios(res), Decision: decideSpawn(res)}
+	rs := ratios(res)
+	d := decide.Spawn(spawnInput(res, rs))
+	c := &comparison{Params: lifecycleParams{Iterations: 10}, Patterns: res, Ratios: rs, Decision: &d}
 	var b bytes.Buffer
 	if err := c.report(&b); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"SRC-A", "SRC-B", "spawn-process      / persistent-process", "architectural shift justified: true"} {
+	for _, want := range []string{"SRC-A", "SRC-B", "spawn-process      / persistent-process", "architectural shift justified: inconclusive", "n=1"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())
 		}

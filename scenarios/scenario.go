@@ -1,5 +1,6 @@
-// Package scenarios holds the lab's scenarios, one file each, behind the Scenario interface and an explicit
-// registry. A scenario measures; the lab runner owns flags, signals, cleanup and writing results.
+// Package scenarios holds the lab's scenarios behind the Scenario interface and an explicit registry. A scenario
+// measures and returns typed results; its branch of the decision tree comes from package decide; the lab runner
+// (lab/) owns flags, signals, cleanup and writing results.
 package scenarios
 
 import (
@@ -11,6 +12,7 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/agentlab/agentlab/decide"
 	"github.com/agentlab/agentlab/internal/images"
 	"github.com/agentlab/agentlab/internal/progress"
 )
@@ -28,34 +30,16 @@ type Scenario interface {
 	Run(ctx context.Context, env *Env) (*Outcome, error)
 }
 
-// Params are the knobs of a run: one flag set for the whole lab, as the seed had; each scenario reads its own.
-type Params struct {
-	Iterations  int           // tasks per lifecycle pattern
-	Agents      int           // persistent agents per pattern; agents in bus scenarios
-	Concurrency int           // tasks in flight at once per pattern
-	TaskKiB     int           // size of one task's work, KiB hashed
-	Rounds      int           // interleaved rounds in comparisons
-	Warmup      int           // untimed tasks per pattern before measuring
-	Quick       bool          // reduced sizes
-	SkipRust    bool          // leave the Rust bus out
-	CAdvisor    bool          // run the cAdvisor sidecar where memory is measured
-	Sample      time.Duration // memory sampling interval
+// Checker is implemented by scenarios with flags of their own to validate; the runner calls Check after
+// ApplyQuick, and a failure is a usage error (exit 2).
+type Checker interface {
+	Check(p Params) error
+}
 
-	// bus-load (see busload.go)
-	AgentsSet   bool          // --agents was given: bus-load measures that one count instead of its sweep
-	Bus         string        // go | rust | both
-	Repeat      int           // interleaved repeats per bus and configuration
-	Rate        float64       // open model: deliveries/s offered (0 = half the slower bus's saturation throughput)
-	Duration    time.Duration // measured window per run
-	Patterns    string        // comma-separated traffic patterns: targeted, broadcast, roundrobin
-	Model       string        // open | closed | both
-	Window      int           // closed model: messages in flight per agent
-	Generators  int           // generator containers per run
-	ConnectRate float64       // new connections per second, all generators together
-	BusCPUs     string        // cpuset of the bus container
-	GenCPUs     string        // cpuset of the generator containers
-	BusMemory   string        // memory limit of the bus container (Docker units: 1g, 512m)
-	GenMemory   string        // memory limit of each generator container
+// Quicker is implemented by scenarios whose --quick sizes differ from the defaults. set reports whether the user
+// gave a flag explicitly: an explicit flag always wins over --quick.
+type Quicker interface {
+	ApplyQuick(p *Params, set func(flag string) bool)
 }
 
 // Env is what a scenario may use. Everything is injected: no scenario reaches for globals.
@@ -74,18 +58,23 @@ func (e *Env) Progress(name string, total int) *progress.Bar {
 	return progress.New(e.Log, e.TTY, e.Now, name, total)
 }
 
-// Outcome is a scenario's result.
-type Outcome struct {
-	// Files are written as JSON to results/<run-id>/<key>.
-	Files map[string]any
-	// Report writes the human-readable table.
-	Report func(io.Writer) error
-	// Decisions are this scenario's branches of the seed's decision tree, keyed by section
-	// ("spawn_patterns", "message_bus", ...), for final-report.json.
-	Decisions map[string]any
+// File is one results file: a typed result (a struct with JSON tags) written as results/<run-id>/<Name>.
+type File struct {
+	Name  string
+	Value any
 }
 
-// ErrUnknown is returned by Lookup for a name that is not registered.
+// Outcome is a scenario's result.
+type Outcome struct {
+	// Files are written in this order.
+	Files []File
+	// Report writes the human-readable tables (the same structs as Files, and the decisions).
+	Report func(io.Writer) error
+	// Decisions are this scenario's sections of the seed's decision tree, for final-report.json.
+	Decisions decide.Decisions
+}
+
+// ErrUnknown is returned for a scenario name that is not registered.
 var ErrUnknown = errors.New("unknown scenario")
 
 // Registry maps scenario names to scenarios. It is built explicitly, not by init() side effects.
@@ -115,4 +104,14 @@ func (r Registry) Names() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// File returns the value of the results file name, if the outcome has one.
+func (o *Outcome) File(name string) (any, bool) {
+	for _, f := range o.Files {
+		if f.Name == name {
+			return f.Value, true
+		}
+	}
+	return nil, false
 }

@@ -1,0 +1,430 @@
+package scenarios
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/agentlab/agentlab/decide"
+	"github.com/agentlab/agentlab/internal/loadgen"
+	"github.com/agentlab/agentlab/internal/stats"
+)
+
+// busLoadResult accumulates the runs and summarises them; the decision comes from decide.Bus, the table from
+// report (busload_report.go). Nothing here prints or decides.
+type busLoadResult struct {
+	Buses       []busSpec
+	Params      busLoadParams
+	Limits      busLimits
+	Notes       []string
+	OpenRates   []openRate
+	Interrupted bool
+
+	runs      map[string][]*busRun // bus → runs, in order
+	summaries map[string][]busSummary
+	ratios    []busRatio
+	decision  decide.BusDecision
+}
+
+// busLoadParams are the parameters a bus-load run used.
+type busLoadParams struct {
+	Agents        []int    `json:"agents"`
+	Patterns      []string `json:"patterns"`
+	Model         string   `json:"model"`
+	ClosedPattern string   `json:"closed_pattern"`
+	Repeat        int      `json:"repeat"`
+	Rate          float64  `json:"rate"` // --rate, deliveries/s (0: automatic)
+	DurationS     float64  `json:"duration_s"`
+	WarmupS       float64  `json:"warmup_s"`
+	HoldS         float64  `json:"hold_s"`
+	DrainMaxS     float64  `json:"drain_max_s"`
+	Window        int      `json:"window"`
+	ConnectRate   float64  `json:"connect_rate"` // connections/s
+	PayloadBytes  int      `json:"payload_bytes"`
+	Quick         bool     `json:"quick"`
+	SampleMS      float64  `json:"sample_interval_ms"`
+	Order         string   `json:"order"`
+}
+
+type busLimits struct {
+	BusCPUs          string  `json:"bus_cpuset"`
+	BusMemoryBytes   int64   `json:"bus_memory_bytes"`
+	GenCPUs          string  `json:"generator_cpuset"`
+	GenMemoryBytes   int64   `json:"generator_memory_bytes"`
+	Generators       int     `json:"generators"`
+	GenSaturationCPU float64 `json:"generator_bound_above"`      // generator CPU (getrusage) fraction of its cpuset
+	GenCoreBusy      float64 `json:"generator_core_bound_above"` // generators' cpuset busy fraction (/proc/stat)
+}
+
+type openRate struct {
+	Agents         int         `json:"agents"`
+	DeliveriesPerS float64     `json:"offered_deliveries_per_s"`
+	How            string      `json:"how"`
+	Probes         []rateProbe `json:"calibration_probes,omitempty"` // short targeted runs on every bus
+}
+
+// busSummary is one bus's configuration (agents, pattern, model) over its repeats.
+type busSummary struct {
+	Agents      int     `json:"agents"`
+	Pattern     string  `json:"pattern"`
+	Model       string  `json:"model"`
+	OfferedPerS float64 `json:"offered_deliveries_per_s,omitempty"`
+	Runs        int     `json:"runs"`
+	Failed      int     `json:"failed"`
+	// GeneratorBound counts runs whose generator used more than its CPU threshold: their throughput is the
+	// generator's limit, not the bus's.
+	GeneratorBound int `json:"generator_bound_runs"`
+	// Metrics: median over successful repeats with benchmath's 95 % interval (none below 6 repeats).
+	Metrics map[Metric]stats.Interval `json:"metrics"`
+	// LatencyPooled merges every successful repeat's histogram.
+	LatencyPooled stats.Summary `json:"latency_pooled"`
+}
+
+// m is a metric's median; the names are typed constants, so a missing one is a run that did not measure it.
+func (s busSummary) m(name Metric) float64 { return s.Metrics[name].Estimate }
+
+// Metric returns a metric's interval by name; an unknown name is an error, not a zero.
+func (s busSummary) Metric(name string) (stats.Interval, error) {
+	d, err := LookupMetric(name)
+	if err != nil {
+		return stats.Interval{}, err
+	}
+	return s.Metrics[d.Name], nil
+}
+
+// busRatio compares the buses on one configuration: go/rust per metric.
+type busRatio struct {
+	Agents  int                    `json:"agents"`
+	Pattern string                 `json:"pattern"`
+	Model   string                 `json:"model"`
+	Metrics map[Metric]ratioFigure `json:"go_over_rust"`
+}
+
+type ratioFigure struct {
+	Go   float64 `json:"go"`
+	Rust float64 `json:"rust"`
+	// Ratio is go median / rust median; Paired is the median of per-repeat go/rust ratios (repeats pair runs
+	// made back to back) with its 95 % interval where the repeats support one. Both are null where a bus's figure
+	// is 0 (e.g. nothing dropped).
+	Ratio  *float64        `json:"ratio"`
+	Paired *stats.Interval `json:"paired"`
+	// P is the Mann–Whitney U p-value of Go's runs against Rust's (benchmath); Significant is P < 0.05.
+	P           *float64 `json:"p_value"`
+	Significant bool     `json:"significant"`
+}
+
+// finiteOrNil boxes x, or nil when x is NaN or infinite (JSON has no such numbers).
+func finiteOrNil(x float64) *float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return nil
+	}
+	return &x
+}
+
+func newBusLoadResult(env *Env, pl busPlan, buses []busSpec, notes []string) *busLoadResult {
+	p := env.Params
+	return &busLoadResult{
+		Buses: buses, Notes: notes, runs: map[string][]*busRun{},
+		Params: busLoadParams{
+			Agents: pl.agents, Patterns: pl.patterns, Model: p.Model, ClosedPattern: pl.closedPattern,
+			Repeat: p.Repeat, Rate: p.Rate, DurationS: p.Duration.Seconds(), WarmupS: pl.warmup.Seconds(),
+			HoldS: busHold.Seconds(), DrainMaxS: busDrain.Seconds(), Window: p.Window,
+			ConnectRate: p.ConnectRate, PayloadBytes: busPayloadBytes, Quick: p.Quick,
+			SampleMS: float64(p.Sample.Microseconds()) / 1000, Order: "buses alternate within each repeat (A B A B …)",
+		},
+		Limits: busLimits{BusCPUs: p.BusCPUs, BusMemoryBytes: pl.busMem, GenCPUs: p.GenCPUs, GenMemoryBytes: pl.genMem,
+			Generators: p.Generators, GenSaturationCPU: genSaturation, GenCoreBusy: genCoreSaturation},
+	}
+}
+
+func (res *busLoadResult) add(bus string, r *busRun) { res.runs[bus] = append(res.runs[bus], r) }
+
+// saturation is the median closed-model throughput of bus at n agents over its successful runs so far: the
+// sweep's read-only view of earlier results (the automatic open-model rate is derived from it).
+func (res *busLoadResult) saturation(bus string, n int) (float64, bool) {
+	var xs []float64
+	for _, r := range res.runs[bus] {
+		if r.Agents == n && r.Model == loadgen.ModelClosed && r.Error == "" {
+			xs = append(xs, r.DeliveredPerS)
+		}
+	}
+	if len(xs) == 0 {
+		return 0, false
+	}
+	return stats.Median(xs), true
+}
+
+type cfgKey struct {
+	agents         int
+	pattern, model string
+}
+
+// keys lists the configurations measured, in run order.
+func (res *busLoadResult) keys() []cfgKey {
+	var out []cfgKey
+	for _, b := range res.Buses {
+		for _, r := range res.runs[b.Name] {
+			k := cfgKey{r.Agents, r.Pattern, r.Model}
+			if !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// finish summarises the runs and decides Test 2.
+func (res *busLoadResult) finish(interrupted bool) {
+	res.Interrupted = interrupted
+	res.summaries = map[string][]busSummary{}
+	for _, b := range res.Buses {
+		for _, k := range res.keys() {
+			if s, ok := res.summarize(b.Name, k); ok {
+				res.summaries[b.Name] = append(res.summaries[b.Name], s)
+			}
+		}
+	}
+	res.ratios = nil
+	if len(res.Buses) == 2 {
+		for _, k := range res.keys() {
+			if rt, ok := res.ratio(k); ok {
+				res.ratios = append(res.ratios, rt)
+			}
+		}
+	}
+	res.decision = decide.Bus(res.decideInput())
+}
+
+func (res *busLoadResult) runsOf(bus string, k cfgKey) (ok, all []*busRun) {
+	for _, r := range res.runs[bus] {
+		if r.Agents == k.agents && r.Pattern == k.pattern && r.Model == k.model {
+			all = append(all, r)
+			if r.Error == "" {
+				ok = append(ok, r)
+			}
+		}
+	}
+	return ok, all
+}
+
+func (res *busLoadResult) summarize(bus string, k cfgKey) (busSummary, bool) {
+	good, all := res.runsOf(bus, k)
+	if len(all) == 0 {
+		return busSummary{}, false
+	}
+	s := busSummary{Agents: k.agents, Pattern: k.pattern, Model: k.model, Runs: len(all), Failed: len(all) - len(good),
+		Metrics: map[Metric]stats.Interval{}}
+	pooled := loadgen.NewHist()
+	for _, r := range all {
+		s.OfferedPerS = r.OfferedPerS
+	}
+	for _, r := range good {
+		if r.GeneratorBound {
+			s.GeneratorBound++
+		}
+		pooled.Merge(r.LatencyHDR)
+	}
+	for _, m := range busMetrics {
+		var xs []float64
+		for _, r := range good {
+			xs = append(xs, m.v(r))
+		}
+		if len(xs) > 0 {
+			s.Metrics[m.Name] = stats.MedianCI(xs)
+		}
+	}
+	s.LatencyPooled = pooled.Summary()
+	return s, true
+}
+
+func (res *busLoadResult) summary(bus string, k cfgKey) (busSummary, bool) {
+	for _, s := range res.summaries[bus] {
+		if s.Agents == k.agents && s.Pattern == k.pattern && s.Model == k.model && len(s.Metrics) > 0 {
+			return s, true
+		}
+	}
+	return busSummary{}, false
+}
+
+// values is metric m of each successful run, in run order.
+func values(runs []*busRun, m metricDef) []float64 {
+	out := make([]float64, len(runs))
+	for i, r := range runs {
+		out[i] = m.v(r)
+	}
+	return out
+}
+
+func (res *busLoadResult) ratio(k cfgKey) (busRatio, bool) {
+	gs, ok1 := res.summary("go", k)
+	rs, ok2 := res.summary("rust", k)
+	if !ok1 || !ok2 {
+		return busRatio{}, false
+	}
+	gRuns, _ := res.runsOf("go", k)
+	rRuns, _ := res.runsOf("rust", k)
+	out := busRatio{Agents: k.agents, Pattern: k.pattern, Model: k.model, Metrics: map[Metric]ratioFigure{}}
+	for _, m := range busMetrics {
+		f := ratioFigure{Go: gs.m(m.Name), Rust: rs.m(m.Name), Ratio: finiteOrNil(safeDiv(gs.m(m.Name), rs.m(m.Name)))}
+		var paired []float64
+		for _, g := range gRuns {
+			for _, r := range rRuns {
+				if r.Repeat == g.Repeat && m.v(r) != 0 {
+					paired = append(paired, m.v(g)/m.v(r))
+				}
+			}
+		}
+		if len(paired) > 0 {
+			iv := stats.MedianCI(paired)
+			f.Paired = &iv
+		}
+		if f.Ratio != nil {
+			c := stats.Compare(values(rRuns, m), values(gRuns, m))
+			f.P, f.Significant = c.P, c.Significant
+		}
+		out.Metrics[m.Name] = f
+	}
+	return out, true
+}
+
+// byRepeat is metric m of bus's runs at k, indexed by repeat (NaN where a repeat failed or is missing).
+func (res *busLoadResult) byRepeat(bus string, k cfgKey, m Metric) []float64 {
+	d, _ := LookupMetric(string(m))
+	out := make([]float64, res.Params.Repeat)
+	for i := range out {
+		out[i] = math.NaN()
+	}
+	good, _ := res.runsOf(bus, k)
+	for _, r := range good {
+		if r.Repeat >= 1 && r.Repeat <= len(out) {
+			out[r.Repeat-1] = d.v(r)
+		}
+	}
+	return out
+}
+
+func (res *busLoadResult) hasBus(name string) bool {
+	return slices.ContainsFunc(res.Buses, func(b busSpec) bool { return b.Name == name })
+}
+
+// decideInput gathers Test 2's inputs at the agent count nearest the seed's 1000.
+func (res *busLoadResult) decideInput() decide.BusInput {
+	in := decide.BusInput{HaveRust: res.hasBus("rust") && res.hasBus("go")}
+	for _, b := range res.Buses {
+		for _, r := range res.runs[b.Name] {
+			if r.GeneratorBound {
+				in.GeneratorBoundRuns++
+			}
+			if r.BusFig.MemSource != "" {
+				in.MemorySource = r.BusFig.MemSource
+			}
+		}
+	}
+	keys := res.keys()
+	if len(keys) == 0 {
+		return in
+	}
+	n := keys[0].agents
+	for _, k := range keys {
+		if abs(k.agents-decide.BusAgents) < abs(n-decide.BusAgents) {
+			n = k.agents
+		}
+	}
+	in.Agents = n
+	if n != decide.BusAgents {
+		in.AgentsNote = fmt.Sprintf("%d agents not measured in this run: evaluated at %d (run with --agents %d or without --quick)",
+			decide.BusAgents, n, decide.BusAgents)
+	}
+	for _, k := range keys {
+		if k.agents != n || k.model != loadgen.ModelOpen {
+			continue
+		}
+		p := decide.BusPattern{Pattern: k.pattern, P95MS: decide.Paired{
+			Go: res.byRepeat("go", k, MetricLatencyP95), Rust: res.byRepeat("rust", k, MetricLatencyP95)}}
+		good, _ := res.runsOf("go", k)
+		for _, r := range good {
+			p.Delivery = append(p.Delivery, r.DeliveryRatio)
+			p.Sessions = append(p.Sessions, float64(r.Sessions.Registered))
+			if r.GeneratorBound {
+				p.GoGeneratorBound++
+			}
+			in.OfferedPerS = r.OfferedPerS
+		}
+		in.Open = append(in.Open, p)
+	}
+	sat := cfgKey{n, res.Params.ClosedPattern, loadgen.ModelClosed}
+	in.Throughput = decide.Paired{Go: res.byRepeat("go", sat, MetricDeliveredPerS), Rust: res.byRepeat("rust", sat, MetricDeliveredPerS)}
+	in.PerCPUSecond = decide.Paired{Go: res.byRepeat("go", sat, MetricPerCPUSecond), Rust: res.byRepeat("rust", sat, MetricPerCPUSecond)}
+	for _, b := range []string{"go", "rust"} {
+		if s, ok := res.summary(b, sat); ok && s.GeneratorBound > 0 {
+			in.SaturationBound = true
+		}
+	}
+	// Memory per connection is measured before every run's traffic: all of a bus's runs at n, paired by order.
+	for _, b := range []string{"go", "rust"} {
+		var xs []float64
+		for _, r := range res.runs[b] {
+			if r.Agents == n && r.Error == "" && r.BusFig.MemPerConn > 0 {
+				xs = append(xs, r.BusFig.MemPerConn)
+			}
+		}
+		if b == "go" {
+			in.MemPerConn.Go = xs
+		} else {
+			in.MemPerConn.Rust = xs
+		}
+	}
+	return in
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// busFile is go-ws-metrics.json / rust-ws-metrics.json.
+type busFile struct {
+	SchemaVersion int                 `json:"schema_version"`
+	Bus           busSpec             `json:"bus"`
+	Parameters    busLoadParams       `json:"parameters"`
+	Limits        busLimits           `json:"limits"`
+	OpenRates     []openRate          `json:"open_model_rates"`
+	Notes         []string            `json:"notes,omitempty"`
+	Summaries     []busSummary        `json:"summaries"`
+	Comparison    []busRatio          `json:"comparison_go_over_rust,omitempty"`
+	Runs          []*busRun           `json:"runs"`
+	Interrupted   bool                `json:"interrupted"`
+	Decision      *decide.BusDecision `json:"decision"`
+	Definitions   map[string]string   `json:"definitions"`
+}
+
+var busDefinitions = map[string]string{
+	"latency":                  "delivery time − ts; open model: ts is the intended send time from a schedule fixed before the run (no coordinated omission); closed model: the send time. HdrHistogram, µs resolution, reported in ms",
+	"ws_msgs_sent":             "messages whose ts falls in the measured window (after warm-up)",
+	"ws_msgs_received":         "deliveries of those messages (late ones waited for up to the drain time)",
+	"delivery_ratio":           "ws_msgs_received / expected deliveries (broadcast: sent × (registered agents − 1))",
+	"bus_mem_per_conn_bytes":   "(bus container memory with every agent connected, before traffic − idle memory before any connection) / registered agents; memory_source names the reader",
+	"bus_cpu_cores":            "bus container CPU time over the measured window / wall time",
+	"bus_deliveries_per_cpu_s": "ws_msgs_received_per_s / bus_cpu_cores: deliveries per second of bus CPU time, the bus's cost per delivery inverted",
+	"bus_cpuset_busy":          "how busy the bus's cpuset was over the measured window, host /proc/stat (softirq network processing included, which no process is charged for); 0 when the daemon is remote",
+	"gen_cpuset_busy":          "the same for the generators' cpuset; above generator_core_bound_above the run is generator-bound",
+	"gen_cpu_utilization":      "generators' getrusage user+sys over the measured window / wall / cores of --gen-cpus; above generator_bound_above the run is generator-bound: its throughput is the generator's limit, not the bus's",
+	"metrics":                  "median over successful repeats with benchmath's distribution-free 95 % interval (ci95_low/ci95_high null below 6 repeats: no interval is claimed)",
+	"comparison_go_over_rust":  "go median / rust median per metric; the median of per-repeat ratios with its interval; the Mann–Whitney U p-value of Go's runs against Rust's",
+}
+
+const busLoadSchema = 2 // 2: benchmath intervals (null below 6 repeats), p-values, typed parameters, decision
+
+func (res *busLoadResult) outcome() *Outcome {
+	var files []File
+	for _, b := range res.Buses {
+		files = append(files, File{Name: b.File, Value: busFile{
+			SchemaVersion: busLoadSchema, Bus: b, Parameters: res.Params, Limits: res.Limits, OpenRates: res.OpenRates,
+			Notes: res.Notes, Summaries: res.summaries[b.Name], Comparison: res.ratios, Runs: res.runs[b.Name],
+			Interrupted: res.Interrupted, Decision: &res.decision, Definitions: busDefinitions,
+		}})
+	}
+	return &Outcome{Files: files, Report: res.report, Decisions: decide.Decisions{MessageBus: &res.decision}}
+}

@@ -1,0 +1,108 @@
+package scenarios
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"time"
+)
+
+// Params are the knobs of a run: one flag set for the whole lab, as the seed had; each scenario reads its own,
+// validates them (Checker) and sets its --quick sizes (Quicker). In final-report.json durations are strings
+// ("100ms", "5s").
+type Params struct {
+	Iterations  int           `json:"iterations"`      // tasks per lifecycle pattern
+	Agents      int           `json:"agents"`          // persistent agents per pattern; agents in bus scenarios
+	Concurrency int           `json:"concurrency"`     // tasks in flight at once per pattern
+	TaskKiB     int           `json:"task_kib"`        // size of one task's work, KiB hashed
+	Rounds      int           `json:"rounds"`          // interleaved rounds in comparisons
+	Warmup      int           `json:"warmup"`          // untimed tasks per pattern before measuring
+	Quick       bool          `json:"quick"`           // reduced sizes
+	SkipRust    bool          `json:"skip_rust"`       // leave the Rust bus out
+	CAdvisor    bool          `json:"cadvisor"`        // run the cAdvisor sidecar where memory is measured
+	Sample      time.Duration `json:"sample_interval"` // memory sampling interval
+
+	// bus-load (see busload.go)
+	AgentsSet   bool          `json:"agents_set"`      // --agents was given: bus-load measures that one count instead of its sweep
+	Bus         string        `json:"bus"`             // go | rust | both
+	Repeat      int           `json:"repeat"`          // interleaved repeats per bus and configuration
+	Rate        float64       `json:"rate"`            // open model: deliveries/s offered (0 = derived from saturation)
+	Duration    time.Duration `json:"duration"`        // measured window per run
+	Patterns    string        `json:"patterns"`        // comma-separated traffic patterns: targeted, broadcast, roundrobin
+	Model       string        `json:"model"`           // open | closed | both
+	Window      int           `json:"window"`          // closed model: messages in flight per agent
+	Generators  int           `json:"generators"`      // generator containers per run
+	ConnectRate float64       `json:"connect_rate"`    // new connections per second, all generators together
+	BusCPUs     string        `json:"bus_cpus"`        // cpuset of the bus container
+	GenCPUs     string        `json:"gen_cpus"`        // cpuset of the generator containers
+	BusMemory   string        `json:"bus_memory"`      // memory limit of the bus container (Docker units: 1g, 512m)
+	GenMemory   string        `json:"gen_memory"`      // memory limit of each generator container
+}
+
+// MarshalJSON writes durations as Go duration strings, not nanoseconds.
+func (p Params) MarshalJSON() ([]byte, error) {
+	type plain Params
+	return json.Marshal(struct {
+		plain
+		Sample   string `json:"sample_interval"`
+		Duration string `json:"duration"`
+	}{plain(p), p.Sample.String(), p.Duration.String()})
+}
+
+// Register defines every flag on fs, with its default; --help lists exactly these.
+func (p *Params) Register(fs *flag.FlagSet) {
+	fs.IntVar(&p.Iterations, "iterations", 100, "tasks per lifecycle pattern (--quick: 20)")
+	fs.IntVar(&p.Agents, "agents", 10, "persistent agents per pattern (--quick: 3); bus-load: measure this one agent count instead of the sweep")
+	fs.IntVar(&p.Concurrency, "concurrency", 1, "tasks in flight at once per pattern")
+	fs.IntVar(&p.TaskKiB, "task-kib", 64, "work per task: KiB of data hashed with SHA-256")
+	fs.IntVar(&p.Rounds, "rounds", 10, "interleaved rounds: patterns alternate in blocks, order rotated (--quick: 6, the fewest a 95 % CI needs)")
+	fs.IntVar(&p.Warmup, "warmup", 2, "untimed warm-up tasks per pattern")
+	fs.BoolVar(&p.Quick, "quick", false, "reduced sizes for a fast look")
+	fs.BoolVar(&p.SkipRust, "skip-rust", false, "leave the Rust bus out")
+	fs.BoolVar(&p.CAdvisor, "cadvisor", true, "sample container memory with a cAdvisor sidecar as well as Docker stats")
+	fs.DurationVar(&p.Sample, "sample-interval", 100*time.Millisecond, "memory sampling interval")
+	fs.StringVar(&p.Bus, "bus", "both", "bus-load: bus to measure: go, rust or both")
+	fs.IntVar(&p.Repeat, "repeat", 6, "bus-load: interleaved repeats per bus and configuration (6: the fewest a 95 % CI needs; --quick: 2)")
+	fs.Float64Var(&p.Rate, "rate", 0, "bus-load: open-model deliveries/s offered (0: half the slower bus's saturation throughput, lowered until the generator keeps headroom)")
+	fs.DurationVar(&p.Duration, "duration", 5*time.Second, "bus-load: measured window per run (--quick: 2s)")
+	fs.StringVar(&p.Patterns, "patterns", "targeted,broadcast,roundrobin", "bus-load: traffic patterns")
+	fs.StringVar(&p.Model, "model", "both", "bus-load: open (fixed schedule), closed (saturation) or both")
+	fs.IntVar(&p.Window, "window", 16, "bus-load: closed model, messages in flight per agent")
+	fs.IntVar(&p.Generators, "generators", 1, "bus-load: load-generator containers per run")
+	fs.Float64Var(&p.ConnectRate, "connect-rate", 1000, "bus-load: new connections per second")
+	fs.StringVar(&p.BusCPUs, "bus-cpus", "0", "bus-load: cpuset of the bus container")
+	fs.StringVar(&p.GenCPUs, "gen-cpus", "1", "bus-load: cpuset of the load-generator containers")
+	fs.StringVar(&p.BusMemory, "bus-memory", "1g", "bus-load: memory limit of the bus container")
+	fs.StringVar(&p.GenMemory, "gen-memory", "2g", "bus-load: memory limit of each load-generator container")
+}
+
+// Check validates the flags every scenario shares; scenario-specific ones are each scenario's Check.
+func (p Params) Check() error {
+	for _, c := range []struct {
+		name   string
+		v, min int
+	}{{"iterations", p.Iterations, 1}, {"agents", p.Agents, 1}, {"concurrency", p.Concurrency, 1},
+		{"task-kib", p.TaskKiB, 0}, {"rounds", p.Rounds, 1}, {"warmup", p.Warmup, 0}} {
+		if c.v < c.min {
+			return fmt.Errorf("--%s must be ≥ %d, got %d", c.name, c.min, c.v)
+		}
+	}
+	if p.Sample <= 0 {
+		return fmt.Errorf("--sample-interval must be > 0, got %v", p.Sample)
+	}
+	return nil
+}
+
+// Prepare applies sc's --quick sizes (when p.Quick) and validates p for sc: what the runner does before a run.
+func Prepare(sc Scenario, p *Params, set func(flag string) bool) error {
+	if q, ok := sc.(Quicker); ok && p.Quick {
+		q.ApplyQuick(p, set)
+	}
+	if err := p.Check(); err != nil {
+		return err
+	}
+	if c, ok := sc.(Checker); ok {
+		return c.Check(*p)
+	}
+	return nil
+}
