@@ -1,0 +1,109 @@
+package scenarios
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/agentlab/agentlab/decide"
+	"github.com/agentlab/agentlab/internal/stats"
+)
+
+// go test ./scenarios -run Golden -update rewrites the golden files after an intended change of a table or a
+// results file; review the diff before committing it.
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+// golden compares got with testdata/name, or rewrites it under -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./scenarios -run Golden -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from its golden file (go test ./scenarios -run Golden -update, then review the diff)\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func goldenJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b, '\n')
+}
+
+// fixedLifecycle is one lifecycle result with every field the table and the JSON show.
+func fixedLifecycle() *comparison {
+	rounds := func(base float64) []float64 {
+		out := make([]float64, 6)
+		for i := range out {
+			out[i] = base * (1 + 0.02*float64(i%3))
+		}
+		return out
+	}
+	mk := func(name, kind, runtime, via string, mean float64, trend *stats.Trend) *patternResult {
+		r := result(name, kind, mean, rounds(mean), "")
+		r.Runtime, r.Via = runtime, via
+		r.Tasks = 20
+		r.Time = stats.Summary{Count: 20, MeanMS: mean, MinMS: mean * 0.8, P50MS: mean, P90MS: mean * 1.2, P95MS: mean * 1.3,
+			P99MS: mean * 1.5, P999MS: mean * 1.5, MaxMS: mean * 1.6, StdMS: mean / 10}
+		r.OpsPerSec = 1000 / mean
+		r.Memory = memoryResult{Source: "fixed source", BaselineBytes: 8 << 20, FinalBytes: 8<<20 + 4096, DeltaBytes: 4096, Trend: trend,
+			Series: []memSample{{TS: 0, Bytes: 8 << 20}, {TS: 1, Bytes: 8<<20 + 4096}}}
+		return r
+	}
+	stable := &stats.Trend{Verdict: stats.Stable, Rule: stats.RuleText, Samples: 12, BaselineBytes: 8 << 20, SlopeBytesMin: 1024, WindowSeconds: 30}
+	res := []*patternResult{
+		mk("spawn-process", "spawn", "process", "", 12, nil),
+		mk("persistent-process", "persistent", "process", "", 0.5, stable),
+		mk("spawn-docker", "spawn", "docker", "testcontainers", 650, nil),
+		mk("spawn-docker-raw", "spawn", "docker", "engine-api", 620, nil),
+		mk("persistent-docker", "persistent", "docker", "testcontainers", 1, stable),
+	}
+	rs := ratios(res)
+	d := decide.Spawn(spawnInput(res, rs))
+	return &comparison{SchemaVersion: SchemaVersion, Patterns: res, Ratios: rs, Decision: &d,
+		Params: lifecycleParams{Iterations: 20, Agents: 3, Concurrency: 1, TaskKiB: 64, Rounds: 6, Warmup: 2, Quick: true, SampleMS: 100, SampleEvery: 1}}
+}
+
+func TestGoldenLifecycle(t *testing.T) {
+	c := fixedLifecycle()
+	var table bytes.Buffer
+	if err := c.report(&table); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "lifecycle.table.golden", table.Bytes())
+	golden(t, "spawn-comparison.json.golden", goldenJSON(t, c))
+}
+
+func TestGoldenBusLoad(t *testing.T) {
+	res := fakeResult(12, 100e3, 300e3, false)
+	res.Buses[0].File, res.Buses[1].File = "go-ws-metrics.json", "rust-ws-metrics.json"
+	var table bytes.Buffer
+	if err := res.report(&table); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "busload.table.golden", table.Bytes())
+	v, _ := res.outcome().File("go-ws-metrics.json")
+	golden(t, "go-ws-metrics.json.golden", goldenJSON(t, v))
+	// Twice the same result must give the same bytes: no map iteration order reaches a report.
+	var again bytes.Buffer
+	if err := fakeResult(12, 100e3, 300e3, false).report(&again); err != nil || !bytes.Equal(again.Bytes(), table.Bytes()) {
+		t.Errorf("the table is not deterministic")
+	}
+}
