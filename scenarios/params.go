@@ -23,20 +23,20 @@ type Params struct {
 	Sample      time.Duration `json:"sample_interval"` // memory sampling interval
 
 	// bus-load (see busload.go)
-	AgentsSet   bool          `json:"agents_set"`      // --agents was given: bus-load measures that one count instead of its sweep
-	Bus         string        `json:"bus"`             // go | rust | both
-	Repeat      int           `json:"repeat"`          // interleaved repeats per bus and configuration
-	Rate        float64       `json:"rate"`            // open model: deliveries/s offered (0 = derived from saturation)
-	Duration    time.Duration `json:"duration"`        // measured window per run
-	Patterns    string        `json:"patterns"`        // comma-separated traffic patterns: targeted, broadcast, roundrobin
-	Model       string        `json:"model"`           // open | closed | both
-	Window      int           `json:"window"`          // closed model: messages in flight per agent
-	Generators  int           `json:"generators"`      // generator containers per run
-	ConnectRate float64       `json:"connect_rate"`    // new connections per second, all generators together
-	BusCPUs     string        `json:"bus_cpus"`        // cpuset of the bus container
-	GenCPUs     string        `json:"gen_cpus"`        // cpuset of the generator containers
-	BusMemory   string        `json:"bus_memory"`      // memory limit of the bus container (Docker units: 1g, 512m)
-	GenMemory   string        `json:"gen_memory"`      // memory limit of each generator container
+	AgentsSet   bool          `json:"agents_set"`   // --agents was given: bus-load measures that one count instead of its sweep
+	Bus         string        `json:"bus"`          // go | rust | both
+	Repeat      int           `json:"repeat"`       // interleaved repeats per bus and configuration
+	Rate        float64       `json:"rate"`         // open model: deliveries/s offered (0 = derived from saturation)
+	Duration    time.Duration `json:"duration"`     // measured window per run
+	Patterns    string        `json:"patterns"`     // comma-separated traffic patterns: targeted, broadcast, roundrobin
+	Model       string        `json:"model"`        // open | closed | both
+	Window      int           `json:"window"`       // closed model: messages in flight per agent
+	Generators  int           `json:"generators"`   // generator containers per run
+	ConnectRate float64       `json:"connect_rate"` // new connections per second, all generators together
+	BusCPUs     string        `json:"bus_cpus"`     // cpuset of the bus container
+	GenCPUs     string        `json:"gen_cpus"`     // cpuset of the generator containers
+	BusMemory   string        `json:"bus_memory"`   // memory limit of the bus container (Docker units: 1g, 512m)
+	GenMemory   string        `json:"gen_memory"`   // memory limit of each generator container
 }
 
 // MarshalJSON writes durations as Go duration strings, not nanoseconds.
