@@ -1,10 +1,10 @@
 // Package stats turns raw measurements into the figures the lab reports: latency summaries from an HDR histogram,
-// least-squares trends, memory-stability verdicts and bootstrap confidence intervals.
+// least-squares trends, memory-stability verdicts, and medians with distribution-free confidence intervals and
+// Mann–Whitney U comparisons (golang.org/x/perf/benchmath, the statistics behind benchstat).
 package stats
 
 import (
 	"math"
-	"math/rand/v2"
 	"sort"
 	"time"
 
@@ -147,34 +147,3 @@ func Mean(xs []float64) float64 {
 	return s / float64(len(xs))
 }
 
-// Interval is an estimate with its 95 % confidence bounds.
-type Interval struct {
-	Estimate float64 `json:"estimate"`
-	Low95    float64 `json:"ci95_low"`
-	High95   float64 `json:"ci95_high"`
-	N        int     `json:"n"`
-}
-
-// BootstrapMedian estimates the median of xs with a 95 % percentile-bootstrap interval. The generator is seeded
-// so a report is reproducible from its raw values.
-func BootstrapMedian(xs []float64) Interval {
-	iv := Interval{Estimate: Median(xs), N: len(xs)}
-	if len(xs) < 2 {
-		iv.Low95, iv.High95 = iv.Estimate, iv.Estimate
-		return iv
-	}
-	const rounds = 2000
-	rng := rand.New(rand.NewPCG(1, 2))
-	meds := make([]float64, rounds)
-	s := make([]float64, len(xs))
-	for r := range meds {
-		for i := range s {
-			s[i] = xs[rng.IntN(len(xs))]
-		}
-		meds[r] = Median(s)
-	}
-	sort.Float64s(meds)
-	iv.Low95 = meds[int(0.025*rounds)]
-	iv.High95 = meds[int(0.975*rounds)-1]
-	return iv
-}

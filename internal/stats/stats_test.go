@@ -68,16 +68,3 @@ func TestAnalyze(t *testing.T) {
 	}
 }
 
-func TestBootstrapMedian(t *testing.T) {
-	xs := []float64{10, 11, 9, 10, 12, 8, 10, 10, 11, 9}
-	iv := BootstrapMedian(xs)
-	if iv.Estimate != 10 || iv.Low95 > 10 || iv.High95 < 10 || iv.Low95 < 8 || iv.High95 > 12 || iv.N != 10 {
-		t.Errorf("interval = %+v", iv)
-	}
-	if again := BootstrapMedian(xs); again != iv {
-		t.Error("bootstrap must be reproducible")
-	}
-	if one := BootstrapMedian([]float64{3}); one.Low95 != 3 || one.High95 != 3 {
-		t.Errorf("single value: %+v", one)
-	}
-}
