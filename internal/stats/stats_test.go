@@ -67,4 +67,3 @@ func TestAnalyze(t *testing.T) {
 		t.Errorf("5 samples (4 after warm-up): %s", v)
 	}
 }
-
