@@ -10,28 +10,89 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/prometheus/procfs"
 )
 
-// Cgroup reads the containers' cgroup files directly: instant, but only where the daemon's cgroup tree is visible
-// (the lab runs on the Docker host). It knows the cgroupfs layouts of both versions — v1
-// <root>/memory/docker/<id>/ + <root>/cpuacct/docker/<id>/, v2 <root>/docker/<id>/ — and systemd's
-// system.slice/docker-<id>.scope; a container found in none of them is an error (e.g. a remote daemon).
+// Cgroup reads the containers' cgroup files directly: instant, but only where the daemon's containers are
+// visible (see Locality). Each container's directories come from /proc/<pid>/cgroup of its init process (v1: the
+// memory and cpuacct controllers' paths, v2: the unified path), not from an assumed layout, and are remembered;
+// a pid whose cgroup lines do not name the container (another PID namespace) is an error, never a reading.
 type Cgroup struct {
-	root string
-	now  func() time.Time
+	proc, root string
+	now        func() time.Time
+	pidOf      func(ctx context.Context, id string) (int, error)
+
+	mu   sync.Mutex
+	dirs map[string]cgroupDirs
 }
 
-// NewCgroup returns a source reading the hierarchy mounted at root ("" = /sys/fs/cgroup), timestamping samples
-// with now (nil = time.Now).
+// NewCgroupFor returns the cgroup source for a local daemon; for a remote one it returns ErrNotLocal, so a remote
+// daemon is never measured with this host's files. Init PIDs come from ContainerInspect on cli.
+func NewCgroupFor(loc Locality, cli client.APIClient, now func() time.Time) (*Cgroup, error) {
+	if !loc.Local {
+		return nil, fmt.Errorf("cgroup source: %w (%s)", ErrNotLocal, loc.Reason)
+	}
+	return newCgroup(loc.procRoot(), loc.cgroupRoot(), now, inspectPID(cli)), nil
+}
+
+// NewCgroup returns a cgroup source on this host's hierarchy mounted at root ("" = /sys/fs/cgroup) that finds a
+// container's init process by scanning /proc for a process whose cgroup lines name the container (once per
+// container). Deprecated: it cannot tell a remote daemon from a missing container without reading this host's
+// /proc; use NewCgroupFor with a Locality.
 func NewCgroup(root string, now func() time.Time) *Cgroup {
+	return newCgroup(DefaultProcRoot, root, now, nil)
+}
+
+func newCgroup(proc, root string, now func() time.Time, pidOf func(context.Context, string) (int, error)) *Cgroup {
 	if root == "" {
-		root = "/sys/fs/cgroup"
+		root = DefaultCgroupRoot
+	}
+	if proc == "" {
+		proc = DefaultProcRoot
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &Cgroup{root: root, now: now}
+	c := &Cgroup{proc: proc, root: root, now: now, pidOf: pidOf, dirs: map[string]cgroupDirs{}}
+	if c.pidOf == nil {
+		c.pidOf = c.scanPID
+	}
+	return c
+}
+
+func inspectPID(cli client.APIClient) func(context.Context, string) (int, error) {
+	return func(ctx context.Context, id string) (int, error) {
+		_, pid, err := initPID(ctx, cli, id)
+		return pid, err
+	}
+}
+
+// scanPID finds a process here whose cgroup lines name container id.
+func (c *Cgroup) scanPID(_ context.Context, id string) (int, error) {
+	fs, err := procfs.NewFS(c.proc)
+	if err != nil {
+		return 0, err
+	}
+	procs, err := fs.AllProcs()
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range procs {
+		cgs, err := p.Cgroups()
+		if err != nil {
+			continue
+		}
+		for _, cg := range cgs {
+			if strings.Contains(cg.Path, id) {
+				return p.PID, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("no process in %s is in a cgroup naming %s (not a local daemon, or the container is gone)", c.proc, short(id))
 }
 
 // Name implements Source.
@@ -45,7 +106,7 @@ func (c *Cgroup) Sample(ctx context.Context, ids []string) ([]Sample, error) {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		s, err := c.one(id)
+		s, err := c.one(ctx, id)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("cgroup %.12s: %w", id, err))
 			continue
@@ -56,23 +117,68 @@ func (c *Cgroup) Sample(ctx context.Context, ids []string) ([]Sample, error) {
 	return out, errors.Join(errs...)
 }
 
-func (c *Cgroup) one(id string) (Sample, error) {
-	for _, d := range []string{filepath.Join(c.root, "docker", id), filepath.Join(c.root, "system.slice", "docker-"+id+".scope")} {
-		if _, err := os.Stat(filepath.Join(d, "memory.current")); err == nil {
-			return readCgroupV2(d, c.now)
-		}
+// dirsOf returns (and remembers) container id's cgroup directories.
+func (c *Cgroup) dirsOf(ctx context.Context, id string) (cgroupDirs, error) {
+	c.mu.Lock()
+	d, ok := c.dirs[id]
+	c.mu.Unlock()
+	if ok {
+		return d, nil
 	}
-	for _, rel := range []string{filepath.Join("docker", id), filepath.Join("system.slice", "docker-"+id+".scope")} {
-		mem := filepath.Join(c.root, "memory", rel)
-		if _, err := os.Stat(filepath.Join(mem, "memory.usage_in_bytes")); err == nil {
-			cpu := filepath.Join(c.root, "cpuacct", rel)
-			if _, err := os.Stat(cpu); err != nil {
-				cpu = filepath.Join(c.root, "cpu,cpuacct", rel)
-			}
-			return readCgroupV1(mem, cpu, c.now)
-		}
+	pid, err := c.pidOf(ctx, id)
+	if err != nil {
+		return cgroupDirs{}, err
 	}
-	return Sample{}, fmt.Errorf("no cgroup directory under %s (not a local daemon, or the container is gone)", c.root)
+	if d, err = cgroupDirsOf(c.proc, c.root, pid, id); err != nil {
+		return cgroupDirs{}, err
+	}
+	c.mu.Lock()
+	c.dirs[id] = d
+	c.mu.Unlock()
+	return d, nil
+}
+
+// forget drops a container's remembered directories (it is gone).
+func (c *Cgroup) forget(id string) {
+	c.mu.Lock()
+	delete(c.dirs, id)
+	c.mu.Unlock()
+}
+
+func (c *Cgroup) one(ctx context.Context, id string) (Sample, error) {
+	d, err := c.dirsOf(ctx, id)
+	if err != nil {
+		return Sample{}, err
+	}
+	var s Sample
+	if d.v2 {
+		s, err = readCgroupV2(d.mem, c.now)
+	} else {
+		s, err = readCgroupV1(d.mem, d.cpu, c.now)
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		c.forget(id)
+		return Sample{}, fmt.Errorf("cgroup directory %s gone (the container exited): %w", d.mem, err)
+	}
+	return s, err
+}
+
+// peak reads the cgroup's high-water mark: v1 memory.max_usage_in_bytes, v2 memory.peak (kernel ≥ 5.19).
+func (c *Cgroup) peak(ctx context.Context, id string) (uint64, string, error) {
+	d, err := c.dirsOf(ctx, id)
+	if err != nil {
+		return 0, "", err
+	}
+	f := filepath.Join(d.mem, "memory.max_usage_in_bytes")
+	if d.v2 {
+		f = filepath.Join(d.mem, "memory.peak")
+	}
+	v, err := readUint(f)
+	if err != nil {
+		c.forget(id)
+		return 0, "", err
+	}
+	return v, "cgroup " + filepath.Base(f), nil
 }
 
 // readCgroupV1 reads memory.usage_in_bytes + memory.stat from mem and cpuacct.usage from cpu.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +32,9 @@ type Config struct {
 	Now func() time.Time
 	// Log receives the one line the sampler ever prints: why cAdvisor is not used (default: discarded).
 	Log io.Writer
+	// Locality, when known, decides the sources at once (a remote daemon: no cgroup source); nil means the
+	// sampler probes with the first container added.
+	Locality *Locality
 }
 
 // Sampler samples a changing set of containers from several sources at a fixed interval and keeps each
@@ -46,6 +48,7 @@ type Sampler struct {
 	order   []string // ids in the order they were added
 	note    string
 	errs    map[string]*SourceErrors
+	loc     *Locality          // nil until known
 	sidecar *CAdvisorContainer // nil once stopped
 	info    *SidecarInfo
 	stop    context.CancelFunc
@@ -86,22 +89,138 @@ func NewSampler(cfg Config, sources ...Source) *Sampler {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
-	return &Sampler{cfg: cfg, sources: sources, targets: map[string]*target{}, errs: map[string]*SourceErrors{}}
+	s := &Sampler{cfg: cfg, sources: sources, targets: map[string]*target{}, errs: map[string]*SourceErrors{}}
+	if cfg.Locality != nil {
+		s.setLocality(*cfg.Locality)
+	}
+	return s
 }
 
-// DefaultSources are Docker stats on cli plus, when the daemon is local and its cgroup tree is visible here, the
-// cgroup files.
+// DefaultSources are Docker stats on cli plus, when the daemon is on a unix socket and a cgroup tree is mounted
+// here, the cgroup files. Whether the daemon's containers are really visible here is only known with a container
+// to probe: a Sampler checks with the first container added (DetectLocality) and drops the cgroup source when the
+// daemon is remote; the cgroup source itself never reads a container whose init pid's cgroup lines here do not
+// name it. Callers that know the Locality use SourcesFor.
 func DefaultSources(cli client.APIClient, now func() time.Time) []Source {
 	srcs := []Source{NewDockerStats(cli)}
-	if isLocalDaemon(cli.DaemonHost()) {
-		for _, d := range []string{"memory/docker", "docker", "system.slice"} {
-			if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", d)); err == nil {
-				srcs = append(srcs, NewCgroup("", now))
-				break
-			}
-		}
+	if isLocalDaemon(cli.DaemonHost()) && exists(DefaultCgroupRoot) {
+		srcs = append(srcs, newCgroup(DefaultProcRoot, DefaultCgroupRoot, now, inspectPID(cli)))
 	}
 	return srcs
+}
+
+// SourcesFor are Docker stats on cli plus, for a local daemon only, the cgroup files.
+func SourcesFor(loc Locality, cli client.APIClient, now func() time.Time) []Source {
+	srcs := []Source{NewDockerStats(cli)}
+	if c, err := NewCgroupFor(loc, cli, now); err == nil {
+		srcs = append(srcs, c)
+	}
+	return srcs
+}
+
+// Fast is the source to read one container on every sample: the cgroup files when the daemon is local (instant),
+// Docker stats otherwise (the daemon answers about once a second per container).
+func Fast(loc Locality, cli client.APIClient, now func() time.Time) Source {
+	if c, err := NewCgroupFor(loc, cli, now); err == nil {
+		return c
+	}
+	return NewDockerStats(cli)
+}
+
+// Descriptions of a Read's figure, by source.
+const (
+	ReadCgroup      = "cgroup files (memstat): memory usage − inactive file cache (the docker stats figure); CPU from cpuacct.usage / cpu.stat"
+	ReadDockerStats = "Docker stats API (memstat): memory usage − inactive file cache; CPU cpu_stats.cpu_usage.total_usage"
+)
+
+// setLocality fixes the sampler's locality and, for a remote daemon, drops the cgroup source. Call with s.mu held.
+func (s *Sampler) setLocality(loc Locality) {
+	s.loc = &loc
+	if loc.Local {
+		return
+	}
+	kept := s.sources[:0:0]
+	for _, src := range s.sources {
+		if src.Name() != SourceCgroup {
+			kept = append(kept, src)
+		}
+	}
+	s.sources = kept
+}
+
+// Locality is the sampler's locality: Config.Locality, or what the first Add found; false until then.
+func (s *Sampler) Locality() (Locality, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.loc == nil {
+		return Locality{}, false
+	}
+	return *s.loc, true
+}
+
+// detect fixes the locality with container id as the probe, once.
+func (s *Sampler) detect(ctx context.Context, id string) {
+	s.mu.Lock()
+	known := s.loc != nil
+	s.mu.Unlock()
+	if known || s.cfg.Docker == nil {
+		return
+	}
+	loc := DetectLocality(ctx, s.cfg.Docker, id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.loc == nil {
+		s.setLocality(loc)
+	}
+}
+
+// Read reads container id now with the fastest source the locality allows — the cgroup files when local, else
+// Docker stats — and returns the sample with a description of its source (ReadCgroup or ReadDockerStats). A
+// container being sampled gets the reading in its series too. This is what a scenario calls on every sample of
+// a short-lived container (Add it for the run, Read it, Remove it when the run ends).
+func (s *Sampler) Read(ctx context.Context, id string) (Sample, string, error) {
+	s.detect(ctx, id)
+	s.mu.Lock()
+	var cg, ds Source
+	for _, src := range s.sources {
+		switch src.Name() {
+		case SourceCgroup:
+			cg = src
+		case SourceDockerStats:
+			ds = src
+		}
+	}
+	s.mu.Unlock()
+	full := s.fullID(id)
+	for _, c := range []struct {
+		src  Source
+		desc string
+	}{{cg, ReadCgroup}, {ds, ReadDockerStats}} {
+		if c.src == nil {
+			continue
+		}
+		got, err := c.src.Sample(ctx, []string{full})
+		if err != nil || len(got) != 1 {
+			continue
+		}
+		s.mu.Lock()
+		s.record(got[0])
+		s.mu.Unlock()
+		return got[0], c.desc, nil
+	}
+	return Sample{}, "", fmt.Errorf("memstat: no reading of %s from %v", short(id), s.Results().Sources)
+}
+
+// fullID maps a prefix of an added container to its full id (sources key samples by the id they were asked).
+func (s *Sampler) fullID(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, full := range s.order {
+		if full == id || (len(id) >= 12 && len(full) > len(id) && full[:len(id)] == id) {
+			return full
+		}
+	}
+	return id
 }
 
 // StartCAdvisor starts the cAdvisor sidecar from image img (options as RunCAdvisor's; the caller passes the
@@ -168,6 +287,7 @@ func (s *Sampler) Add(ctx context.Context, id, role string) error {
 			return fmt.Errorf("memstat: add %s: %w", id, err)
 		}
 		full, name = res.Container.ID, trimSlash(res.Container.Name)
+		s.detect(ctx, full)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -351,7 +471,10 @@ type Results struct {
 	Sources  []string `json:"sources"`
 	Interval Duration `json:"interval"`
 	// Note says, once, what the sampler had to do without (cAdvisor).
-	Note     string                   `json:"note,omitempty"`
+	Note string `json:"note,omitempty"`
+	// Locality says whether the daemon's containers were visible here and why (nil: no container was added);
+	// a remote daemon is sampled without the cgroup source.
+	Locality *Locality                `json:"locality,omitempty"`
 	CAdvisor *SidecarInfo             `json:"cadvisor,omitempty"`
 	Errors   map[string]*SourceErrors `json:"errors,omitempty"`
 	// Containers are in the order they were added.
@@ -415,6 +538,10 @@ func (s *Sampler) Results() Results {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := Results{Interval: Duration(s.cfg.Interval), Note: s.note, Containers: []ContainerResult{}}
+	if s.loc != nil {
+		l := *s.loc
+		r.Locality = &l
+	}
 	for _, src := range s.sources {
 		r.Sources = append(r.Sources, src.Name())
 	}

@@ -3,6 +3,7 @@ package memstat
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,7 +22,7 @@ const (
 // The golden v1 files are a real 64 MiB alloc container's; the figures below were read off them by hand.
 func TestCgroupV1Golden(t *testing.T) {
 	at := time.Date(2026, 11, 25, 20, 2, 40, 0, time.UTC)
-	c := NewCgroup("testdata/cgroupv1", func() time.Time { return at })
+	c := testCgroup("testdata/cgroupv1", func() time.Time { return at })
 	got, err := c.Sample(context.Background(), []string{v1ID})
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +36,7 @@ func TestCgroupV1Golden(t *testing.T) {
 }
 
 func TestCgroupV2Golden(t *testing.T) {
-	c := NewCgroup("testdata/cgroupv2", nil)
+	c := testCgroup("testdata/cgroupv2", nil)
 	got, err := c.Sample(context.Background(), []string{v2ID})
 	if err != nil {
 		t.Fatal(err)
@@ -48,11 +49,27 @@ func TestCgroupV2Golden(t *testing.T) {
 	}
 }
 
+// testPIDs are the fake init pids of testdata/proc: 101 is the v1 container, 102 the v2 one, 103 a process of
+// this "host" that is in no container (what a PID from another namespace finds here).
+var testPIDs = map[string]int{v1ID: 101, v2ID: 102, otherNSID: 103}
+
+const otherNSID = "aaaaaaaaaaaabbbbbbbbbbbbccccccccccccddddddddddddeeeeeeeeeeeeffff"
+
+// testCgroup reads the fixture hierarchy at root with testdata/proc as /proc.
+func testCgroup(root string, now func() time.Time) *Cgroup {
+	return newCgroup("testdata/proc", root, now, func(_ context.Context, id string) (int, error) {
+		if pid, ok := testPIDs[id]; ok {
+			return pid, nil
+		}
+		return 0, errors.New("no such container")
+	})
+}
+
 func TestCgroupMissing(t *testing.T) {
-	c := NewCgroup("testdata/cgroupv1", nil)
+	c := testCgroup("testdata/cgroupv1", nil)
 	got, err := c.Sample(context.Background(), []string{v1ID, "feedface"})
-	if err == nil || !strings.Contains(err.Error(), "no cgroup directory") {
-		t.Fatalf("err = %v, want a missing-directory error", err)
+	if err == nil || !strings.Contains(err.Error(), "no such container") {
+		t.Fatalf("err = %v, want the missing container's error", err)
 	}
 	if len(got) != 1 || got[0].UsageBytes != 70414336 {
 		t.Fatalf("the readable container must still be sampled: %+v", got)
@@ -146,4 +163,45 @@ func sameSample(a, b Sample) bool {
 	return a.Source == b.Source && a.UsageBytes == b.UsageBytes && a.WorkingSetBytes == b.WorkingSetBytes &&
 		a.RSSBytes == b.RSSBytes && a.CacheBytes == b.CacheBytes && a.InactiveFileBytes == b.InactiveFileBytes &&
 		a.MemoryBytes == b.MemoryBytes && a.CPUUsageNs == b.CPUUsageNs && (a.Time.IsZero() || b.Time.IsZero() || a.Time.Equal(b.Time))
+}
+
+// A pid that exists here but whose cgroup lines do not name the container (the daemon is in another PID
+// namespace) must give an error and no reading, whatever files the cgroup root holds.
+func TestCgroupOtherPIDNamespace(t *testing.T) {
+	c := testCgroup("testdata/cgroupv1", nil)
+	got, err := c.Sample(context.Background(), []string{otherNSID})
+	if err == nil || !strings.Contains(err.Error(), "another PID namespace") || len(got) != 0 {
+		t.Fatalf("got %+v, %v; want no sample and a PID-namespace error", got, err)
+	}
+}
+
+// The directories come from /proc/<pid>/cgroup, whatever the layout: v1 under memory/ and cpuacct/, v2 the
+// unified path (here systemd's system.slice/docker-<id>.scope).
+func TestCgroupDirsFromProc(t *testing.T) {
+	d, err := cgroupDirsOf("testdata/proc", "testdata/cgroupv1", 101, v1ID)
+	if err != nil || d.v2 || d.mem != "testdata/cgroupv1/memory/docker/"+v1ID || d.cpu != "testdata/cgroupv1/cpuacct/docker/"+v1ID {
+		t.Errorf("v1: %+v, %v", d, err)
+	}
+	d, err = cgroupDirsOf("testdata/proc", "testdata/cgroupv2", 102, v2ID)
+	if err != nil || !d.v2 || d.mem != "testdata/cgroupv2/system.slice/docker-"+v2ID+".scope" {
+		t.Errorf("v2: %+v, %v", d, err)
+	}
+	if _, err := cgroupDirsOf("testdata/proc", "testdata/cgroupv1", 999, v1ID); err == nil {
+		t.Error("a pid absent from /proc gave directories")
+	}
+}
+
+func TestCgroupPeak(t *testing.T) {
+	for _, tc := range []struct {
+		root, id, src string
+		want          uint64
+	}{
+		{"testdata/cgroupv1", v1ID, "cgroup memory.max_usage_in_bytes", 75497472},
+		{"testdata/cgroupv2", v2ID, "cgroup memory.peak", 73400320},
+	} {
+		v, src, err := testCgroup(tc.root, nil).peak(context.Background(), tc.id)
+		if err != nil || v != tc.want || src != tc.src {
+			t.Errorf("%s: %d %q %v; want %d %q", tc.root, v, src, err, tc.want, tc.src)
+		}
+	}
 }

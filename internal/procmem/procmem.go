@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+
+	"github.com/prometheus/procfs"
 )
 
 // RSS returns the resident set size of pid in bytes (source: /proc/<pid>/status VmRSS).
@@ -16,6 +18,48 @@ func RSS(pid int) (int64, error) {
 		return 0, err
 	}
 	return field(b, "VmRSS:")
+}
+
+// Memory is one process's memory from /proc/<pid>/smaps_rollup, in bytes.
+type Memory struct {
+	// RSS counts every resident page the process maps, shared ones in full (summed over N processes that share a
+	// binary's text, it counts that text N times).
+	RSS int64 `json:"rss_bytes"`
+	// PSS divides each resident page among the processes mapping it: summed over processes it is what they
+	// cost together.
+	PSS int64 `json:"pss_bytes"`
+	// Private is private clean + dirty: what ending the process would free.
+	Private int64 `json:"private_bytes"`
+}
+
+// Rollup reads pid's /proc/<pid>/smaps_rollup (procfs sums /proc/<pid>/smaps on kernels before 4.15).
+func Rollup(pid int) (Memory, error) {
+	p, err := procfs.NewProc(pid)
+	if err != nil {
+		return Memory{}, err
+	}
+	r, err := p.ProcSMapsRollup()
+	if err != nil {
+		return Memory{}, fmt.Errorf("pid %d smaps_rollup: %w", pid, err)
+	}
+	return Memory{RSS: int64(r.Rss), PSS: int64(r.Pss), Private: int64(r.PrivateClean + r.PrivateDirty)}, nil
+}
+
+// PSS returns pid's proportional set size in bytes (source: /proc/<pid>/smaps_rollup Pss).
+func PSS(pid int) (int64, error) {
+	m, err := Rollup(pid)
+	return m.PSS, err
+}
+
+// SelfPeak returns this process's own peak RSS in bytes (source: /proc/self/status VmHWM). Unlike getrusage's
+// ru_maxrss as seen by a parent, it belongs to this process's mm: a child started with CLONE_VM|CLONE_VFORK (Go's
+// os/exec) inherits its parent's high-water mark into ru_maxrss at exec, not into VmHWM.
+func SelfPeak() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	return field(b, "VmHWM:")
 }
 
 // HostUsed returns MemTotal − MemAvailable in bytes (source: /proc/meminfo): what the host has committed.
