@@ -33,6 +33,16 @@ type Result struct {
 	Bytes  int    `json:"bytes"`   // bytes hashed
 	WorkNS int64  `json:"work_ns"` // time spent on the task inside the agent, ns
 	Error  string `json:"error,omitempty"`
+
+	// PeakRSSBytes is the agent process's own peak RSS (/proc/self/status VmHWM), reported by `agent once` only:
+	// unlike a parent's getrusage ru_maxrss it cannot include the parent's memory (Go's os/exec starts children
+	// with CLONE_VFORK, and the kernel folds the parent's high-water mark into the child's ru_maxrss at exec).
+	PeakRSSBytes int64 `json:"peak_rss_bytes,omitempty"`
+	// CgroupPeakBytes is the peak of the agent's own memory cgroup (v1 memory.max_usage_in_bytes, v2
+	// memory.peak, named by CgroupPeakSource), reported by `agent once` when it is a container's init process
+	// (pid 1): read just before replying, because runc removes the cgroup when the container exits.
+	CgroupPeakBytes  int64  `json:"cgroup_peak_bytes,omitempty"`
+	CgroupPeakSource string `json:"cgroup_peak_source,omitempty"`
 }
 
 // ParseTask decodes and validates a JSON task; defKiB applies when the task names no size.

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+
+	"github.com/agentlab/agentlab/internal/procmem"
 )
 
 const usage = `usage: agent once [--task JSON] [--kib N]   (task from --task or stdin)
@@ -47,7 +50,9 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 			fmt.Fprintf(stderr, "agent: %v\n", err)
 			return 2
 		}
-		if err := json.NewEncoder(stdout).Encode(Do(t)); err != nil {
+		r := Do(t)
+		selfMemory(&r)
+		if err := json.NewEncoder(stdout).Encode(r); err != nil {
 			return 1
 		}
 		return 0
@@ -67,5 +72,19 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	default:
 		fmt.Fprintf(stderr, "agent: unknown mode %q\n%s\n", args[0], usage)
 		return 2
+	}
+}
+
+// selfMemory fills r's own-memory figures, read after the work so they cover it; a figure that cannot be read is
+// left out (0), never guessed.
+func selfMemory(r *Result) {
+	if v, err := procmem.SelfPeak(); err == nil {
+		r.PeakRSSBytes = v
+	}
+	// Only a container's init process has a memory cgroup of its own mounted at /sys/fs/cgroup.
+	if os.Getpid() == 1 {
+		if v, src, err := procmem.OwnCgroupPeak(); err == nil {
+			r.CgroupPeakBytes, r.CgroupPeakSource = v, src
+		}
 	}
 }

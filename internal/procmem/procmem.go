@@ -4,9 +4,11 @@ package procmem
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/procfs"
 )
@@ -60,6 +62,25 @@ func SelfPeak() (int64, error) {
 		return 0, err
 	}
 	return field(b, "VmHWM:")
+}
+
+// OwnCgroupPeak returns the peak memory of the memory cgroup mounted at /sys/fs/cgroup as a container sees it
+// (v2 memory.peak, kernel ≥ 5.19; v1 memory/memory.max_usage_in_bytes) and names the file. It is the caller's own
+// cgroup only inside a container, where the runtime mounts the container's cgroup there: call it from a
+// container's init process (pid 1), never on a host, where it would be the root cgroup's.
+func OwnCgroupPeak() (int64, string, error) {
+	for _, f := range []string{"/sys/fs/cgroup/memory.peak", "/sys/fs/cgroup/memory/memory.max_usage_in_bytes"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		v, err := strconv.ParseInt(string(bytes.TrimSpace(b)), 10, 64)
+		if err != nil {
+			return 0, "", fmt.Errorf("%s: %w", f, err)
+		}
+		return v, "cgroup " + f[strings.LastIndexByte(f, '/')+1:], nil
+	}
+	return 0, "", errors.New("no memory.peak or memory.max_usage_in_bytes under /sys/fs/cgroup")
 }
 
 // HostUsed returns MemTotal − MemAvailable in bytes (source: /proc/meminfo): what the host has committed.
