@@ -1,0 +1,139 @@
+package memstat
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/agentlab/agentlab/internal/labtest"
+)
+
+// runAgent starts a persistent agent container (the lab's agent image, serving) and returns its id.
+func runAgent(t *testing.T, r *labtest.Run) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := testcontainers.Run(ctx, r.Image(t, "agent"), testcontainers.WithCmd("serve", "--addr", ":9000"),
+		testcontainers.WithLabels(r.Labels("agent")),
+		testcontainers.WithWaitStrategy(wait.ForLog("listening").WithStartupTimeout(30*time.Second)))
+	if c != nil {
+		t.Cleanup(func() { testcontainers.TerminateContainer(c, testcontainers.StopTimeout(0)) })
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.GetContainerID()
+}
+
+// On this host's daemon: local, the cgroup read is the fast one, and the container's peak and its shim's memory
+// are measurable. The figures are logged for the record (issue 16: a container costs more than its cgroup).
+func TestIntegrationLocalAgentContainer(t *testing.T) {
+	r := labtest.Docker(t)
+	id := runAgent(t, r)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	loc := DetectLocality(ctx, r.Client, id)
+	if !loc.Local {
+		t.Skipf("daemon not local here (%s): nothing local to measure", loc.Reason)
+	}
+	s := NewSampler(Config{Docker: r.Client}, DefaultSources(r.Client, nil)...)
+	if err := s.Add(ctx, id, "agent"); err != nil {
+		t.Fatal(err)
+	}
+	smp, desc, err := s.Read(ctx, id)
+	if err != nil || desc != ReadCgroup || smp.MemoryBytes == 0 {
+		t.Fatalf("Read: %+v %q %v", smp, desc, err)
+	}
+	peak, src, err := ContainerPeak(ctx, loc, r.Client, id)
+	if err != nil || uint64(peak) < smp.UsageBytes {
+		t.Fatalf("ContainerPeak = %d (%s), %v; usage now %d", peak, src, err, smp.UsageBytes)
+	}
+	shim, err := ShimOverhead(ctx, loc, r.Client, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shim.PID <= 0 || shim.PSSBytes <= 0 || shim.PrivateBytes > shim.RSSBytes || shim.PSSBytes > shim.RSSBytes {
+		t.Fatalf("shim %+v", shim)
+	}
+	t.Logf("%s", loc.Sources())
+	t.Logf("agent container: cgroup memory %.2f MiB (usage %.2f), peak %.2f MiB (%s); shim pid %d: RSS %.2f, PSS %.2f, private %.2f MiB",
+		float64(smp.MemoryBytes)/mib, float64(smp.UsageBytes)/mib, float64(peak)/mib, src, shim.PID,
+		float64(shim.RSSBytes)/mib, float64(shim.PSSBytes)/mib, float64(shim.PrivateBytes)/mib)
+	if res := s.Results(); res.Locality == nil || !res.Locality.Local || !slices.Contains(res.Sources, SourceCgroup) {
+		t.Errorf("results locality %+v sources %v", res.Locality, res.Sources)
+	}
+}
+
+// The same daemon over TCP (socat in front of its socket) is remote: API sources only, nothing local read.
+func TestIntegrationTCPDaemonIsRemote(t *testing.T) {
+	r := labtest.Docker(t)
+	socat, err := exec.LookPath("socat")
+	if err != nil {
+		t.Skip("socat not installed: cannot expose the daemon over TCP (apt-get install -y socat)")
+	}
+	sock := strings.TrimPrefix(r.Client.DaemonHost(), "unix://")
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // a free port for socat
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	proxy := exec.Command(socat, "TCP-LISTEN:"+addr[strings.LastIndexByte(addr, ':')+1:]+",bind=127.0.0.1,reuseaddr,fork", "UNIX-CONNECT:"+sock)
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Process.Kill(); proxy.Wait() })
+
+	id := runAgent(t, r)
+	cli, err := client.New(client.WithHost("tcp://"+addr), client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for { // socat takes a moment to listen
+		if _, err := cli.Ping(ctx, client.PingOptions{}); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("socat never answered")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	loc := DetectLocality(ctx, cli, id)
+	if loc.Local || !strings.Contains(loc.Reason, "not a unix socket") {
+		t.Fatalf("tcp daemon: %+v", loc)
+	}
+	s := NewSampler(Config{Docker: cli}, DefaultSources(cli, nil)...)
+	if err := s.Add(ctx, id, "agent"); err != nil {
+		t.Fatal(err)
+	}
+	smp, desc, err := s.Read(ctx, id)
+	if err != nil || desc != ReadDockerStats || smp.Source != SourceDockerStats || smp.MemoryBytes == 0 {
+		t.Fatalf("Read over tcp: %+v %q %v", smp, desc, err)
+	}
+	res := s.Results()
+	if !slices.Equal(res.Sources, []string{SourceDockerStats}) || res.Locality == nil || res.Locality.Local {
+		t.Errorf("sources %v, locality %+v", res.Sources, res.Locality)
+	}
+	if _, err := ShimOverhead(ctx, loc, cli, id); !errors.Is(err, ErrNotLocal) {
+		t.Errorf("ShimOverhead over tcp: %v", err)
+	}
+	peak, src, err := ContainerPeak(ctx, loc, cli, id)
+	t.Logf("%s; docker stats memory %.2f MiB, peak %.2f MiB (%s, %v)", loc.Sources(), float64(smp.MemoryBytes)/mib,
+		float64(peak)/mib, src, err)
+	if err != nil || src != "docker stats memory_stats.max_usage" {
+		t.Errorf("ContainerPeak over tcp on a cgroup v1 daemon: %d %q %v", peak, src, err)
+	}
+}
