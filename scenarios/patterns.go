@@ -23,6 +23,7 @@ import (
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/agentlab/agentlab/internal/agent"
+	"github.com/agentlab/agentlab/internal/memstat"
 	"github.com/agentlab/agentlab/internal/procmem"
 )
 
@@ -55,9 +56,15 @@ func hostMemory(context.Context) (float64, string, error) {
 // --- spawn-process: fork/exec the agent per task --------------------------------------------------------------
 
 type spawnProcess struct {
-	bin     string
-	mu      sync.Mutex
-	peakRSS []float64 // child max RSS per task, bytes (getrusage ru_maxrss)
+	bin string
+	mu  sync.Mutex
+	// peakRSS is getrusage ru_maxrss per task, bytes. It is NOT the agent's: Go's os/exec starts children with
+	// CLONE_VM|CLONE_VFORK and the kernel folds the parent's (the lab's) high-water mark into it at exec. Kept
+	// only to show the difference; report peakSelf.
+	peakRSS []float64
+	// peakSelf is the agent's own peak RSS per task, bytes: VmHWM of /proc/self/status, which the agent reads
+	// after the work and reports in its reply (peak_rss_bytes).
+	peakSelf []float64
 }
 
 func (p *spawnProcess) info() patternInfo {
@@ -66,8 +73,15 @@ func (p *spawnProcess) info() patternInfo {
 func (p *spawnProcess) start(context.Context) error { return nil }
 func (p *spawnProcess) stop(context.Context) error  { return nil }
 func (p *spawnProcess) memory(ctx context.Context) (float64, string, error) {
-	return hostMemory(ctx)
+	v, _, err := hostMemory(ctx)
+	return v, hostContextSource, err
 }
+
+// hostContextSource labels the host-wide figure spawn patterns report: context only. It is shared by every
+// interleaved pattern and moved by everything on the host (page cache, the daemon, builds), so a before/after
+// difference of it is never a pattern's memory; the spawned agents' own figures are peakSelf (processes) and the
+// containers' cgroup peaks (spawnDocker.peaks).
+const hostContextSource = "host /proc/meminfo MemTotal−MemAvailable: host-wide context, not this pattern's memory"
 
 func (p *spawnProcess) do(ctx context.Context, t agent.Task) (agent.Result, error) {
 	js, _ := json.Marshal(t)
@@ -77,12 +91,16 @@ func (p *spawnProcess) do(ctx context.Context, t agent.Task) (agent.Result, erro
 	if err := cmd.Run(); err != nil {
 		return agent.Result{}, fmt.Errorf("agent once: %w: %s", err, strings.TrimSpace(errb.String()))
 	}
+	r, err := decodeResult(out.Bytes())
+	p.mu.Lock()
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		p.mu.Lock()
 		p.peakRSS = append(p.peakRSS, float64(ru.Maxrss)*1024)
-		p.mu.Unlock()
 	}
-	return decodeResult(out.Bytes())
+	if err == nil && r.PeakRSSBytes > 0 {
+		p.peakSelf = append(p.peakSelf, float64(r.PeakRSSBytes))
+	}
+	p.mu.Unlock()
+	return r, err
 }
 
 func decodeResult(b []byte) (agent.Result, error) {
@@ -107,6 +125,9 @@ type persistentProcess struct {
 	agents int
 	procs  []*exec.Cmd
 	pool   *clientPool
+	// pss holds, for every memory() reading, the agents' summed PSS (/proc/<pid>/smaps_rollup), bytes: shared
+	// text pages divided among the agents instead of counted once per agent as summed VmRSS does.
+	pss []float64
 }
 
 func (p *persistentProcess) info() patternInfo {
@@ -165,15 +186,21 @@ func (p *persistentProcess) do(ctx context.Context, t agent.Task) (agent.Result,
 }
 
 func (p *persistentProcess) memory(context.Context) (float64, string, error) {
-	var sum int64
+	var rss, pss int64
 	for _, c := range p.procs {
 		v, err := procmem.RSS(c.Process.Pid)
 		if err != nil {
 			return 0, "", err
 		}
-		sum += v
+		rss += v
+		m, err := procmem.Rollup(c.Process.Pid)
+		if err != nil {
+			return 0, "", err
+		}
+		pss += m.PSS
 	}
-	return float64(sum), "/proc/<pid>/status VmRSS, summed over agents", nil
+	p.pss = append(p.pss, float64(pss))
+	return float64(rss), "/proc/<pid>/status VmRSS, summed over agents", nil
 }
 
 func (p *persistentProcess) stop(context.Context) error {
@@ -236,6 +263,35 @@ type spawnDocker struct {
 	image  string
 	labels map[string]string
 	viaTC  bool
+
+	mu sync.Mutex
+	// peaks is each task container's peak memory, bytes: its own cgroup's high-water mark (v1
+	// memory.max_usage_in_bytes, v2 memory.peak; peakSource names it), read by the agent — the container's init —
+	// just before it replies, because runc removes the cgroup when the container exits and the stats API answers
+	// an exited container with an empty record. Works with a remote daemon too. Tasks whose agent could not read
+	// it are left out.
+	peaks      []float64
+	peakSource string
+	// peakSelf is the agent process's own peak RSS (VmHWM) per task container, bytes.
+	peakSelf []float64
+}
+
+// read waits for a task container, reads its reply and records its peaks. The container's whole life is the
+// timed task, so the peak costs no call: the figures come in the agent's reply.
+func (p *spawnDocker) read(ctx context.Context, id string) (agent.Result, error) {
+	r, err := waitAndRead(ctx, p.cli, id)
+	if err == nil {
+		p.mu.Lock()
+		if r.CgroupPeakBytes > 0 {
+			p.peaks = append(p.peaks, float64(r.CgroupPeakBytes))
+			p.peakSource = r.CgroupPeakSource
+		}
+		if r.PeakRSSBytes > 0 {
+			p.peakSelf = append(p.peakSelf, float64(r.PeakRSSBytes))
+		}
+		p.mu.Unlock()
+	}
+	return r, err
 }
 
 func (p *spawnDocker) info() patternInfo {
@@ -247,7 +303,8 @@ func (p *spawnDocker) info() patternInfo {
 func (p *spawnDocker) start(context.Context) error { return nil }
 func (p *spawnDocker) stop(context.Context) error  { return nil }
 func (p *spawnDocker) memory(ctx context.Context) (float64, string, error) {
-	return hostMemory(ctx)
+	v, _, err := hostMemory(ctx)
+	return v, hostContextSource, err
 }
 
 // oneShotHostConfig: a one-shot agent needs no network; "none" spares the daemon a veth pair per task.
@@ -291,7 +348,7 @@ func (p *spawnDocker) do(ctx context.Context, t agent.Task) (agent.Result, error
 			return agent.Result{}, fmt.Errorf("start container: %w", err)
 		}
 	}
-	return waitAndRead(ctx, p.cli, id)
+	return p.read(ctx, id)
 }
 
 // waitAndRead waits for a one-shot container to exit and decodes its result from its stdout.
@@ -372,11 +429,59 @@ func (p *persistentDocker) do(ctx context.Context, t agent.Task) (agent.Result, 
 }
 
 func (p *persistentDocker) memory(ctx context.Context) (float64, string, error) {
+	return p.mem.Memory(ctx, p.ids())
+}
+
+func (p *persistentDocker) ids() []string {
 	ids := make([]string, len(p.ctrs))
 	for i, c := range p.ctrs {
 		ids[i] = c.GetContainerID()
 	}
-	return p.mem.Memory(ctx, ids)
+	return ids
+}
+
+// locality is whether the agents' daemon is visible here (the sampler's, found with the first container added).
+func (p *persistentDocker) locality(ctx context.Context) memstat.Locality {
+	if loc, ok := p.mem.s.Locality(); ok {
+		return loc
+	}
+	if len(p.ctrs) == 0 {
+		return memstat.Locality{Reason: "no container to probe"}
+	}
+	return memstat.DetectLocality(ctx, p.cli, p.ctrs[0].GetContainerID())
+}
+
+// shims reads every agent container's containerd-shim memory (PSS, private, RSS from /proc/<shim pid>/smaps_rollup),
+// in container order: the host memory each container costs beyond its cgroup figure. Marginal host memory per
+// container = cgroup memory + shim PSS (+ the daemon's growth, where measured). A remote daemon's shims are not
+// measurable from here: the error is memstat.ErrNotLocal, to be said once.
+func (p *persistentDocker) shims(ctx context.Context) ([]memstat.ShimMemory, error) {
+	loc := p.locality(ctx)
+	var out []memstat.ShimMemory
+	for _, id := range p.ids() {
+		m, err := memstat.ShimOverhead(ctx, loc, p.cli, id)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// peaks reads every agent container's peak memory since it started (its cgroup's high-water mark when local,
+// Docker stats max_usage when remote on cgroup v1), bytes, in container order, and names the source.
+func (p *persistentDocker) peaks(ctx context.Context) ([]float64, string, error) {
+	loc := p.locality(ctx)
+	var out []float64
+	src := ""
+	for _, id := range p.ids() {
+		v, s, err := memstat.ContainerPeak(ctx, loc, p.cli, id)
+		if err != nil {
+			return out, "", err
+		}
+		out, src = append(out, float64(v)), s
+	}
+	return out, src, nil
 }
 
 func (p *persistentDocker) stop(ctx context.Context) error {
