@@ -26,8 +26,9 @@ type Cgroup struct {
 	now        func() time.Time
 	pidOf      func(ctx context.Context, id string) (int, error)
 
-	mu   sync.Mutex
-	dirs map[string]cgroupDirs
+	mu      sync.Mutex
+	dirs    map[string]cgroupDirs
+	missing map[string]error // scanPID: containers not found here
 }
 
 // NewCgroupFor returns the cgroup source for a local daemon; for a remote one it returns ErrNotLocal, so a remote
@@ -44,7 +45,14 @@ func NewCgroupFor(loc Locality, cli client.APIClient, now func() time.Time) (*Cg
 // container). Deprecated: it cannot tell a remote daemon from a missing container without reading this host's
 // /proc; use NewCgroupFor with a Locality.
 func NewCgroup(root string, now func() time.Time) *Cgroup {
-	return newCgroup(DefaultProcRoot, root, now, nil)
+	c := newCgroup(DefaultProcRoot, root, now, nil)
+	if h := os.Getenv("DOCKER_HOST"); h != "" && !isLocalDaemon(h) {
+		// The one remote case it can tell without a client: read nothing of this host.
+		c.pidOf = func(context.Context, string) (int, error) {
+			return 0, fmt.Errorf("%w (DOCKER_HOST=%s)", ErrNotLocal, h)
+		}
+	}
+	return c
 }
 
 func newCgroup(proc, root string, now func() time.Time, pidOf func(context.Context, string) (int, error)) *Cgroup {
@@ -71,8 +79,28 @@ func inspectPID(cli client.APIClient) func(context.Context, string) (int, error)
 	}
 }
 
-// scanPID finds a process here whose cgroup lines name container id.
-func (c *Cgroup) scanPID(_ context.Context, id string) (int, error) {
+// scanPID finds a process here whose cgroup lines name container id. A container not found is remembered, so
+// each is scanned for once.
+func (c *Cgroup) scanPID(ctx context.Context, id string) (int, error) {
+	c.mu.Lock()
+	if c.missing == nil {
+		c.missing = map[string]error{}
+	}
+	err, ok := c.missing[id]
+	c.mu.Unlock()
+	if ok {
+		return 0, err
+	}
+	pid, err := c.scan(id)
+	if err != nil {
+		c.mu.Lock()
+		c.missing[id] = err
+		c.mu.Unlock()
+	}
+	return pid, err
+}
+
+func (c *Cgroup) scan(id string) (int, error) {
 	fs, err := procfs.NewFS(c.proc)
 	if err != nil {
 		return 0, err

@@ -53,6 +53,10 @@ func TestIntegrationLocalAgentContainer(t *testing.T) {
 	if err != nil || desc != ReadCgroup || smp.MemoryBytes == 0 {
 		t.Fatalf("Read: %+v %q %v", smp, desc, err)
 	}
+	// The deprecated constructor finds the container by scanning /proc (what bus-load uses until it moves to Read).
+	if got, err := NewCgroup("", nil).Sample(ctx, []string{id}); err != nil || len(got) != 1 || got[0].UsageBytes == 0 {
+		t.Errorf("NewCgroup scan: %+v %v", got, err)
+	}
 	peak, src, err := ContainerPeak(ctx, loc, r.Client, id)
 	if err != nil || uint64(peak) < smp.UsageBytes {
 		t.Fatalf("ContainerPeak = %d (%s), %v; usage now %d", peak, src, err, smp.UsageBytes)

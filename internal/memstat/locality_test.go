@@ -111,3 +111,12 @@ func TestCPUTimes(t *testing.T) {
 		t.Errorf("BusyFraction of no time = %v", f)
 	}
 }
+
+// The deprecated scanning constructor reads nothing when DOCKER_HOST names a TCP daemon.
+func TestNewCgroupRemoteDockerHost(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")
+	_, err := NewCgroup("testdata/cgroupv1", nil).Sample(context.Background(), []string{v1ID})
+	if !errors.Is(err, ErrNotLocal) {
+		t.Fatalf("err = %v, want ErrNotLocal", err)
+	}
+}
