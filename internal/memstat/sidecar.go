@@ -11,6 +11,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/agentlab/agentlab/internal/containers"
 )
 
 // CAdvisorPort is the port cAdvisor listens on inside its container, as upstream.
@@ -42,9 +44,16 @@ func (c *CAdvisorContainer) Source(count int) *CAdvisor { return NewCAdvisor(c.u
 
 // RunCAdvisor starts the lab's cAdvisor image img in the style of a testcontainers-go module: defaults (host
 // binds, port 8080 exposed, 1 s housekeeping without dynamic back-off, wait for /healthz up to
-// CAdvisorReadyTimeout), then the caller's options — the caller supplies the labels, e.g.
-// testcontainers.WithLabels(dockerx.Labels(runID, "cadvisor")) — then the URL is resolved. The container runs
-// without --privileged. On error the returned container, if not nil, must still be terminated.
+// CAdvisorReadyTimeout, hardening), then the caller's options — the caller supplies the labels, e.g.
+// testcontainers.WithLabels(dockerx.Labels(runID, "cadvisor")) — then the URL is resolved. On error the
+// returned container, if not nil, must still be terminated.
+//
+// Hardening: read-only root filesystem, no-new-privileges, memory and pids limits, and every capability
+// dropped, none added back. cAdvisor keeps only uid 0: Docker's socket (root:root 0660) and
+// /var/lib/docker/image/<driver>/layerdb (root 0700) are reachable through their owner bits, which apply to uid 0
+// without CAP_DAC_OVERRIDE or CAP_DAC_READ_SEARCH, and the cgroup files it reads under /sys are world-readable,
+// so it needs no capability at all (TestIntegrationAlloc64MiB checks it still returns every container's stats).
+// It runs without --privileged, with every host path mounted read-only.
 func RunCAdvisor(ctx context.Context, img string, opts ...testcontainers.ContainerCustomizer) (*CAdvisorContainer, error) {
 	start := time.Now()
 	moduleOpts := []testcontainers.ContainerCustomizer{
@@ -55,6 +64,7 @@ func RunCAdvisor(ctx context.Context, img string, opts ...testcontainers.Contain
 		}),
 		testcontainers.WithWaitStrategyAndDeadline(CAdvisorReadyTimeout,
 			wait.ForHTTP("/healthz").WithPort(CAdvisorPort).WithPollInterval(100*time.Millisecond)),
+		containers.Hardened(containers.CAdvisorMemory, containers.CAdvisorPids),
 	}
 	ctr, err := testcontainers.Run(ctx, img, append(moduleOpts, opts...)...)
 	var c *CAdvisorContainer
