@@ -13,7 +13,8 @@ import (
 )
 
 const usage = `usage: agent once [--task JSON] [--kib N]   (task from --task or stdin)
-       agent serve [--addr HOST:PORT] [--kib N]`
+       agent serve [--addr HOST:PORT] [--kib N]
+       agent converse --bus ws://bus:8080/ws --id ID [--lab ID] [--kib N] [--retransmit D] [--ping D] [--dead D] [--max-run D]`
 
 // Main runs the agent command line and returns its exit status: 0 ok, 1 the task failed, 2 usage.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -26,6 +27,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	kib := fs.Int("kib", 64, "size of tasks that name none, KiB")
 	task := fs.String("task", "", "the task as JSON (once); default: read stdin")
 	addr := fs.String("addr", ":9000", "listen address (serve)")
+	conv := converseFlags(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		fmt.Fprintf(stderr, "agent: %v\n%s\n", err, usage)
 		return 2
@@ -69,6 +71,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 			return 1
 		}
 		return 0
+	case "converse":
+		return conv.run(ctx, *kib, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "agent: unknown mode %q\n%s\n", args[0], usage)
 		return 2
