@@ -114,4 +114,6 @@ func (c *Controller) Go(phase string, convs []ConvSpec, kib int) error {
 func (c *Controller) Stop(phase string) error { return c.Link.Send("", Msg{K: KindStop, Phase: phase}) }
 
 // Report asks every agent to print its report of phase.
-func (c *Controller) Report(phase string) error { return c.Link.Send("", Msg{K: KindReport, Phase: phase}) }
+func (c *Controller) Report(phase string) error {
+	return c.Link.Send("", Msg{K: KindReport, Phase: phase})
+}
