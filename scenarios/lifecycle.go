@@ -49,8 +49,18 @@ type memoryResult struct {
 	DeltaBytes    float64      `json:"delta_bytes"`
 	Series        []memSample  `json:"series"`
 	Trend         *stats.Trend `json:"trend,omitempty"`
-	// ChildPeakRSS is the agent processes' peak RSS (getrusage ru_maxrss), spawn-process only.
+	// ChildPeakRSS is getrusage ru_maxrss of the spawned agents (spawn-process). Under CLONE_VFORK the kernel folds
+	// the lab's own high-water mark into it, so it is kept only to show that; PeakSelf is the agent's figure.
 	ChildPeakRSS *stats.Interval `json:"child_peak_rss_bytes,omitempty"`
+	// PeakSelf is each spawned agent's own peak RSS (VmHWM of /proc/self/status, sent in its reply), bytes.
+	PeakSelf *stats.Interval `json:"peak_self_bytes,omitempty"`
+	// ContainerPeak is each spawned task container's cgroup peak (v1 memory.max_usage_in_bytes, v2 memory.peak),
+	// read by the agent as the container's init just before replying (runc removes the cgroup at exit), bytes.
+	ContainerPeak       *stats.Interval `json:"container_peak_bytes,omitempty"`
+	ContainerPeakSource string          `json:"container_peak_source,omitempty"`
+	// PSS is the persistent agent processes' summed PSS (/proc/<pid>/smaps_rollup) per reading, bytes: shared text
+	// pages are counted once, unlike the summed VmRSS.
+	PSS *stats.Interval `json:"pss_bytes,omitempty"`
 	Error        string          `json:"error,omitempty"`
 
 	points []stats.MemPoint
@@ -182,9 +192,20 @@ rounds:
 			r.OpsPerSec = float64(r.Tasks) / busy[i].Seconds()
 		}
 		finishMemory(r)
-		if sp, ok := pats[i].(*spawnProcess); ok && len(sp.peakRSS) > 0 {
-			iv := stats.MedianCI(sp.peakRSS)
-			r.Memory.ChildPeakRSS = &iv
+		ivOf := func(xs []float64) *stats.Interval {
+			if len(xs) == 0 {
+				return nil
+			}
+			iv := stats.MedianCI(xs)
+			return &iv
+		}
+		switch pt := pats[i].(type) {
+		case *spawnProcess:
+			r.Memory.ChildPeakRSS, r.Memory.PeakSelf = ivOf(pt.peakRSS), ivOf(pt.peakSelf)
+		case *spawnDocker:
+			r.Memory.PeakSelf, r.Memory.ContainerPeak, r.Memory.ContainerPeakSource = ivOf(pt.peakSelf), ivOf(pt.peaks), pt.peakSource
+		case *persistentProcess:
+			r.Memory.PSS = ivOf(pt.pss)
 		}
 	}
 	cmp.Ratios = ratios(res)
@@ -412,8 +433,18 @@ func (c *comparison) report(w io.Writer) error {
 		if r.Memory.Error != "" {
 			line += " (error: " + r.Memory.Error + ")"
 		}
-		if r.Memory.ChildPeakRSS != nil {
-			line += fmt.Sprintf("; agent peak RSS (ru_maxrss) median %.1f MiB", r.Memory.ChildPeakRSS.Estimate/(1<<20))
+		mib := func(iv *stats.Interval) string { return fmt.Sprintf("%.2f MiB", iv.Estimate/(1<<20)) }
+		if m := r.Memory; m.PeakSelf != nil {
+			line += "; agent's own peak (VmHWM) median " + mib(m.PeakSelf)
+		}
+		if m := r.Memory; m.ContainerPeak != nil {
+			line += "; task container's cgroup peak median " + mib(m.ContainerPeak)
+		}
+		if m := r.Memory; m.ChildPeakRSS != nil {
+			line += "; ru_maxrss " + mib(m.ChildPeakRSS) + " (includes the lab's own peak: not the agent's)"
+		}
+		if m := r.Memory; m.PSS != nil {
+			line += "; summed PSS median " + mib(m.PSS)
 		}
 		if t := r.Memory.Trend; t != nil {
 			line += fmt.Sprintf("; trend %s: slope %+.0f KiB/min over %.1f s, %d samples", t.Verdict, t.SlopeBytesMin/1024, t.WindowSeconds, t.Samples)
