@@ -37,6 +37,11 @@ type Params struct {
 	GenCPUs     string        `json:"gen_cpus"`     // cpuset of the generator containers
 	BusMemory   string        `json:"bus_memory"`   // memory limit of the bus container (Docker units: 1g, 512m)
 	GenMemory   string        `json:"gen_memory"`   // memory limit of each generator container
+
+	// agent-messaging (see messaging.go)
+	Conversations int    `json:"conversations"` // conversations per pattern
+	Turns         int    `json:"turns"`         // turns per conversation (clean runs)
+	Faults        string `json:"faults"`        // comma-separated faults to inject ("" none, "all")
 }
 
 // MarshalJSON writes durations as Go duration strings, not nanoseconds.
@@ -74,6 +79,9 @@ func (p *Params) Register(fs *flag.FlagSet) {
 	fs.StringVar(&p.GenCPUs, "gen-cpus", "1", "bus-load: cpuset of the load-generator containers")
 	fs.StringVar(&p.BusMemory, "bus-memory", "1g", "bus-load: memory limit of the bus container")
 	fs.StringVar(&p.GenMemory, "gen-memory", "2g", "bus-load: memory limit of each load-generator container")
+	fs.IntVar(&p.Conversations, "conversations", 5, "agent-messaging: conversations per pattern (--quick: 3)")
+	fs.IntVar(&p.Turns, "turns", 100, "agent-messaging: turns per conversation (--quick: 50)")
+	fs.StringVar(&p.Faults, "faults", "", "agent-messaging: faults to inject: bus-restart,bus-pause,agent-disconnect,agent-kill or all (--quick: all)")
 }
 
 // Check validates the flags every scenario shares; scenario-specific ones are each scenario's Check.
