@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -60,7 +61,7 @@ type Msg struct {
 // Event is one thing that went wrong or was repaired, with when it happened (Unix ns).
 type Event struct {
 	NS     int64  `json:"ns"`
-	Kind   string `json:"kind"` // retransmit, resend-after-reconnect, duplicate, reorder, gap, corrupt, bus-error:<code>, disconnect, reconnect
+	Kind   string `json:"kind"` // retransmit, resend-after-reconnect, reply-repeat, taken-on-resend, duplicate, reorder, gap, corrupt, bus-error:<code>, reconnect
 	Conv   string `json:"conv,omitempty"`
 	Turn   int    `json:"turn,omitempty"`
 	Detail string `json:"detail,omitempty"`
@@ -84,26 +85,30 @@ type ConvReport struct {
 	Head   int        `json:"head"` // newest turn held here
 }
 
+// unknownTargetRetry is how soon a turn is resent after the bus said its recipient is not registered.
+const unknownTargetRetry = 100 * time.Millisecond
+
 // StallNS is the gap between turns at one agent that a report lists as a stall.
 const StallNS = int64(10 * time.Millisecond)
 
 // Counts are an agent's counters for one phase.
 type Counts struct {
-	Sent          int64            `json:"sent"`           // distinct turns said (first sends)
-	Received      int64            `json:"received"`       // turns taken: ok + gap + reorder
-	FirstTry      int64            `json:"first_try"`      // turns taken that arrived on their first send
-	Duplicate     int64            `json:"duplicate"`      // turns that arrived again
-	Reorder       int64            `json:"reorder"`        // turns that arrived after a later one
-	Gap           int64            `json:"gap"`            // arrivals that skipped turns addressed here
-	Corrupt       int64            `json:"corrupt"`        // trails that failed the hash chain
-	Lost          int64            `json:"lost"`           // turns addressed here never arrived (at report time)
-	Retransmits   int64            `json:"retransmits"`    // resends after Retransmit without progress
-	ResendsUp     int64            `json:"resends_up"`     // resends right after registering again
-	RepliesRepeat int64            `json:"replies_repeat"` // cached replies resent for a duplicate
-	AfterStop     int64            `json:"after_stop"`     // turns that arrived after stop (ignored)
-	BusErrors     map[string]int64 `json:"bus_errors"`     // error frames by code
-	Link          LinkCounts       `json:"link"`           // connection losses and repairs (cumulative over phases)
-	Done          int64            `json:"done"`           // conversations whose last turn arrived here
+	Sent          int64            `json:"sent"`            // distinct turns said (first sends)
+	Received      int64            `json:"received"`        // turns taken: ok + gap + reorder
+	FirstTry      int64            `json:"first_try"`       // turns taken that arrived on their first send
+	TakenOnResend int64            `json:"taken_on_resend"` // turns taken from a resend: their first send was lost
+	Duplicate     int64            `json:"duplicate"`       // turns that arrived again
+	Reorder       int64            `json:"reorder"`         // turns that arrived after a later one
+	Gap           int64            `json:"gap"`             // arrivals that skipped turns addressed here
+	Corrupt       int64            `json:"corrupt"`         // trails that failed the hash chain
+	Lost          int64            `json:"lost"`            // turns addressed here never arrived (at report time)
+	Retransmits   int64            `json:"retransmits"`     // resends after Retransmit without progress
+	ResendsUp     int64            `json:"resends_up"`      // resends right after registering again
+	RepliesRepeat int64            `json:"replies_repeat"`  // cached replies resent for a duplicate
+	AfterStop     int64            `json:"after_stop"`      // turns that arrived after stop (ignored)
+	BusErrors     map[string]int64 `json:"bus_errors"`      // error frames by code
+	Link          LinkCounts       `json:"link"`            // connection losses and repairs (cumulative over phases)
+	Done          int64            `json:"done"`            // conversations whose last turn arrived here
 }
 
 // Report is what an agent prints (one JSON line on stdout) when the lab asks for a phase's report.
@@ -268,6 +273,16 @@ func (c *converser) onFrame(f Frame) {
 	if f.Type == "error" {
 		c.counts.BusErrors[f.Code]++
 		c.event(Event{NS: c.now(), Kind: "bus-error:" + f.Code, Detail: f.Message})
+		if f.Code == "unknown_target" {
+			// A peer is between connections (it registers again within a backoff step): try again soon rather
+			// than after a whole retransmit time.
+			soon := c.now() - c.cfg.Retransmit.Nanoseconds() + unknownTargetRetry.Nanoseconds()
+			for _, cv := range c.convs {
+				if cv.pend != nil && cv.pend.lastNS > soon {
+					cv.pend.lastNS = soon
+				}
+			}
+		}
 		return
 	}
 	if f.Type != "msg" {
@@ -408,8 +423,11 @@ func (c *converser) turn(from string, m Msg) {
 	case Duplicate:
 		c.counts.Duplicate++
 		c.event(Event{NS: now, Kind: "duplicate", Conv: m.Conv, Turn: last.N})
-		// The sender did not see our answer: if it was the last thing we said, say it again.
-		if p := cv.pend; p != nil && p.msg.Trail[len(p.msg.Trail)-1].N == last.N+1 {
+		// The sender did not see our answer: if it was the last thing we said, say it again — once per half
+		// retransmit time, or the copies a stalled bus lets through at once would each beget a copy of the reply,
+		// and so on along the ring for ever.
+		if p := cv.pend; p != nil && p.msg.Trail[len(p.msg.Trail)-1].N == last.N+1 &&
+			now-p.lastNS >= c.cfg.Retransmit.Nanoseconds()/2 {
 			c.counts.RepliesRepeat++
 			c.resend(cv, "reply-repeat")
 		}
@@ -431,6 +449,11 @@ func (c *converser) turn(from string, m Msg) {
 	c.counts.Received++
 	if m.Try == 0 && v == OK {
 		c.counts.FirstTry++
+	}
+	if m.Try > 0 {
+		// Its first send never got here: the bus or the network lost it, a resend repaired it.
+		c.counts.TakenOnResend++
+		c.event(Event{NS: now, Kind: "taken-on-resend", Conv: m.Conv, Turn: last.N, Detail: strconv.Itoa(m.Try)})
 	}
 	if len(m.Trail) >= 2 {
 		c.hist.RecordUS((now - m.Trail[len(m.Trail)-2].SentNS) / 1e3)

@@ -94,7 +94,7 @@ func NewBusLink(cfg LinkConfig) *BusLink {
 		cfg.BackoffMin = 50 * time.Millisecond
 	}
 	if cfg.BackoffMax <= 0 {
-		cfg.BackoffMax = time.Second
+		cfg.BackoffMax = 500 * time.Millisecond
 	}
 	if cfg.OnFrame == nil {
 		cfg.OnFrame = func(Frame) {}
