@@ -539,13 +539,14 @@ func (r *MessagingResult) report(w io.Writer) error {
 		if !s.ContextOK {
 			ctx = "NOT preserved"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.Bus, s.Pattern, s.SuccessPct.Format("%.1f"),
-			s.P50MS.Format("%.2f"), s.P95MS.Format("%.2f"), s.P99MS.Format("%.2f"), s.TurnsPerSec.Format("%.0f"),
-			s.ConvTPS.Format("%.0f"), s.Errors, ctx)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.Bus, s.Pattern, compact(s.SuccessPct, "%.1f"),
+			compact(s.P50MS, "%.2f"), compact(s.P95MS, "%.2f"), compact(s.P99MS, "%.2f"), compact(s.TurnsPerSec, "%.0f"),
+			compact(s.ConvTPS, "%.0f"), s.Errors, ctx)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	fmt.Fprintf(w, "  [a–b] = 95 %% CI of the median; (a–b) = range, fewer than %d repeats give no CI\n", stats.MinNForCI)
 	if len(r.FaultRuns) > 0 {
 		fmt.Fprintln(w, "\nfaults (parallel pattern, conversations without end; recovery = until every conversation moved again after the fault was over)")
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -611,4 +612,19 @@ func fmtCounts(m map[string]int64) string {
 		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
 	}
 	return strings.Join(parts, ",")
+}
+
+// compact prints an interval for a table cell: "1.23 [1.10–1.40]" with a CI, "1.23 (1.10–1.40)" with a range only.
+func compact(iv stats.Interval, verb string) string {
+	f := func(x float64) string { return fmt.Sprintf(verb, x) }
+	switch {
+	case iv.N == 0:
+		return "—"
+	case iv.HasCI():
+		return f(iv.Estimate) + " [" + f(*iv.Low95) + "–" + f(*iv.High95) + "]"
+	case iv.N == 1 || iv.Min == iv.Max:
+		return f(iv.Estimate)
+	default:
+		return f(iv.Estimate) + " (" + f(iv.Min) + "–" + f(iv.Max) + ")"
+	}
 }
