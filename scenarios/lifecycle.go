@@ -60,8 +60,8 @@ type memoryResult struct {
 	ContainerPeakSource string          `json:"container_peak_source,omitempty"`
 	// PSS is the persistent agent processes' summed PSS (/proc/<pid>/smaps_rollup) per reading, bytes: shared text
 	// pages are counted once, unlike the summed VmRSS.
-	PSS *stats.Interval `json:"pss_bytes,omitempty"`
-	Error        string          `json:"error,omitempty"`
+	PSS   *stats.Interval `json:"pss_bytes,omitempty"`
+	Error string          `json:"error,omitempty"`
 
 	points []stats.MemPoint
 }
