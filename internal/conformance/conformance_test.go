@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,11 +12,11 @@ import (
 
 	"github.com/testcontainers/testcontainers-go"
 	tclog "github.com/testcontainers/testcontainers-go/log"
-	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/agentlab/agentlab/gobus"
 	"github.com/agentlab/agentlab/gobus/gobustest"
 	"github.com/agentlab/agentlab/internal/conformance"
+	"github.com/agentlab/agentlab/internal/containers"
 	"github.com/agentlab/agentlab/internal/images"
 	"github.com/agentlab/agentlab/internal/labtest"
 )
@@ -105,56 +104,55 @@ func containerTarget(t *testing.T, image string) conformance.Target {
 	}
 	start := func(t *testing.T, o conformance.Options) conformance.Bus {
 		ctx := t.Context()
+		// RunBus's defaults (port, /health wait, hardening: read-only rootfs, cap-drop ALL, no-new-privileges,
+		// memory and pids limits), then the case's flags and environment.
 		opts := []testcontainers.ContainerCustomizer{
 			testcontainers.WithLogger(tclog.TestLogger(t)),
 			testcontainers.WithLabels(r.Labels("bus")),
-			testcontainers.WithExposedPorts("8080/tcp"),
-			testcontainers.WithWaitStrategy(wait.ForHTTP("/health").WithPort("8080/tcp").
-				WithStartupTimeout(30 * time.Second).WithPollInterval(50 * time.Millisecond)),
 		}
 		if len(o.Flags) > 0 {
 			opts = append(opts, testcontainers.WithCmd(o.Flags...))
 		}
 		if len(o.Env) > 0 {
-			opts = append(opts, testcontainers.WithEnv(o.Env))
+			opts = append(opts, containers.WithBusEnv(o.Env))
 		}
-		c, err := testcontainers.Run(ctx, ref, opts...)
-		testcontainers.CleanupContainer(t, c, testcontainers.StopTimeout(0))
+		b, err := containers.RunBus(ctx, ref, opts...)
+		testcontainers.CleanupContainer(t, b)
 		if err != nil {
 			t.Fatalf("start %s %v: %v", ref, o, err)
 		}
-		t.Cleanup(func() { dumpLogsIfFailed(t, c) })
-		host, err := c.Host(ctx)
+		t.Cleanup(func() { dumpLogsIfFailed(t, b) })
+		base, err := b.HTTPURL(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		port, err := c.MappedPort(ctx, "8080/tcp")
+		ws, err := b.WSURL(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return &containerBus{c: c, addr: net.JoinHostPort(host, strconv.Itoa(int(port.Num())))}
+		return &containerBus{b: b, http: base, ws: ws}
 	}
 	return conformance.Target{Name: image, Start: start}
 }
 
 type containerBus struct {
-	c    *testcontainers.DockerContainer
-	addr string
+	b        *containers.Bus
+	http, ws string
 }
 
-func (b *containerBus) WSURL() string   { return "ws://" + b.addr + "/ws" }
-func (b *containerBus) HTTPURL() string { return "http://" + b.addr }
+func (b *containerBus) WSURL() string   { return b.ws }
+func (b *containerBus) HTTPURL() string { return b.http }
 
 // Stop sends SIGTERM (docker stop) with a 10 s grace, longer than the protocol's 5 s so that a late exit is
 // measured rather than cut short by SIGKILL.
 func (b *containerBus) Stop(ctx context.Context) (conformance.StopResult, error) {
 	grace := 10 * time.Second
 	start := time.Now()
-	if err := b.c.Stop(ctx, &grace); err != nil {
+	if err := b.b.Stop(ctx, &grace); err != nil {
 		return conformance.StopResult{}, fmt.Errorf("docker stop: %w", err)
 	}
 	elapsed := time.Since(start)
-	st, err := b.c.State(ctx)
+	st, err := b.b.State(ctx)
 	if err != nil {
 		return conformance.StopResult{}, fmt.Errorf("container state: %w", err)
 	}
@@ -162,7 +160,7 @@ func (b *containerBus) Stop(ctx context.Context) (conformance.StopResult, error)
 }
 
 // dumpLogsIfFailed logs the tail of the bus's output when the case failed, for routing the fix.
-func dumpLogsIfFailed(t *testing.T, c *testcontainers.DockerContainer) {
+func dumpLogsIfFailed(t *testing.T, c *containers.Bus) {
 	if !t.Failed() {
 		return
 	}

@@ -1,141 +1,35 @@
 package conformance
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agentlab/agentlab/internal/prom"
 )
 
 // Metrics is one scrape of /metrics: sample values by series key (name{k="v",...}, labels sorted, see series)
-// and the type each `# TYPE` line declares, by metric name.
-type Metrics struct {
-	ContentType string
-	Values      map[string]float64
-	Types       map[string]string
-}
+// and the type each `# TYPE` line declares, by metric name. It is internal/prom's, so the suite and the lab
+// read /metrics with one parser (prometheus/common/expfmt).
+type Metrics = prom.Metrics
 
 // series is the key of a sample: name, then the labels as k="v" pairs sorted by key.
-func series(name string, labels ...string) string {
-	if len(labels) == 0 {
-		return name
-	}
-	pairs := make([]string, 0, len(labels)/2)
-	for i := 0; i+1 < len(labels); i += 2 {
-		pairs = append(pairs, labels[i]+"="+strconv.Quote(labels[i+1]))
-	}
-	slices.Sort(pairs)
-	return name + "{" + strings.Join(pairs, ",") + "}"
-}
+func series(name string, labels ...string) string { return prom.Key(name, labels...) }
 
 // Scrape fetches and parses base/metrics.
 func Scrape(ctx context.Context, base string) (Metrics, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
-	if err != nil {
-		return Metrics{}, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return Metrics{}, fmt.Errorf("scrape: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return Metrics{}, fmt.Errorf("scrape: HTTP %d", resp.StatusCode)
-	}
-	m, err := ParseMetrics(resp.Body)
-	m.ContentType = resp.Header.Get("Content-Type")
-	return m, err
+	return prom.Scrape(ctx, http.DefaultClient, base+"/metrics")
 }
 
-// ParseMetrics reads the Prometheus text exposition format (0.0.4).
-func ParseMetrics(r io.Reader) (Metrics, error) {
-	m := Metrics{Values: map[string]float64{}, Types: map[string]string{}}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for ln := 1; sc.Scan(); ln++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
-			continue
-		}
-		if strings.HasPrefix(line, "#") {
-			f := strings.Fields(line)
-			if len(f) >= 4 && f[1] == "TYPE" {
-				m.Types[f[2]] = f[3]
-			}
-			continue
-		}
-		key, rest, err := parseSeries(line)
-		if err != nil {
-			return m, fmt.Errorf("metrics line %d %q: %w", ln, line, err)
-		}
-		fields := strings.Fields(rest)
-		if len(fields) == 0 || len(fields) > 2 {
-			return m, fmt.Errorf("metrics line %d %q: want value [timestamp]", ln, line)
-		}
-		v, err := strconv.ParseFloat(fields[0], 64)
-		if err != nil {
-			return m, fmt.Errorf("metrics line %d %q: %w", ln, line, err)
-		}
-		if _, dup := m.Values[key]; dup {
-			return m, fmt.Errorf("metrics line %d: series %s exported twice", ln, key)
-		}
-		m.Values[key] = v
-	}
-	return m, sc.Err()
-}
-
-// parseSeries splits `name{a="x",b="y"} rest` into the canonical series key and rest.
-func parseSeries(line string) (string, string, error) {
-	i := strings.IndexAny(line, "{ \t")
-	if i < 0 {
-		return "", "", fmt.Errorf("no value")
-	}
-	name := line[:i]
-	if line[i] != '{' {
-		return name, line[i:], nil
-	}
-	var labels []string
-	s := line[i+1:]
-	for {
-		s = strings.TrimLeft(s, " ,")
-		if strings.HasPrefix(s, "}") {
-			return series(name, labels...), s[1:], nil
-		}
-		eq := strings.IndexByte(s, '=')
-		if eq < 0 || len(s) < eq+2 || s[eq+1] != '"' {
-			return "", "", fmt.Errorf("bad label list")
-		}
-		k := strings.TrimSpace(s[:eq])
-		s = s[eq+2:]
-		var v strings.Builder
-		j := 0
-		for ; j < len(s) && s[j] != '"'; j++ {
-			if s[j] == '\\' && j+1 < len(s) {
-				j++
-				switch s[j] {
-				case 'n':
-					v.WriteByte('\n')
-				default:
-					v.WriteByte(s[j])
-				}
-				continue
-			}
-			v.WriteByte(s[j])
-		}
-		if j == len(s) {
-			return "", "", fmt.Errorf("unterminated label value")
-		}
-		labels = append(labels, k, v.String())
-		s = s[j+1:]
-	}
-}
+// ParseMetrics reads the Prometheus text exposition format (0.0.4); a syntax error or a series exported twice
+// is an error.
+func ParseMetrics(r io.Reader) (Metrics, error) { return prom.Parse(r) }
 
 // docMetric is one row of the protocol's metrics table, with its labelled series.
 type docMetric struct {
