@@ -119,15 +119,17 @@ type MessagingSummary struct {
 
 // FaultRun is one fault on one bus, within the bus's fault phase (the parallel pattern, conversations without end).
 type FaultRun struct {
-	Bus        string  `json:"bus"`
-	Fault      string  `json:"fault"`
-	Target     string  `json:"target"` // "bus" or the agent's id
-	Phase      string  `json:"phase"`
-	Error      string  `json:"error,omitempty"`
-	InjectedNS int64   `json:"injected_ns"` // Unix ns: the fault began (the Engine API call was made)
-	BackNS     int64   `json:"back_ns"`     // Unix ns: the fault was over (bus healthy, unpaused, network back, replacement started)
-	EndNS      int64   `json:"end_ns"`      // Unix ns: the fault's window ended (the next fault, or stop)
-	OutageMS   float64 `json:"outage_ms"`   // back − injected, ms
+	Bus    string `json:"bus"`
+	Fault  string `json:"fault"`
+	Target string `json:"target"` // "bus" or the agent's id
+	Phase  string `json:"phase"`
+	Error  string `json:"error,omitempty"`
+	// Interrupted: the run was cancelled during the fault or its window; its recovery figures are not a finding.
+	Interrupted bool    `json:"interrupted,omitempty"`
+	InjectedNS  int64   `json:"injected_ns"` // Unix ns: the fault began (the Engine API call was made)
+	BackNS      int64   `json:"back_ns"`     // Unix ns: the fault was over (bus healthy, unpaused, network back, replacement started)
+	EndNS       int64   `json:"end_ns"`      // Unix ns: the fault's window ended (the next fault, or stop)
+	OutageMS    float64 `json:"outage_ms"`   // back − injected, ms
 
 	Conversations int     `json:"conversations"`
 	Affected      int     `json:"affected"` // conversations that went quiet ≥ 100 ms (no turn at any member) during the fault
@@ -553,7 +555,10 @@ func (r *MessagingResult) report(w io.Writer) error {
 		fmt.Fprintln(tw, "bus\tfault\ttarget\toutage ms\taffected\tstalled ms\trecovery ms\thung\tturns lost\trepeated\tunrecovered\tcontext errors\treconnects\tbus errors")
 		for _, f := range r.FaultRuns {
 			rec := "never"
-			if f.RecoveryMS != nil {
+			switch {
+			case f.Interrupted:
+				rec = "interrupted"
+			case f.RecoveryMS != nil:
 				rec = fmt.Sprintf("%.0f", *f.RecoveryMS)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%d/%d\t%.0f\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", f.Bus, f.Fault, f.Target, f.OutageMS,

@@ -297,8 +297,9 @@ func (l *msgLab) faultPhase(ctx context.Context, st *convStack, faults []string)
 			fr.Error = err.Error()
 			errs = append(errs, fmt.Errorf("%s %s: %w", st.bus.Name, f, err))
 		}
-		if !sleepCtx(ctx, tm.Window) {
+		if ctx.Err() != nil || !sleepCtx(ctx, tm.Window) {
 			fr.EndNS = time.Now().UnixNano()
+			fr.Interrupted = true
 			out = append(out, fr)
 			return out, ctx.Err()
 		}
