@@ -210,6 +210,7 @@ func (messagingScenario) Run(ctx context.Context, env *Env) (*Outcome, error) {
 	lab := &msgLab{env: env, nw: nw, agentImg: agentImg, timing: timing, res: res}
 	runErr := lab.run(ctx, buses, faults)
 	res.finish()
+	res.Interrupted = ctx.Err() != nil
 	d := decide.Messaging(res.decisionInputs())
 	res.Decision = &d
 	out.Decisions.AgentMessaging = &d

@@ -16,12 +16,12 @@ import (
 	"github.com/agentlab/agentlab/internal/stats"
 )
 
-// MessagingSchema is the version of agent-messaging.json.
-const MessagingSchema = 1
+// MessagingSchema is the version of agent-messaging.json (2, as every file since intervals come from benchmath).
+const MessagingSchema = 2
 
 // MessagingResult is agent-messaging.json.
 type MessagingResult struct {
-	Schema   int                `json:"schema"`
+	Schema   int                `json:"schema_version"`
 	Scenario string             `json:"scenario"`
 	RunID    string             `json:"run_id"`
 	Params   MessagingParams    `json:"params"`
@@ -33,6 +33,8 @@ type MessagingResult struct {
 	Memory    []MemoryFig               `json:"memory"`
 	Decision  *decide.MessagingDecision `json:"decision"`
 	Notes     []string                  `json:"notes"`
+	// Interrupted: the run was stopped by a signal; what ran is kept.
+	Interrupted bool `json:"interrupted"`
 }
 
 // MessagingParams are the sizes of the run.
@@ -382,6 +384,13 @@ func (f *FaultRun) analyse(reps []agent.Report) {
 		f.Unrecovered += rep.Counts.Lost
 	}
 	f.Conversations = len(conv)
+	for _, a := range conv {
+		for _, m := range a.members {
+			if m.StallsTruncated {
+				f.Note = "an agent's stall list was truncated: recovery may be understated"
+			}
+		}
+	}
 
 	worst, all := 0.0, true
 	for _, id := range sortedKeys(conv) {

@@ -67,8 +67,12 @@ type Event struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// maxEvents bounds a report's event list (counts stay exact).
-const maxEvents = 2000
+// maxEvents bounds a report's event list (counts stay exact); maxStalls a conversation's stall list (then
+// StallsTruncated is set: the lab must not read "no stall listed" as "moving" past the last one).
+const (
+	maxEvents = 2000
+	maxStalls = 20000
+)
 
 // ConvReport is one conversation as one agent saw it.
 type ConvReport struct {
@@ -79,10 +83,11 @@ type ConvReport struct {
 	LastNS      int64  `json:"last_ns"`       // last turn taken here, Unix ns
 	// Stalls are the intervals (Unix ns) between consecutive turns taken here that were longer than StallNS:
 	// within [FirstNS, LastNS] and outside them the conversation moved at this agent at least every StallNS.
-	Stalls [][2]int64 `json:"stalls,omitempty"`
-	Done   bool       `json:"done"` // its last turn arrived here
-	Lost   int        `json:"lost"` // turns addressed here skipped and never arrived
-	Head   int        `json:"head"` // newest turn held here
+	Stalls          [][2]int64 `json:"stalls,omitempty"`
+	StallsTruncated bool       `json:"stalls_truncated,omitempty"`
+	Done            bool       `json:"done"` // its last turn arrived here
+	Lost            int        `json:"lost"` // turns addressed here skipped and never arrived
+	Head            int        `json:"head"` // newest turn held here
 }
 
 // unknownTargetRetry is how soon a turn is resent after the bus said its recipient is not registered.
@@ -462,8 +467,12 @@ func (c *converser) turn(from string, m Msg) {
 	r.Received++
 	if r.FirstNS == 0 {
 		r.FirstNS = now
-	} else if now-r.LastNS > StallNS && len(r.Stalls) < maxEvents {
-		r.Stalls = append(r.Stalls, [2]int64{r.LastNS, now})
+	} else if now-r.LastNS > StallNS {
+		if len(r.Stalls) < maxStalls {
+			r.Stalls = append(r.Stalls, [2]int64{r.LastNS, now})
+		} else {
+			r.StallsTruncated = true
+		}
 	}
 	r.LastNS = now
 	if v == Reorder {
