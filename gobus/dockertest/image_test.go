@@ -11,12 +11,12 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/testcontainers/testcontainers-go"
-	"github.com/testcontainers/testcontainers-go/wait"
 
+	"github.com/agentlab/agentlab/internal/containers"
 	"github.com/agentlab/agentlab/internal/labtest"
 )
 
-// TestImageServesAndStopsCleanly runs the gobus image: /health answers, a client registers and pings, and
+// TestImageServesAndStopsCleanly runs the gobus image, hardened as the lab runs it: /health answers, a client registers and pings, and
 // SIGTERM makes the bus send close 1001 and exit 0 within 5 s.
 func TestImageServesAndStopsCleanly(t *testing.T) {
 	r := labtest.Docker(t)
@@ -24,19 +24,14 @@ func TestImageServesAndStopsCleanly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	c, err := testcontainers.Run(ctx, ref,
+	c, err := containers.RunBus(ctx, ref,
 		testcontainers.WithLabels(r.Labels("bus")),
-		testcontainers.WithEnv(map[string]string{"BUS_QUEUE_LEN": "64"}),
-		testcontainers.WithExposedPorts("8080/tcp"),
-		testcontainers.WithWaitStrategy(wait.ForHTTP("/health").WithPort("8080/tcp").
-			WithPollInterval(50*time.Millisecond).WithStartupTimeout(30*time.Second)))
-	if c != nil {
-		t.Cleanup(func() { testcontainers.TerminateContainer(c, testcontainers.StopTimeout(0)) })
-	}
+		containers.WithQueueLen(64))
+	testcontainers.CleanupContainer(t, c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	base, err := c.PortEndpoint(ctx, "8080/tcp", "")
+	base, err := c.PortEndpoint(ctx, containers.BusPort, "")
 	if err != nil {
 		t.Fatal(err)
 	}
