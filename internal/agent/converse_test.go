@@ -256,3 +256,89 @@ func TestConverseReconnects(t *testing.T) {
 		}
 	}
 }
+
+// An agent killed mid-conversation and replaced by a fresh one with the same id: its peer's resend reaches the
+// replacement, which joins the conversation from the trail and says the very same turn (content depends only on
+// the context), so the chain goes on with no context error.
+func TestConverseReplacement(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	bus := startProcBus(t, "127.0.0.1:0")
+	defer bus.stop()
+	f := startFleet(t, bus.addr, 1) // a0 in the fleet; a1 run by hand below
+	defer f.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	url := func(context.Context) (string, error) { return "ws://" + bus.addr + "/ws", nil }
+	runA1 := func(out *syncBuf) (stop func()) {
+		actx, acancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = Converse(actx, ConverseConfig{URL: url, ID: "a1", Lab: "lab", KiB: 1, Retransmit: 100 * time.Millisecond,
+				Ping: 100 * time.Millisecond, Dead: 400 * time.Millisecond, Out: out})
+		}()
+		return func() { acancel(); <-done }
+	}
+	first := &syncBuf{}
+	stopFirst := runA1(first)
+	if err := f.ctl.WaitReady(ctx, []string{"a0", "a1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.ctl.Go("kill", []ConvSpec{{ID: "k0", Members: []string{"a0", "a1"}}}, 1); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the conversation runs before the kill
+	stopFirst()
+	second := &syncBuf{}
+	stopSecond := runA1(second)
+	defer stopSecond()
+	if err := f.ctl.wait(ctx, func() bool { return f.ctl.ready["a1"] >= 2 }); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the conversation runs after the replacement
+	if err := f.ctl.Stop("kill"); err != nil {
+		t.Fatal(err)
+	}
+	f.outs = append(f.outs, second)
+	rs := f.collect(ctx, "kill")
+	var newRecv, a0Bad int64
+	for _, r := range rs {
+		if r.Agent == "a1" {
+			newRecv = r.Counts.Received
+		} else {
+			a0Bad = r.Counts.Corrupt + r.Counts.Gap + r.Counts.Reorder + r.Counts.Lost
+		}
+	}
+	if newRecv == 0 {
+		t.Error("the replacement took no turn")
+	}
+	if a0Bad != 0 {
+		t.Errorf("a0 saw %d context errors across the replacement", a0Bad)
+	}
+}
+
+// A stalled bus releases many copies of one turn at once: the receiver repeats its reply once, not once per copy
+// (else every turn would be multiplied along the ring for ever).
+func TestConverseThrottlesRepeatedReplies(t *testing.T) {
+	c := &converser{cfg: ConverseConfig{ID: "a1", Retransmit: time.Second, Now: time.Now, Out: &syncBuf{}}, kib: 1,
+		convs: map[string]*convState{}, counts: Counts{BusErrors: map[string]int64{}}}
+	c.link = NewBusLink(LinkConfig{URL: func(context.Context) (string, error) { return "", nil }, ID: "a1"})
+	c.phase = "p"
+	sc := []Turn{NextTurn(Genesis("c"), "c", 0, "a0", "hi")}
+	m := Msg{K: KindTurn, Phase: "p", Conv: "c", Members: []string{"a0", "a1"}, Trail: sc}
+	c.turn("a0", m)
+	for i := 0; i < 5; i++ {
+		m.Try = i + 1
+		c.turn("a0", m)
+	}
+	if c.counts.Received != 1 || c.counts.Duplicate != 5 || c.counts.RepliesRepeat != 0 {
+		t.Fatalf("copies just after the reply: %+v", c.counts)
+	}
+	c.convs["c"].pend.lastNS -= time.Second.Nanoseconds() // the reply went out a while ago
+	for i := 0; i < 5; i++ {
+		c.turn("a0", m)
+	}
+	if c.counts.RepliesRepeat != 1 {
+		t.Fatalf("%d repeated replies for 5 copies, want 1", c.counts.RepliesRepeat)
+	}
+}
