@@ -91,7 +91,9 @@ type fleet struct {
 	wg     sync.WaitGroup
 }
 
-func startFleet(t *testing.T, busAddr string, n int) *fleet {
+// startFleet starts n conversing agents. retransmit is their resend interval: clean runs use a long one, so a
+// scheduler stall under -race on a loaded CI machine is not resent (and then counted as a duplicate).
+func startFleet(t *testing.T, busAddr string, n int, retransmit time.Duration) *fleet {
 	f := &fleet{t: t}
 	f.url.Store("ws://" + busAddr + "/ws")
 	url := func(context.Context) (string, error) { return f.url.Load().(string), nil }
@@ -108,7 +110,7 @@ func startFleet(t *testing.T, busAddr string, n int) *fleet {
 		f.wg.Add(1)
 		go func() {
 			defer f.wg.Done()
-			err := Converse(ctx, ConverseConfig{URL: url, ID: id, Lab: "lab", KiB: 1, Retransmit: 100 * time.Millisecond,
+			err := Converse(ctx, ConverseConfig{URL: url, ID: id, Lab: "lab", KiB: 1, Retransmit: retransmit,
 				Ping: 100 * time.Millisecond, Dead: 400 * time.Millisecond, Out: out})
 			if err != nil {
 				t.Errorf("converse %s: %v", id, err)
@@ -159,7 +161,7 @@ func TestConversePatterns(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	bus := startProcBus(t, "127.0.0.1:0")
 	defer bus.stop()
-	f := startFleet(t, bus.addr, 6)
+	f := startFleet(t, bus.addr, 6, 3*time.Second)
 	defer f.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -211,7 +213,7 @@ func TestConverseReconnects(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	bus := startProcBus(t, "127.0.0.1:0")
 	defer func() { bus.stop() }()
-	f := startFleet(t, bus.addr, 4)
+	f := startFleet(t, bus.addr, 4, 100*time.Millisecond)
 	defer f.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -264,7 +266,7 @@ func TestConverseReplacement(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	bus := startProcBus(t, "127.0.0.1:0")
 	defer bus.stop()
-	f := startFleet(t, bus.addr, 1) // a0 in the fleet; a1 run by hand below
+	f := startFleet(t, bus.addr, 1, 100*time.Millisecond) // a0 in the fleet; a1 run by hand below
 	defer f.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
