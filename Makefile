@@ -7,10 +7,13 @@ GO ?= go
 lab:
 	$(GO) run ./lab --scenario spawn --quick
 
-# The test suite CI runs: unit + Docker integration tests (conformance of both buses included).
+# The test suite CI runs: unit + Docker integration tests (conformance of both buses included), the Rust bus's
+# cargo test (offline, crates vendored by its build.sh).
 test: vet
 	$(GO) test -race -count=1 -timeout 40m ./...
 	cd cmd/cadvisor && $(GO) test -race -count=1 ./...
+	@if command -v cargo >/dev/null; then bash rust-message-bus/build.sh --test; \
+	else echo "make test: cargo not found on PATH: skipping the Rust bus's cargo test (install cargo to run it)"; fi
 
 test-short:
 	$(GO) test -short ./...

@@ -4,6 +4,7 @@
 # into .vendor/registry, which .cargo/config.toml uses as a directory source.
 #
 #   bash rust-message-bus/build.sh            vendor if needed, build, print the binary's absolute path (last line)
+#   bash rust-message-bus/build.sh --test     vendor if needed, then cargo test --offline (make test runs this)
 #   bash rust-message-bus/build.sh --refresh  re-resolve the Debian packages from ROOTS, update Cargo.lock and
 #                                             debian-packages.txt (maintenance; needs a reviewed commit after)
 #
@@ -16,7 +17,10 @@ ROOTS=(librust-tokio-dev librust-tokio-tungstenite-dev librust-tungstenite-dev l
 	librust-libc-dev librust-serde-dev librust-serde-json-dev)
 SUITE=trixie
 MIRROR=http://deb.debian.org/debian
-TARGET=x86_64-unknown-linux-gnu
+# The target: RUST_TARGET (the lab's image builder passes the daemon's architecture), else this machine's.
+# Another architecture than this machine's also needs its std (rustup target add) and a linker for it
+# (CARGO_TARGET_<TRIPLE>_LINKER). The crates are sources: the amd64 .debs below serve every target.
+TARGET="${RUST_TARGET:-$(uname -m)-unknown-linux-gnu}"
 
 exec 3>&1 1>&2 # stdout carries only the binary path; everything else goes to stderr
 
@@ -31,10 +35,12 @@ die() {
 }
 
 refresh=0
+test=0
 case "${1:-}" in
 "") ;;
 --refresh) refresh=1 ;;
-*) die "unknown argument $1 (usage: build.sh [--refresh])" ;;
+--test) test=1 ;;
+*) die "unknown argument $1 (usage: build.sh [--test|--refresh])" ;;
 esac
 
 for tool in cargo rustc cc apt-get apt-cache dpkg-deb flock sha256sum; do
@@ -42,7 +48,8 @@ for tool in cargo rustc cc apt-get apt-cache dpkg-deb flock sha256sum; do
 done
 sysroot="$(rustc --print sysroot)"
 [ -d "$sysroot/lib/rustlib/$TARGET/lib" ] || die "Rust std for $TARGET missing (rustup target add $TARGET)"
-[ -e /usr/lib/x86_64-linux-gnu/libc.a ] || die "static glibc missing: apt-get install libc6-dev"
+libc="/usr/lib/${TARGET%%-*}-linux-gnu/libc.a"
+[ -e "$libc" ] || die "static glibc for $TARGET missing ($libc): apt-get install libc6-dev (or libc6-dev-<arch>-cross)"
 [ "$refresh" = 1 ] || [ -s "$PINS" ] || die "$PINS missing (run build.sh --refresh)"
 
 mkdir -p "$V"
@@ -168,6 +175,13 @@ if [ "$(cat "$V/registry/.stamp" 2>/dev/null || true)" != "$want" ]; then
 	mv "$V/unpack/registry" "$V/registry"
 	rm -rf "$V/unpack"
 	echo "vendored ${#pins[@]} crates in $((SECONDS - t0)) s"
+fi
+
+if [ "$test" = 1 ]; then
+	# Unit tests for this machine's target, dynamically linked (no crt-static: test binaries run on the host).
+	cd "$here"
+	cargo test --offline --locked --target-dir "$here/target" || die "cargo test failed"
+	exit 0
 fi
 
 t0=$SECONDS

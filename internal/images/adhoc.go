@@ -43,7 +43,7 @@ func (b *Builder) EnsureAdhoc(ctx context.Context, a Adhoc) (string, error) {
 	// The binary cache is keyed by spec name; the "adhoc_" prefix keeps these apart from Specs, and the name is also the
 	// binary's file name, so no slashes.
 	name := "adhoc_" + strings.NewReplacer("/", "_", ":", "_").Replace(a.Repo)
-	bin, err := b.binary(ctx, Spec{Name: name, GoPackage: a.GoPackage, ModuleDir: a.ModuleDir})
+	bin, err := b.binary(ctx, Spec{Name: name, GoPackage: a.GoPackage, ModuleDir: a.ModuleDir}, b.daemonArch(ctx))
 	if err != nil {
 		return "", fmt.Errorf("image %s: %w", a.Repo, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -73,8 +74,9 @@ type Builder struct {
 
 	mu     sync.Mutex
 	done   map[string]string // name → image reference (hash tag)
-	bins   map[string]string // name → compiled binary
+	bins   map[string]string // name@goarch → compiled binary
 	binDir string
+	arch   string // the daemon's GOARCH, once asked
 }
 
 // NewBuilder returns a Builder for the repository at root; progress lines go to log.
@@ -105,8 +107,8 @@ func (b *Builder) Ensure(ctx context.Context, name string) (string, error) {
 	return ref, nil
 }
 
-// Binary compiles the static binary of image name for the host (the same file the image gets) and returns its
-// path; it lives until Close.
+// Binary compiles the static binary of image name for this host (runtime.GOARCH: the file the image gets when the
+// daemon has the host's architecture) and returns its path; it lives until Close.
 func (b *Builder) Binary(ctx context.Context, name string) (string, error) {
 	spec, ok := Specs[name]
 	if !ok {
@@ -114,11 +116,70 @@ func (b *Builder) Binary(ctx context.Context, name string) (string, error) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.binary(ctx, spec)
+	return b.binary(ctx, spec, runtime.GOARCH)
 }
 
-func (b *Builder) binary(ctx context.Context, spec Spec) (string, error) {
-	if p, ok := b.bins[spec.Name]; ok {
+// Architecture is the GOARCH images are built for: the daemon's (docker info's Architecture, which is uname -m
+// of the daemon's machine), else this host's runtime.GOARCH when the daemon does not say or names one Go does
+// not know.
+func (b *Builder) Architecture(ctx context.Context) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.daemonArch(ctx)
+}
+
+func (b *Builder) daemonArch(ctx context.Context) string {
+	if b.arch != "" {
+		return b.arch
+	}
+	b.arch = runtime.GOARCH
+	if info, err := b.cli.Info(ctx, client.InfoOptions{}); err == nil {
+		if a, ok := GOARCH(info.Info.Architecture); ok {
+			b.arch = a
+		} else if info.Info.Architecture != "" {
+			fmt.Fprintf(b.log, "daemon architecture %q unknown: building for %s\n", info.Info.Architecture, b.arch)
+		}
+	}
+	return b.arch
+}
+
+// GOARCH maps a machine name as docker info reports it (uname -m; some daemons report Go's name) to Go's.
+func GOARCH(machine string) (string, bool) {
+	switch machine {
+	case "x86_64", "amd64":
+		return "amd64", true
+	case "aarch64", "arm64":
+		return "arm64", true
+	case "armv7l", "armv6l", "arm":
+		return "arm", true
+	case "i386", "i686", "386":
+		return "386", true
+	case "ppc64le", "s390x", "riscv64", "loong64":
+		return machine, true
+	}
+	return "", false
+}
+
+// RustTarget is the Rust target triple rust-message-bus/build.sh builds for GOARCH goarch ("" if unsupported).
+func RustTarget(goarch string) string {
+	switch goarch {
+	case "amd64":
+		return "x86_64-unknown-linux-gnu"
+	case "arm64":
+		return "aarch64-unknown-linux-gnu"
+	case "riscv64":
+		return "riscv64gc-unknown-linux-gnu"
+	case "ppc64le":
+		return "powerpc64le-unknown-linux-gnu"
+	case "s390x":
+		return "s390x-unknown-linux-gnu"
+	}
+	return ""
+}
+
+func (b *Builder) binary(ctx context.Context, spec Spec, goarch string) (string, error) {
+	key := spec.Name + "@" + goarch
+	if p, ok := b.bins[key]; ok {
 		return p, nil
 	}
 	if b.binDir == "" {
@@ -128,11 +189,11 @@ func (b *Builder) binary(ctx context.Context, spec Spec) (string, error) {
 		}
 		b.binDir = d
 	}
-	p, err := b.compile(ctx, spec, b.binDir)
+	p, err := b.compile(ctx, spec, b.binDir, goarch)
 	if err != nil {
 		return "", err
 	}
-	b.bins[spec.Name] = p
+	b.bins[key] = p
 	return p, nil
 }
 
@@ -150,7 +211,7 @@ func (b *Builder) Close() error {
 }
 
 func (b *Builder) build(ctx context.Context, spec Spec) (string, error) {
-	bin, err := b.binary(ctx, spec)
+	bin, err := b.binary(ctx, spec, b.daemonArch(ctx))
 	if err != nil {
 		return "", err
 	}
@@ -165,16 +226,25 @@ func (b *Builder) build(ctx context.Context, spec Spec) (string, error) {
 	return b.buildImage(ctx, spec.Repo(), spec.Name, dockerfile, binary)
 }
 
-func (b *Builder) compile(ctx context.Context, spec Spec, tmp string) (string, error) {
-	fmt.Fprintf(b.log, "compiling %s\n", spec.Name)
+func (b *Builder) compile(ctx context.Context, spec Spec, tmp, goarch string) (string, error) {
+	if goarch == runtime.GOARCH {
+		fmt.Fprintf(b.log, "compiling %s\n", spec.Name)
+	} else {
+		fmt.Fprintf(b.log, "compiling %s for %s (the daemon's architecture)\n", spec.Name, goarch)
+	}
 	if spec.BuildScript != "" {
 		if spec.NeedsCargo {
 			if _, err := exec.LookPath("cargo"); err != nil {
 				return "", ErrNoCargo
 			}
 		}
+		target := RustTarget(goarch)
+		if target == "" {
+			return "", fmt.Errorf("%s: no Rust target known for GOARCH %s", spec.BuildScript, goarch)
+		}
 		cmd := exec.CommandContext(ctx, "bash", filepath.Join(b.root, spec.BuildScript))
 		cmd.Dir = b.root
+		cmd.Env = append(os.Environ(), "RUST_TARGET="+target)
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		if err := cmd.Run(); err != nil {
@@ -187,14 +257,18 @@ func (b *Builder) compile(ctx context.Context, spec Spec, tmp string) (string, e
 		}
 		return p, nil
 	}
-	bin := filepath.Join(tmp, spec.Name)
+	// One directory per architecture: the binary keeps its program name (a process is found by it).
+	if err := os.MkdirAll(filepath.Join(tmp, goarch), 0o755); err != nil {
+		return "", err
+	}
+	bin := filepath.Join(tmp, goarch, spec.Name)
 	dir := b.root
 	if spec.ModuleDir != "" {
 		dir = filepath.Join(b.root, spec.ModuleDir)
 	}
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", bin, spec.GoPackage)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build %s: %w\n%s", spec.GoPackage, err, tail(string(out), 2000))
 	}

@@ -53,3 +53,36 @@ func TestUnknownImage(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestGOARCH(t *testing.T) {
+	for machine, want := range map[string]string{"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64",
+		"arm64": "arm64", "armv7l": "arm", "s390x": "s390x"} {
+		if got, ok := images.GOARCH(machine); !ok || got != want {
+			t.Errorf("GOARCH(%q) = %q, %v; want %q", machine, got, ok, want)
+		}
+	}
+	if _, ok := images.GOARCH("mips-ish"); ok {
+		t.Error("an unknown machine must not map")
+	}
+	if images.RustTarget("amd64") != "x86_64-unknown-linux-gnu" || images.RustTarget("arm64") != "aarch64-unknown-linux-gnu" {
+		t.Error("RustTarget")
+	}
+}
+
+// TestArchitectureIsTheDaemons: images are built for the daemon's architecture (docker info), here the host's.
+func TestArchitectureIsTheDaemons(t *testing.T) {
+	r := labtest.Docker(t)
+	info, err := r.Client.Info(t.Context(), client.InfoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, ok := images.GOARCH(info.Info.Architecture)
+	if !ok {
+		t.Skipf("daemon architecture %q has no GOARCH", info.Info.Architecture)
+	}
+	b := images.NewBuilder(r.Client, r.Root, nil)
+	defer b.Close()
+	if got := b.Architecture(t.Context()); got != want {
+		t.Errorf("Architecture = %q, want the daemon's %q (docker info %q)", got, want, info.Info.Architecture)
+	}
+}

@@ -6,12 +6,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/agentlab/agentlab/internal/containers"
 	"github.com/agentlab/agentlab/internal/images"
 	"github.com/agentlab/agentlab/internal/labtest"
 )
@@ -65,6 +69,22 @@ func TestBuildRustbus(t *testing.T) {
 	if libs, err := f.ImportedLibraries(); err != nil || len(libs) > 0 {
 		t.Errorf("%s needs shared libraries %v (%v)", bin, libs, err)
 	}
+
+	// The image runs as the lab runs it — hardened: read-only root filesystem, no capability — and serves.
+	rctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	bus, err := containers.RunBus(rctx, ref, testcontainers.WithLabels(r.Labels("bus")))
+	testcontainers.CleanupContainer(t, bus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := bus.Scrape(rctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Types["bus_connections"] != "gauge" || m.Get("process_resident_memory_bytes") <= 0 {
+		t.Errorf("/metrics of the hardened rustbus: types %v, rss %v", m.Types, m.Get("process_resident_memory_bytes"))
+	}
 }
 
 // TestRustbusBuildScriptConcurrent runs build.sh twice at once, as two test binaries building images could: both
@@ -100,7 +120,7 @@ func TestRustbusBuildScriptConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	want := filepath.Join(root, "rust-message-bus/target/x86_64-unknown-linux-gnu/release/rust-message-bus") + "\n"
+	want := filepath.Join(root, "rust-message-bus/target", images.RustTarget(runtime.GOARCH), "release/rust-message-bus") + "\n"
 	for i, out := range outs {
 		if out != want {
 			t.Errorf("build %d stdout %q, want exactly the binary path %q", i, out, want)
