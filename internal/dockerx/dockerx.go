@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
 )
 
 // Labels every lab container and network carries.
@@ -32,21 +33,32 @@ var ErrNoDocker = errors.New("docker daemon unreachable")
 // PingTimeout bounds how long Connect waits for the daemon: the lab must fail fast, not hang.
 const PingTimeout = 4 * time.Second
 
-// Connect returns a client for the daemon named by the environment (DOCKER_HOST, default unix socket) after a ping
-// that answers within PingTimeout, with the API version negotiated down to the daemon's.
+// Connect returns a client for the daemon testcontainers resolves — ~/.testcontainers.properties tc.host,
+// DOCKER_HOST, the current docker context, the default socket, docker.host, rootless Docker, in its order — so
+// the lab's own Engine API calls and testcontainers' containers go to one daemon. The daemon must answer a ping
+// within PingTimeout (the whole resolution shares that bound), with the API version negotiated down to its
+// own. A DOCKER_HOST that does not answer is an error, never quietly replaced by another daemon testcontainers
+// would fall back to. Errors wrap ErrNoDocker and are one line naming DOCKER_HOST.
 func Connect(ctx context.Context) (*client.Client, error) {
 	// The lab owns cleanup by label; Ryuk's image cannot be pulled here anyway. Set it for every testcontainers
 	// call this process makes, so the user sets nothing.
 	_ = os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-	cli, err := client.New(client.FromEnv)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrNoDocker, hostDescription(), err)
-	}
 	pctx, cancel := context.WithTimeout(ctx, PingTimeout)
 	defer cancel()
+	tc, err := testcontainers.NewDockerClientWithOpts(pctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %s", ErrNoDocker, hostDescription(""), oneLine(err))
+	}
+	cli := tc.Client
+	if env := os.Getenv("DOCKER_HOST"); env != "" && !sameHost(env, cli.DaemonHost()) {
+		cli.Close()
+		return nil, fmt.Errorf("%w: %s does not answer or is overridden (testcontainers resolves %s; tc.host in "+
+			"~/.testcontainers.properties comes first): the lab and testcontainers must use one daemon",
+			ErrNoDocker, hostDescription(""), cli.DaemonHost())
+	}
 	if _, err := cli.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
 		cli.Close()
-		return nil, fmt.Errorf("%w: %s: %v", ErrNoDocker, hostDescription(), err)
+		return nil, fmt.Errorf("%w: %s: %s", ErrNoDocker, hostDescription(cli.DaemonHost()), oneLine(err))
 	}
 	if _, set := os.LookupEnv("TESTCONTAINERS_HOST_OVERRIDE"); !set && daemonInOurNetns(pctx, cli) {
 		// testcontainers sees /.dockerenv and assumes the daemon is on another host, reached through the default
@@ -85,11 +97,25 @@ func daemonInOurNetns(ctx context.Context, cli *client.Client) bool {
 	return false
 }
 
-func hostDescription() string {
+// hostDescription names the daemon tried: DOCKER_HOST when set, else what was resolved (a docker context or
+// ~/.testcontainers.properties), else the default socket.
+func hostDescription(resolved string) string {
 	if h := os.Getenv("DOCKER_HOST"); h != "" {
 		return "DOCKER_HOST=" + h
 	}
-	return "DOCKER_HOST is unset, tried " + client.DefaultDockerHost
+	if resolved != "" {
+		return "DOCKER_HOST is unset, tried " + resolved + " (docker context, ~/.testcontainers.properties or default)"
+	}
+	return "DOCKER_HOST is unset and no docker context or ~/.testcontainers.properties names a daemon, tried " +
+		client.DefaultDockerHost
+}
+
+// sameHost compares two daemon addresses as written (unix:///var/run/docker.sock, tcp://h:p).
+func sameHost(a, b string) bool { return strings.TrimSuffix(a, "/") == strings.TrimSuffix(b, "/") }
+
+// oneLine flattens a (possibly joined) error onto one line: the lab's usage errors are one line.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
 }
 
 // Labels returns the labels for an object of the given role created by run runID.
