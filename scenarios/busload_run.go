@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -17,13 +16,13 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
-	tclog "github.com/testcontainers/testcontainers-go/log"
 	"github.com/testcontainers/testcontainers-go/network"
-	"github.com/testcontainers/testcontainers-go/wait"
 
+	"github.com/agentlab/agentlab/internal/containers"
 	"github.com/agentlab/agentlab/internal/dockerx"
 	"github.com/agentlab/agentlab/internal/loadgen"
 	"github.com/agentlab/agentlab/internal/memstat"
+	"github.com/agentlab/agentlab/internal/prom"
 	"github.com/agentlab/agentlab/internal/stats"
 )
 
@@ -215,27 +214,24 @@ func (l *busLab) measure(ctx context.Context, b busSpec, r *busRun, rate float64
 	env, p := l.env, l.env.Params
 	cfgs := l.genConfigs(r, rate, rep)
 
-	bus, err := testcontainers.Run(ctx, b.Image,
+	// RunBus: /health wait, hardening (read-only rootfs, cap-drop ALL, no-new-privileges, pids limit); the
+	// cpuset and memory limits (swap = memory) of limitHost replace its default memory limit.
+	bus, err := containers.RunBus(ctx, b.Image,
 		testcontainers.WithLabels(dockerx.Labels(env.RunID, "bus")),
-		testcontainers.WithEnv(map[string]string{"BUS_MAX_CONNECTIONS": strconv.Itoa(max(busMaxConn, r.Agents+1000))}),
-		testcontainers.WithExposedPorts(busPort),
-		network.WithNetwork([]string{busAlias}, l.nw),
+		containers.WithMaxConnections(max(busMaxConn, r.Agents+1000)),
+		containers.WithNetworkAlias(l.nw, busAlias),
 		testcontainers.WithHostConfigModifier(limitHost(p.BusCPUs, l.plan.busMem)),
-		testcontainers.WithLogger(tclog.NewNoopLogger()),
-		testcontainers.WithWaitStrategy(wait.ForHTTP("/health").WithPort(busPort).
-			WithPollInterval(50*time.Millisecond).WithStartupTimeout(30*time.Second)),
 	)
 	if bus != nil {
-		defer terminate(ctx, bus)
+		defer terminate(ctx, bus.DockerContainer)
 	}
 	if err != nil {
 		return &errBusStart{fmt.Errorf("start %s bus: %w", b.Name, err)}
 	}
-	base, err := bus.PortEndpoint(ctx, busPort, "http")
+	metricsURL, err := bus.MetricsURL(ctx)
 	if err != nil {
-		return fmt.Errorf("%s bus endpoint: %w", b.Name, err)
+		return fmt.Errorf("%s bus: %w", b.Name, err)
 	}
-	metricsURL := base + "/metrics"
 	hc := &http.Client{Timeout: 2 * time.Second}
 	m0, err := scrapeMetrics(ctx, hc, metricsURL)
 	if err != nil {
@@ -291,16 +287,15 @@ func (l *busLab) generators(ctx context.Context, cfgs []loadgen.Config) ([]*load
 	wctx, cancel := context.WithTimeout(ctx, planned+runSlack)
 	defer cancel()
 	for i, cfg := range cfgs {
-		c, err := testcontainers.Run(wctx, l.genImage,
+		// Hardened by RunGenerator; limitHost's cpuset and memory (swap = memory) replace its default memory.
+		c, err := containers.RunGenerator(wctx, l.genImage,
 			testcontainers.WithCmd(cfg.Args()...),
 			testcontainers.WithLabels(dockerx.Labels(env.RunID, "loadgen")),
 			network.WithNetwork(nil, l.nw),
 			testcontainers.WithHostConfigModifier(limitHost(p.GenCPUs, l.plan.genMem)),
-			testcontainers.WithLogger(tclog.NewNoopLogger()),
-			testcontainers.WithWaitStrategy(wait.ForNop(func(context.Context, wait.StrategyTarget) error { return nil })),
 		)
 		if c != nil {
-			ctrs = append(ctrs, c)
+			ctrs = append(ctrs, c.DockerContainer)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("start generator %d: %w", i, err)
@@ -558,75 +553,28 @@ func busFromSamples(f *busFigures, ss []busSample, t loadgen.Times, registered i
 	return genBusy
 }
 
-// busCounters fills the counter deltas of the run from two /metrics scrapes.
+// busCounters fills the counter deltas of the run from two /metrics scrapes (series key → value, see prom.Key).
 func busCounters(f *busFigures, m0, m1 map[string]float64) {
-	for k, v1 := range m1 {
-		d := v1 - m0[k]
-		switch {
-		case strings.HasPrefix(k, "bus_dropped_total"):
-			f.Dropped += d
-		case strings.HasPrefix(k, "bus_rejected_connections_total"):
-			f.Rejected += d
-		case strings.HasPrefix(k, "bus_deliveries_total"):
-			f.Deliveries += d
-		case strings.HasPrefix(k, "bus_errors_total") && d != 0:
-			if f.Errors == nil {
-				f.Errors = map[string]float64{}
-			}
-			f.Errors[labelValue(k, "code")] += d
+	d := prom.Metrics{Values: m1}.Delta(prom.Metrics{Values: m0})
+	f.Dropped += d.Sum("bus_dropped_total")
+	f.Rejected += d.Sum("bus_rejected_connections_total")
+	f.Deliveries += d.Sum("bus_deliveries_total")
+	for code, v := range d.ByLabel("bus_errors_total", "code") {
+		if v == 0 {
+			continue
 		}
+		if f.Errors == nil {
+			f.Errors = map[string]float64{}
+		}
+		f.Errors[code] += v
 	}
 }
 
-// labelValue extracts label name's value from a series key like name{a="x",b="y"}.
-func labelValue(key, name string) string {
-	_, v, ok := strings.Cut(key, name+`="`)
-	if !ok {
-		return ""
-	}
-	v, _, _ = strings.Cut(v, `"`)
-	return v
-}
-
-// scrapeMetrics reads a Prometheus text exposition into series key (name{labels}) → value.
+// scrapeMetrics reads the bus's /metrics (prom.Scrape: prometheus/common/expfmt) into series key → value.
 func scrapeMetrics(ctx context.Context, hc *http.Client, url string) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	m, err := prom.Scrape(ctx, hc, url)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return parseMetrics(bufio.NewScanner(resp.Body))
-}
-
-func parseMetrics(sc *bufio.Scanner) (map[string]float64, error) {
-	out := map[string]float64{}
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		key, rest := line, ""
-		if i := strings.LastIndexByte(line, '}'); i >= 0 {
-			key, rest = line[:i+1], line[i+1:]
-		} else if i := strings.IndexByte(line, ' '); i >= 0 {
-			key, rest = line[:i], line[i:]
-		}
-		fields := strings.Fields(rest)
-		if len(fields) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(fields[0], 64)
-		if err != nil {
-			continue
-		}
-		out[key] = v
-	}
-	return out, sc.Err()
+	return m.Values, nil
 }

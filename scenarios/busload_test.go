@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"math"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/agentlab/agentlab/decide"
 	"github.com/agentlab/agentlab/internal/loadgen"
+	"github.com/agentlab/agentlab/internal/prom"
 	"github.com/agentlab/agentlab/internal/stats"
 )
 
@@ -154,11 +154,11 @@ func TestBusFromSamples(t *testing.T) {
 
 func TestMetricsCountersAndCores(t *testing.T) {
 	parse := func(s string) map[string]float64 {
-		m, err := parseMetrics(bufio.NewScanner(strings.NewReader(s)))
+		m, err := prom.Parse(strings.NewReader(s))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return m
+		return m.Values
 	}
 	m0 := parse(`# HELP bus_dropped_total Frames dropped.
 bus_dropped_total{reason="slow_consumer"} 5

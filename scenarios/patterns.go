@@ -8,12 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
@@ -23,6 +21,7 @@ import (
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/agentlab/agentlab/internal/agent"
+	"github.com/agentlab/agentlab/internal/containers"
 	"github.com/agentlab/agentlab/internal/memstat"
 	"github.com/agentlab/agentlab/internal/procmem"
 )
@@ -307,8 +306,13 @@ func (p *spawnDocker) memory(ctx context.Context) (float64, string, error) {
 	return v, hostContextSource, err
 }
 
-// oneShotHostConfig: a one-shot agent needs no network; "none" spares the daemon a veth pair per task.
-func oneShotHostConfig(hc *container.HostConfig) { hc.NetworkMode = "none" }
+// oneShotHostConfig: a one-shot agent needs no network; "none" spares the daemon a veth pair per task. Both
+// paths (testcontainers and raw Engine API) get the same hardening as every lab container (read-only rootfs,
+// cap-drop ALL, no-new-privileges, memory and pids limits): the same HostConfig, so the comparison stays fair.
+func oneShotHostConfig(hc *container.HostConfig) {
+	hc.NetworkMode = "none"
+	containers.HardenHostConfig(hc, containers.AgentMemory, containers.AgentPids)
+}
 
 func (p *spawnDocker) do(ctx context.Context, t agent.Task) (agent.Result, error) {
 	js, _ := json.Marshal(t)
@@ -393,15 +397,10 @@ func (p *persistentDocker) info() patternInfo {
 func (p *persistentDocker) start(ctx context.Context) error {
 	addrs := make([]string, 0, p.agents)
 	for i := 0; i < p.agents; i++ {
-		c, err := testcontainers.Run(ctx, p.image,
-			testcontainers.WithCmd("serve", "--addr", ":9000"),
-			testcontainers.WithExposedPorts("9000/tcp"),
-			testcontainers.WithLabels(p.labels),
-			testcontainers.WithLogger(tclog.NewNoopLogger()),
-			testcontainers.WithWaitStrategy(wait.ForLog("listening").WithStartupTimeout(30*time.Second)),
-		)
+		// RunAgent: serve --addr :9000, mapped port, wait for "listening", hardened.
+		c, err := containers.RunAgent(ctx, p.image, testcontainers.WithLabels(p.labels))
 		if c != nil {
-			p.ctrs = append(p.ctrs, c)
+			p.ctrs = append(p.ctrs, c.DockerContainer)
 		}
 		if err != nil {
 			return fmt.Errorf("start agent %d: %w", i, err)
@@ -409,15 +408,11 @@ func (p *persistentDocker) start(ctx context.Context) error {
 		if err := p.mem.add(ctx, c.GetContainerID(), "agent"); err != nil {
 			return fmt.Errorf("sample agent %d: %w", i, err)
 		}
-		host, err := c.Host(ctx)
+		addr, err := c.Addr(ctx)
 		if err != nil {
-			return fmt.Errorf("agent %d host: %w", i, err)
+			return fmt.Errorf("agent %d: %w", i, err)
 		}
-		port, err := c.MappedPort(ctx, "9000/tcp")
-		if err != nil {
-			return fmt.Errorf("agent %d port: %w", i, err)
-		}
-		addrs = append(addrs, net.JoinHostPort(host, port.Port()))
+		addrs = append(addrs, addr)
 	}
 	pool, err := dialPool(ctx, addrs)
 	p.pool = pool
