@@ -44,7 +44,9 @@ type StreamingDecision struct {
 	Answer         string `json:"answer"`
 	// Measured, beyond the seed: each Go client's decode cost against the Rust client's, from the same run.
 	GoOverRust []ClientComparison `json:"go_over_rust,omitempty"`
-	Inputs     []StreamingClient  `json:"inputs"`
+	// GoOverRustNote says why GoOverRust is empty ("not measured: …"); a ratio is never estimated.
+	GoOverRustNote string            `json:"go_over_rust_note,omitempty"`
+	Inputs         []StreamingClient `json:"inputs"`
 }
 
 // ClientComparison is benchstat's row for one Go client against the Rust client.
@@ -68,6 +70,7 @@ func Streaming(in StreamingInput) StreamingDecision {
 		}
 	}
 	if ref == nil {
+		d.GoOverRustNote = "not measured"
 		d.Band, d.Answer = string(NotEvaluated), "not evaluated: the reference client was not measured"
 		d.NetworkBound.Answer, d.RustRecommends.Answer = NotEvaluated, NotEvaluated
 		return d
@@ -86,7 +89,9 @@ func Streaming(in StreamingInput) StreamingDecision {
 	default:
 		d.Band, d.Answer = string(Inconclusive), "INCONCLUSIVE: the interval crosses a band edge or n is too small"
 	}
-	if rust != nil {
+	if rust == nil {
+		d.GoOverRustNote = "not measured: no Rust client ran"
+	} else {
 		for _, c := range in.Clients {
 			if c.Language == "go" {
 				d.GoOverRust = append(d.GoOverRust, ClientComparison{Client: c.Client, Against: rust.Client,

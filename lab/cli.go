@@ -193,7 +193,7 @@ func Main(ctx context.Context, args []string, io IO) int {
 	code := ExitOK
 	if runErr != nil {
 		code = ExitFailed
-		if errors.Is(runErr, images.ErrNoCargo) {
+		if errors.Is(runErr, images.ErrNoCargo) || errors.Is(runErr, scenarios.ErrEnvironment) {
 			code = ExitUsage
 		}
 	}

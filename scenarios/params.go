@@ -42,6 +42,13 @@ type Params struct {
 	Conversations int    `json:"conversations"` // conversations per pattern
 	Turns         int    `json:"turns"`         // turns per conversation (clean runs)
 	Faults        string `json:"faults"`        // comma-separated faults to inject ("" none, "all")
+
+	// ai-streaming (see aistreaming.go); --iterations is streams per client per concurrency level, --faults (any
+	// value) adds the fault runs.
+	Concurrent string        `json:"concurrent"`  // comma-separated concurrency levels (streams in flight)
+	Mock       bool          `json:"mock"`        // use the mock API even when ANTHROPIC_API_KEY is set
+	Tokens     int           `json:"tokens"`      // tokens per streamed response
+	TokenDelay time.Duration `json:"token_delay"` // the realistic inter-token delay (runs at 0 too: the CPU-bound check)
 }
 
 // MarshalJSON writes durations as Go duration strings, not nanoseconds.
@@ -49,9 +56,10 @@ func (p Params) MarshalJSON() ([]byte, error) {
 	type plain Params
 	return json.Marshal(struct {
 		plain
-		Sample   string `json:"sample_interval"`
-		Duration string `json:"duration"`
-	}{plain(p), p.Sample.String(), p.Duration.String()})
+		Sample     string `json:"sample_interval"`
+		Duration   string `json:"duration"`
+		TokenDelay string `json:"token_delay"`
+	}{plain(p), p.Sample.String(), p.Duration.String(), p.TokenDelay.String()})
 }
 
 // Register defines every flag on fs, with its default; --help lists exactly these.
@@ -81,7 +89,11 @@ func (p *Params) Register(fs *flag.FlagSet) {
 	fs.StringVar(&p.GenMemory, "gen-memory", "2g", "bus-load: memory limit of each load-generator container")
 	fs.IntVar(&p.Conversations, "conversations", 5, "agent-messaging: conversations per pattern (--quick: 3)")
 	fs.IntVar(&p.Turns, "turns", 100, "agent-messaging: turns per conversation (--quick: 50)")
-	fs.StringVar(&p.Faults, "faults", "", "agent-messaging: faults to inject: bus-restart,bus-pause,agent-disconnect,agent-kill or all (--quick: all)")
+	fs.StringVar(&p.Faults, "faults", "", "agent-messaging: faults to inject: bus-restart,bus-pause,agent-disconnect,agent-kill or all (--quick: all); ai-streaming: any value adds the 529, mid-stream-error and cut-connection runs")
+	fs.StringVar(&p.Concurrent, "concurrent", "1,10,100,1000", "ai-streaming: concurrency levels, streams in flight (--quick: 1,10)")
+	fs.BoolVar(&p.Mock, "mock", false, "ai-streaming: use the mock API (the default when ANTHROPIC_API_KEY is unset)")
+	fs.IntVar(&p.Tokens, "tokens", 100, "ai-streaming: tokens per streamed response (--quick: 50)")
+	fs.DurationVar(&p.TokenDelay, "token-delay", 20*time.Millisecond, "ai-streaming: realistic inter-token delay; every level also runs at 0 (decoder-bound)")
 }
 
 // Check validates the flags every scenario shares; scenario-specific ones are each scenario's Check.

@@ -90,6 +90,7 @@ func Default() Registry {
 		PersistentDocker(),
 		Spawn(),
 		BusLoad(),
+		AIStreaming(),
 		Messaging(),
 	} {
 		r[s.Name()] = s

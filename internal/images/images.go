@@ -52,6 +52,9 @@ var Specs = map[string]Spec{
 	"gobus":   {Name: "gobus", GoPackage: "./gobus/cmd/gobus"},
 	"rustbus": {Name: "rustbus", BuildScript: "rust-message-bus/build.sh", NeedsCargo: true},
 	"loadgen": {Name: "loadgen", GoPackage: "./cmd/loadgen"},
+	// ai-streaming: the mock Messages API and the Go stream client (sdk and lean modes).
+	"mockllm":      {Name: "mockllm", GoPackage: "./cmd/mockllm"},
+	"streamclient": {Name: "streamclient", GoPackage: "./cmd/streamclient"},
 	// cAdvisor is a nested module: its dependency tree (grpc, containerd, klog, k8s utils) stays out of the lab's.
 	"cadvisor": {Name: "cadvisor", GoPackage: ".", ModuleDir: "cmd/cadvisor"},
 }
