@@ -26,6 +26,12 @@ import (
 // runner exits 2 for it.
 var ErrEnvironment = errors.New("environment")
 
+// envError is an error that Is ErrEnvironment without its word in the message.
+type envError struct{ error }
+
+func (e envError) Is(target error) bool { return target == ErrEnvironment }
+func (e envError) Unwrap() error        { return e.error }
+
 // Clients of ai-streaming. The reference client is what the agents would run: the official SDK.
 const (
 	clientSDK       = "go-sdk"
@@ -249,8 +255,8 @@ func runLive(ctx context.Context, env *Env, key string) (*Outcome, error) {
 		} else if err != nil {
 			why = err.Error()
 		}
-		return nil, fmt.Errorf("%w: live mode: the Anthropic API at %s is unreachable or refused the stream (%s); pass --mock or unset ANTHROPIC_API_KEY to use the mock",
-			ErrEnvironment, liveURL, truncate([]byte(why), 200))
+		return nil, envError{fmt.Errorf("live mode: the Anthropic API at %s is unreachable or refused the stream (%s); pass --mock or unset ANTHROPIC_API_KEY to use the mock",
+			liveURL, truncate([]byte(why), 200))}
 	}
 	cfg.Rounds, cfg.Timeout = 2, 30*time.Second
 	rest, err := streamclient.Run(ctx, cfg)
