@@ -1,6 +1,7 @@
 package decide
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -243,4 +244,21 @@ func kib(iv stats.Interval) string {
 		iv.Low95, iv.High95 = &lo, &hi
 	}
 	return iv.Format("%.1f")
+}
+
+// MarshalJSON writes a missing repeat (NaN) as null: JSON has no NaN, and a one-bus run has no Rust figures.
+func (p Paired) MarshalJSON() ([]byte, error) {
+	nullable := func(xs []float64) []*float64 {
+		out := make([]*float64, len(xs))
+		for i, x := range xs {
+			if !math.IsNaN(x) && !math.IsInf(x, 0) {
+				out[i] = &xs[i]
+			}
+		}
+		return out
+	}
+	return json.Marshal(struct {
+		Go   []*float64 `json:"go"`
+		Rust []*float64 `json:"rust"`
+	}{nullable(p.Go), nullable(p.Rust)})
 }

@@ -154,3 +154,12 @@ func TestNotRun(t *testing.T) {
 		t.Errorf("not run: %v", f.NotRun)
 	}
 }
+
+func TestBusDecisionMarshalsWithoutRust(t *testing.T) {
+	in := busIn(5, 2, 3)
+	in.HaveRust = false
+	in.Open[0].P95MS.Rust = []float64{math.NaN(), math.NaN()}
+	if _, err := json.Marshal(Bus(in)); err != nil {
+		t.Fatalf("a Go-only decision must marshal: %v", err)
+	}
+}
