@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/agentlab/agentlab/decide"
 	"github.com/agentlab/agentlab/internal/containers"
 	"github.com/agentlab/agentlab/internal/dockerx"
+	"github.com/agentlab/agentlab/internal/images"
 	"github.com/agentlab/agentlab/internal/mockllm"
 	"github.com/agentlab/agentlab/internal/streamclient"
 )
@@ -56,9 +58,21 @@ func (aiStreamingScenario) Run(ctx context.Context, env *Env) (*Outcome, error) 
 	}}
 	res := &aiStreamingResult{Schema: 1, Mode: "mock", Tokens: p.Tokens, TokenBytes: 4,
 		TokenDelayMS: float64(p.TokenDelay) / float64(time.Millisecond), Levels: levels, Iterations: p.Iterations}
-	res.Clients = append(slices2(lab.clients), streamClientInfo{Client: clientRust, Language: "rust", Built: false,
-		Note: "rust client not built: its Go/Rust ratio is not measured"})
-	res.Notes = append(res.Notes, "rust client not built in this version: the decision's Go/Rust ratio is not measured")
+	rust := streamClientInfo{Client: clientRust, Language: "rust"}
+	switch ref, err := rustImage(ctx, env); {
+	case err != nil:
+		rust.Note = "rust client not built (" + err.Error() + "): the Go/Rust ratio is not measured"
+		res.Notes = append(res.Notes, rust.Note)
+		fmt.Fprintln(env.Log, "ai-streaming: "+rust.Note)
+	default:
+		rust.Image, rust.Built = ref, true
+		rust.Note = "std::net HTTP/1.1 (keep-alive, chunked) + serde_json per event, one thread per stream"
+		lab.clients = append(lab.clients, rust)
+	}
+	res.Clients = append([]streamClientInfo(nil), lab.clients...)
+	if !rust.Built {
+		res.Clients = append(res.Clients, rust)
+	}
 
 	lab.nw, err = network.New(ctx, network.WithLabels(dockerx.Labels(env.RunID, "network")))
 	if err != nil {
@@ -137,7 +151,17 @@ sweep:
 		Decisions: decide.Decisions{AIStreaming: &res.Decision}}, runErr
 }
 
-func slices2(s []streamClientInfo) []streamClientInfo { return append([]streamClientInfo(nil), s...) }
+// rustImage builds the Rust client's image, or says why not (--skip-rust, no cargo, a failed build).
+func rustImage(ctx context.Context, env *Env) (string, error) {
+	if env.Params.SkipRust {
+		return "", errors.New("--skip-rust")
+	}
+	ref, err := env.Images.Ensure(ctx, "streamrust")
+	if errors.Is(err, images.ErrNoCargo) {
+		return "", errors.New("cargo not found on PATH")
+	}
+	return ref, err
+}
 
 // clientRun is one client container's result, with the lab's memory samples of it.
 type clientRun struct {

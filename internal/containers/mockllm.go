@@ -15,14 +15,14 @@ import (
 const MockLLMPort = "8080/tcp"
 
 // Mock readiness and limits. A stream costs the mock a goroutine and a socket (a few KiB): 2,000 streams stay far
-// under the memory cap; pids bound its OS threads.
+// under the memory cap; pids bound OS threads.
 const (
 	MockLLMPollInterval         = 50 * time.Millisecond
 	MockLLMStartupTimeout       = 30 * time.Second
 	MockLLMMemory         int64 = 1 << 30
 	MockLLMPids           int64 = 256
 	StreamClientMemory    int64 = 1 << 30
-	StreamClientPids      int64 = 256
+	StreamClientPids      int64 = 8192 // the Rust client runs one thread per stream (--concurrent ≤ 5000)
 )
 
 // MockLLM is a running mock Messages API container (agentlab/mockllm).

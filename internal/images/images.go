@@ -55,6 +55,7 @@ var Specs = map[string]Spec{
 	// ai-streaming: the mock Messages API and the Go stream client (sdk and lean modes).
 	"mockllm":      {Name: "mockllm", GoPackage: "./cmd/mockllm"},
 	"streamclient": {Name: "streamclient", GoPackage: "./cmd/streamclient"},
+	"streamrust":   {Name: "streamrust", BuildScript: "rust-stream-client/build.sh", NeedsCargo: true},
 	// cAdvisor is a nested module: its dependency tree (grpc, containerd, klog, k8s utils) stays out of the lab's.
 	"cadvisor": {Name: "cadvisor", GoPackage: ".", ModuleDir: "cmd/cadvisor"},
 }

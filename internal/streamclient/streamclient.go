@@ -148,6 +148,12 @@ type Result struct {
 	HeapPeakBytes uint64 `json:"heap_peak_bytes"`
 
 	Errors []string `json:"errors,omitempty"` // the first few distinct errors
+
+	// Raw samples (µs) from clients that do not write HDR histograms (the Rust client); DecodeResult folds them
+	// into TTFT, InterToken and RetryWait.
+	TTFTUS       []int64 `json:"ttft_us,omitempty"`
+	InterTokenUS []int64 `json:"inter_token_us,omitempty"`
+	RetryWaitUS  []int64 `json:"retry_wait_us,omitempty"`
 }
 
 // streamResult is one stream's record.
@@ -349,6 +355,21 @@ func DecodeResult(b []byte) (*Result, error) {
 	var r Result
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("decode stream client result: %w", err)
+	}
+	for _, f := range []struct {
+		h   **loadgen.Hist
+		raw *[]int64
+	}{{&r.TTFT, &r.TTFTUS}, {&r.InterToken, &r.InterTokenUS}, {&r.RetryWait, &r.RetryWaitUS}} {
+		if *f.h == nil {
+			*f.h = loadgen.NewHist()
+		}
+		for _, us := range *f.raw {
+			(*f.h).RecordUS(us)
+		}
+		*f.raw = nil
+	}
+	if r.Outcomes == nil {
+		r.Outcomes = map[string]int{}
 	}
 	return &r, nil
 }
