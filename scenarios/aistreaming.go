@@ -111,10 +111,13 @@ func parseLevels(s string) ([]int, error) {
 // client and level, at least one round.
 func roundsFor(iterations, n int) int { return max(1, (iterations+n-1)/n) }
 
+// aiStreamingSchema is ai-streaming.json's schema_version.
+const aiStreamingSchema = 1
+
 // aiStreamingResult is ai-streaming.json.
 type aiStreamingResult struct {
-	Schema       int     `json:"schema"`
-	Mode         string  `json:"mode"` // mock | live
+	Schema       int     `json:"schema_version"` // aiStreamingSchema
+	Mode         string  `json:"mode"`           // mock | live
 	Tokens       int     `json:"tokens_per_stream"`
 	TokenBytes   int     `json:"token_bytes"`
 	TokenDelayMS float64 `json:"token_delay_ms"` // the realistic pacing; every level also runs at 0
@@ -260,7 +263,7 @@ func runLive(ctx context.Context, env *Env, key string) (*Outcome, error) {
 	}
 	cfg.Rounds, cfg.Timeout = 2, 30*time.Second
 	rest, err := streamclient.Run(ctx, cfg)
-	res := &aiStreamingResult{Schema: 1, Mode: "live", Tokens: cfg.Tokens, Levels: []int{1}, Iterations: 3,
+	res := &aiStreamingResult{Schema: aiStreamingSchema, Mode: "live", Tokens: cfg.Tokens, Levels: []int{1}, Iterations: 3,
 		Clients: []streamClientInfo{{Client: clientSDK, Language: "go", Built: true, Note: "in-process, real API"}},
 		Notes:   []string{"live mode: per-token CPU over a real network and TLS; too few rounds for a 95 % CI"}}
 	for _, r := range []*streamclient.Result{probe, rest} {

@@ -56,7 +56,7 @@ func (aiStreamingScenario) Run(ctx context.Context, env *Env) (*Outcome, error) 
 		{Client: clientSDK, Language: "go", Image: clientImg, Built: true, Note: "anthropic-sdk-go v2.17.0: Messages.NewStreaming + Accumulate"},
 		{Client: clientLean, Language: "go", Image: clientImg, Built: true, Note: "bufio SSE + key scanner (internal/sse)"},
 	}}
-	res := &aiStreamingResult{Schema: 1, Mode: "mock", Tokens: p.Tokens, TokenBytes: 4,
+	res := &aiStreamingResult{Schema: aiStreamingSchema, Mode: "mock", Tokens: p.Tokens, TokenBytes: 4,
 		TokenDelayMS: float64(p.TokenDelay) / float64(time.Millisecond), Levels: levels, Iterations: p.Iterations}
 	rust := streamClientInfo{Client: clientRust, Language: "rust"}
 	switch ref, err := rustImage(ctx, env); {
