@@ -179,6 +179,9 @@ type streamRun struct {
 	ContainerPerStream float64 `json:"container_mem_per_stream_bytes"`
 	MemSource          string  `json:"memory_source,omitempty"`
 	MemSamples         int     `json:"memory_samples"`
+	// MockCPUCores is the mock container's CPU while this client ran (cgroup CPU usage delta ÷ wall, container
+	// start and exit included), cores: near the machine's free cores the mock, not the client, set the pace.
+	MockCPUCores float64 `json:"mock_cpu_cores"`
 
 	Errors []string `json:"errors,omitempty"`
 	Error  string   `json:"error,omitempty"` // the run itself failed (container, result)

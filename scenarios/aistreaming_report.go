@@ -21,22 +21,22 @@ func (r *aiStreamingResult) report(w io.Writer) error {
 		fmt.Fprintf(w, "  %-8s %-4s %-9s %s\n", c.Client, c.Language, state, c.Note)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "client\tstreams\tdelay ms\tCPU/token ms [95% CI]\tnet wait/token ms\tTTFT p50 ms\tTTFT p99 ms\tgap p50 ms\tgap p95 ms\tgap p99 ms\ttok/s/stream\ttok/s total\theap/stream KiB\tmem/stream KiB\toutcomes\t")
+	fmt.Fprintln(tw, "client\tstreams\tdelay ms\tCPU/token ms [95% CI]\tnet wait/token ms\tTTFT p50 ms\tTTFT p99 ms\tgap p50 ms\tgap p95 ms\tgap p99 ms\ttok/s/stream\ttok/s total\theap/stream KiB\tmem/stream KiB\tmock CPU\toutcomes\t")
 	for _, s := range r.Runs {
 		if s.Error != "" && s.Streams == 0 {
-			fmt.Fprintf(tw, "%s\t%d\t%.0f\tFAILED: %s\t\t\t\t\t\t\t\t\t\t\t\t\n", s.Client, s.Concurrent, s.TokenDelayMS, truncate([]byte(s.Error), 80))
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\tFAILED: %s\t\t\t\t\t\t\t\t\t\t\t\t\t\n", s.Client, s.Concurrent, s.TokenDelayMS, truncate([]byte(s.Error), 80))
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%.3f\t%.2f\t%.2f\t%.3f\t%.3f\t%.3f\t%.0f\t%.0f\t%.1f\t%.1f\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%.3f\t%.2f\t%.2f\t%.3f\t%.3f\t%.3f\t%.0f\t%.0f\t%.1f\t%.1f\t%.2f\t%s\t\n",
 			s.Client, s.Concurrent, s.TokenDelayMS, s.PerTokenCPU.Format("%.4f"), s.NetworkWaitPerToken,
 			s.TTFT.P50MS, s.TTFT.P99MS, s.InterToken.P50MS, s.InterToken.P95MS, s.InterToken.P99MS,
-			s.StreamTokensPerS, s.TotalTokensPerS, s.HeapPerStream/1024, s.ContainerPerStream/1024, outcomes(s.Outcomes))
+			s.StreamTokensPerS, s.TotalTokensPerS, s.HeapPerStream/1024, s.ContainerPerStream/1024, s.MockCPUCores, outcomes(s.Outcomes))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	fmt.Fprintln(w, "  CPU/token: the client's own CPU (getrusage user+sys: HTTP read, SSE, JSON, accumulate, GC) per token, median over rounds;")
-	fmt.Fprintln(w, "  net wait/token: stream time per token − CPU per token; gap: inter-token latency (HDR); mem/stream: container (peak − lowest)/streams.")
+	fmt.Fprintln(w, "  net wait/token: stream time per token − CPU per token; gap: inter-token latency (HDR); mem/stream: container (peak − lowest)/streams;\n  mock CPU: the mock container's cores while the client ran (near the free cores, the mock set the pace).")
 	if len(r.Faults) > 0 {
 		fmt.Fprintln(w, "\nfaults (each stream of the run gets the fault; deadlines on every stream):")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -29,6 +29,7 @@ type streamLab struct {
 	nw      *testcontainers.DockerNetwork
 	clients []streamClientInfo
 	mem     memSource
+	mockID  string
 }
 
 // Run implements Scenario.
@@ -97,6 +98,7 @@ func (aiStreamingScenario) Run(ctx context.Context, env *Env) (*Outcome, error) 
 	if err != nil {
 		return nil, err
 	}
+	lab.mockID = mock.GetContainerID()
 
 	pacings := []time.Duration{p.TokenDelay}
 	if p.TokenDelay > 0 {
@@ -170,6 +172,7 @@ type clientRun struct {
 	memLow     float64
 	memSamples int
 	memSource  string
+	mockCores  float64 // the mock container's CPU over the run (cgroup CPU usage delta ÷ wall), cores
 	err        error
 }
 
@@ -178,7 +181,7 @@ func runFromResultOrErr(r clientRun, c streamClientInfo) streamRun {
 		return streamRun{Client: c.Client, Language: c.Language, Error: errString(r.err)}
 	}
 	sr := runFromResult(r.res, c.Language)
-	sr.ContainerMemPeak, sr.MemSamples, sr.MemSource = r.memPeak, r.memSamples, r.memSource
+	sr.ContainerMemPeak, sr.MemSamples, sr.MemSource, sr.MockCPUCores = r.memPeak, r.memSamples, r.memSource, r.mockCores
 	if r.memSamples > 0 && sr.Concurrent > 0 {
 		sr.ContainerPerStream = (r.memPeak - r.memLow) / float64(sr.Concurrent)
 	}
@@ -214,6 +217,7 @@ func (l *streamLab) run(ctx context.Context, c streamClientInfo, n int, delay ti
 	}
 	cfg := streamclient.Config{URL: "http://" + mockAlias + ":8080", Mode: mode, Concurrent: n, Rounds: rounds,
 		Tokens: p.Tokens, TokenBytes: 4, TokenDelay: delay, Fault: fault, Timeout: streamTimeout, Model: "mock-model"}
+	m0, _, m0err := l.mem.read(ctx, l.mockID)
 	planned := time.Duration(rounds) * time.Duration(p.Tokens) * delay
 	wctx, cancel := context.WithTimeout(ctx, planned+2*time.Minute)
 	defer cancel()
@@ -261,7 +265,11 @@ func (l *streamLab) run(ctx context.Context, c streamClientInfo, n int, delay ti
 	res, err := readStreamClient(wctx, l.env.Docker, id)
 	stop()
 	m := <-done
-	return clientRun{res: res, err: err, memPeak: m.peak, memLow: m.low, memSamples: m.n, memSource: m.src}
+	cr := clientRun{res: res, err: err, memPeak: m.peak, memLow: m.low, memSamples: m.n, memSource: m.src}
+	if m1, _, err := l.mem.read(ctx, l.mockID); err == nil && m0err == nil && m1.Time.After(m0.Time) {
+		cr.mockCores = float64(m1.CPUUsageNs-m0.CPUUsageNs) / float64(m1.Time.Sub(m0.Time).Nanoseconds())
+	}
+	return cr
 }
 
 // readStreamClient waits for a client container to exit and decodes its result (stdout); a failed run's stderr
