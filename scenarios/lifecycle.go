@@ -38,7 +38,7 @@ type patternResult struct {
 	RoundMeanMS []float64     `json:"round_mean_ms"`
 	Memory      memoryResult  `json:"memory"`
 
-	lat   *stats.Latency
+	lat   *stats.Hist
 	memMu sync.Mutex // guards Memory while blocks run
 }
 
@@ -122,7 +122,7 @@ func runPatterns(ctx context.Context, env *Env, pats []pattern, hold func(contex
 	}}
 	res := make([]*patternResult, len(pats))
 	for i, pt := range pats {
-		res[i] = &patternResult{patternInfo: pt.info(), lat: stats.NewLatency()}
+		res[i] = &patternResult{patternInfo: pt.info(), lat: stats.NewHist()}
 	}
 	cmp.Patterns = res
 

@@ -6,36 +6,9 @@ package stats
 import (
 	"math"
 	"sort"
-	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
-
-// Latency records durations with 3 significant digits from 1 µs to 10 min.
-type Latency struct{ h *hdrhistogram.Histogram }
-
-// NewLatency returns an empty recorder.
-func NewLatency() *Latency {
-	return &Latency{h: hdrhistogram.New(1, int64(10*time.Minute/time.Microsecond), 3)}
-}
-
-// Record adds one duration (clamped to the histogram's range).
-func (l *Latency) Record(d time.Duration) {
-	us := d.Microseconds()
-	if us < 1 {
-		us = 1
-	}
-	if us > l.h.HighestTrackableValue() {
-		us = l.h.HighestTrackableValue()
-	}
-	_ = l.h.RecordValue(us)
-}
-
-// Merge adds every value of o.
-func (l *Latency) Merge(o *Latency) { l.h.Merge(o.h) }
-
-// Count is the number of recorded values.
-func (l *Latency) Count() int64 { return l.h.TotalCount() }
 
 // Summary is a latency distribution; every figure is in milliseconds.
 type Summary struct {
@@ -50,9 +23,6 @@ type Summary struct {
 	MaxMS  float64 `json:"max_ms"`
 	StdMS  float64 `json:"stddev_ms"`
 }
-
-// Summary reads the distribution (source: HdrHistogram, 3 significant digits).
-func (l *Latency) Summary() Summary { return SummarizeMicros(l.h) }
 
 // SummarizeMicros reads an HDR histogram of microseconds as a Summary in milliseconds; empty or nil → zero Summary.
 func SummarizeMicros(h *hdrhistogram.Histogram) Summary {

@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-func TestLatencySummary(t *testing.T) {
-	l := NewLatency()
+func TestHistSummary(t *testing.T) {
+	l := NewHist()
 	for i := 1; i <= 1000; i++ {
 		l.Record(time.Duration(i) * time.Millisecond)
 	}
@@ -25,7 +25,7 @@ func TestLatencySummary(t *testing.T) {
 		}
 	}
 	var empty Summary
-	if NewLatency().Summary() != empty {
+	if NewHist().Summary() != empty {
 		t.Error("empty histogram must summarize to zeros")
 	}
 }
