@@ -1,7 +1,7 @@
 # agentlab — every target works on a fresh machine with Go, Docker and (for the Rust bus) cargo.
 GO ?= go
 
-.PHONY: lab test test-short images vet clean bench
+.PHONY: lab test test-short images vet clean bench profile
 
 # The main job: all lifecycle patterns, quick.
 lab:
@@ -29,6 +29,19 @@ images:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./gobus/
+
+# CPU and allocation profiles of the Go bus at saturation (targeted, closed model, 100 agents): the bus runs in the
+# benchmark's process pinned to CPU 0, the real load generator in a child pinned to CPU 1 (BenchmarkSaturation).
+# Profiles and the test binary go to $(PROFILE_DIR); the top of each is printed.
+PROFILE_DIR ?= results/profile
+PROFILE_BENCH ?= Saturation/pattern=targeted/agents=100$$
+profile:
+	mkdir -p $(PROFILE_DIR)
+	$(GO) test -c -o $(PROFILE_DIR)/gobus.test ./gobus/
+	taskset -c 0 $(PROFILE_DIR)/gobus.test -test.run '^$$' -test.bench '$(PROFILE_BENCH)' -test.benchtime 1x \
+		-test.cpuprofile $(PROFILE_DIR)/cpu.out -test.memprofile $(PROFILE_DIR)/mem.out
+	$(GO) tool pprof -top -nodecount 25 $(PROFILE_DIR)/gobus.test $(PROFILE_DIR)/cpu.out
+	$(GO) tool pprof -top -nodecount 15 -sample_index alloc_space $(PROFILE_DIR)/gobus.test $(PROFILE_DIR)/mem.out
 
 # Remove every container and network of every lab run on this daemon.
 clean:
