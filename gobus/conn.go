@@ -3,7 +3,9 @@ package gobus
 import (
 	"errors"
 	"io"
+	"net"
 	"sync"
+	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -26,6 +28,13 @@ type conn struct {
 	head    int
 	writing bool // a writer goroutine is running
 	closed  bool // no more frames are accepted
+
+	// wmu serialises writes to the socket: the writer's coalesced data frames and control frames (pong, close).
+	// Data is written to the net.Conn directly, not through gorilla's writer, so one syscall carries every frame
+	// the queue held; control frames still go through gorilla's WriteControl.
+	wmu       sync.Mutex
+	ctrlDL    bool // a control write left a write deadline on the socket: clear it before the next data write
+	closeSent bool // a close frame went out: nothing may follow it
 }
 
 type pushResult uint8
@@ -109,24 +118,40 @@ func (c *conn) pop() *frame {
 	return f
 }
 
-// writeLoop writes queued frames in order and exits when the queue is empty; enqueue starts a new one on demand.
+// maxWriteBatch bounds the bytes one write syscall carries; a single larger frame goes alone.
+const maxWriteBatch = 64 << 10
+
+// writeLoop writes the queued frames in order, as many as fit in maxWriteBatch with one write syscall, and exits
+// when the queue is empty; enqueue starts a new one on demand. Its write buffer is pooled and held only while
+// the queue is being drained.
 func (c *conn) writeLoop() {
 	defer c.s.wg.Done()
+	bp := c.s.writeBufs.get()
+	defer c.s.writeBufs.put(bp)
 	for {
+		b := (*bp)[:0]
 		c.mu.Lock()
-		f := c.pop()
-		if f == nil || c.closed {
+		if c.closed {
 			c.writing = false
 			c.mu.Unlock()
-			if f != nil {
-				c.s.frames.release(f)
+			return
+		}
+		for len(b) < maxWriteBatch {
+			f := c.pop()
+			if f == nil {
+				break
 			}
+			b = appendServerFrame(b, f.b)
+			c.s.frames.release(f)
+		}
+		if len(b) == 0 {
+			c.writing = false
+			c.mu.Unlock()
 			return
 		}
 		c.mu.Unlock()
-		err := c.ws.WriteMessage(websocket.TextMessage, f.b)
-		c.s.frames.release(f)
-		if err != nil {
+		*bp = b
+		if err := c.writeData(b); err != nil {
 			c.mu.Lock()
 			c.writing = false
 			c.mu.Unlock()
@@ -136,6 +161,74 @@ func (c *conn) writeLoop() {
 			return
 		}
 	}
+}
+
+// appendServerFrame appends one final, unmasked text frame holding p (RFC 6455 §5.2).
+func appendServerFrame(b, p []byte) []byte {
+	n := len(p)
+	switch {
+	case n < 126:
+		b = append(b, 0x81, byte(n))
+	case n <= 0xFFFF:
+		b = append(b, 0x81, 126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0x81, 127, 0, 0, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(b, p...)
+}
+
+// writeData writes already framed data; after a close frame it writes nothing.
+func (c *conn) writeData(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closeSent {
+		return nil
+	}
+	nc := c.ws.NetConn()
+	if c.ctrlDL {
+		c.ctrlDL = false
+		if err := nc.SetWriteDeadline(time.Time{}); err != nil {
+			return err
+		}
+	}
+	_, err := nc.Write(b)
+	return err
+}
+
+// writeControl writes a control frame through gorilla (which bounds it by deadline), in order with data writes.
+func (c *conn) writeControl(op int, data []byte, deadline time.Time) error {
+	// A data write stuck on a peer that does not read fails at the deadline too, so the lock is not held past it.
+	c.ws.NetConn().SetWriteDeadline(deadline)
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closeSent {
+		return websocket.ErrCloseSent
+	}
+	c.ctrlDL = true
+	if op == websocket.CloseMessage {
+		c.closeSent = true
+	}
+	return c.ws.WriteControl(op, data, deadline)
+}
+
+// setControlHandlers answers pings and close frames through writeControl, so they never interleave with a data
+// write (gorilla's defaults would write to the socket on their own).
+func (c *conn) setControlHandlers() {
+	c.ws.SetPingHandler(func(data string) error {
+		err := c.writeControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		if err == websocket.ErrCloseSent {
+			return nil
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil
+		}
+		return err
+	})
+	c.ws.SetCloseHandler(func(code int, _ string) error {
+		c.writeControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(time.Second))
+		return nil
+	})
 }
 
 // shut stops accepting frames and releases the queued ones.

@@ -66,6 +66,28 @@ func (p *readBufPool) put(b *[]byte) {
 	p.pool.Put(b)
 }
 
+// bufPool recycles byte buffers (the writers' coalescing buffers): one is held only while a queue is drained.
+type bufPool struct {
+	pool   sync.Pool
+	maxCap int
+}
+
+func newBufPool(size, maxCap int) *bufPool {
+	p := &bufPool{maxCap: maxCap}
+	p.pool.New = func() any { b := make([]byte, 0, size); return &b }
+	return p
+}
+
+func (p *bufPool) get() *[]byte { return p.pool.Get().(*[]byte) }
+
+func (p *bufPool) put(b *[]byte) {
+	if cap(*b) > p.maxCap {
+		return
+	}
+	*b = (*b)[:0]
+	p.pool.Put(b)
+}
+
 // writeBufPool is gorilla's BufferPool: a connection borrows a write buffer only while it writes a message.
 type writeBufPool struct{ pool sync.Pool }
 

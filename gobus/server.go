@@ -23,14 +23,15 @@ const shutdownLimit = 4500 * time.Millisecond
 // Server is one bus. It owns all its state (routing table, pools, metrics registry), so several can run in one
 // process.
 type Server struct {
-	opts     Options
-	m        *metrics
-	upgrader websocket.Upgrader
-	frames   *framePool
-	readBufs *readBufPool
-	hub      hub
-	handler  http.Handler
-	metricsH http.Handler
+	opts      Options
+	m         *metrics
+	upgrader  websocket.Upgrader
+	frames    *framePool
+	readBufs  *readBufPool
+	writeBufs *bufPool
+	hub       hub
+	handler   http.Handler
+	metricsH  http.Handler
 
 	// open counts WebSocket connections, including those whose handshake is being answered: a client that has
 	// its 101 is already counted, so /health never lags behind what clients see. It never exceeds MaxConnections.
@@ -57,9 +58,11 @@ func New(opts Options) (*Server, error) {
 		m:        newMetrics(),
 		frames:   newFramePool(opts.MaxMessageBytes + 4096),
 		readBufs: newReadBufPool(2*opts.MaxMessageBytes + 4096),
-		hub:      newHub(),
-		conns:    map[*conn]struct{}{},
-		shutDone: make(chan struct{}),
+		// A batch is at most maxWriteBatch plus one frame of the largest size.
+		writeBufs: newBufPool(4096, maxWriteBatch+2*opts.MaxMessageBytes+4096),
+		hub:       newHub(),
+		conns:     map[*conn]struct{}{},
+		shutDone:  make(chan struct{}),
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
@@ -110,6 +113,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	ws.SetReadLimit(int64(s.opts.MaxMessageBytes))
 	c := &conn{s: s, ws: ws}
+	c.setControlHandlers()
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -248,7 +252,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for range min(len(conns), 32) {
 		sendWG.Go(func() {
 			for c := range work {
-				c.ws.WriteControl(websocket.CloseMessage, closeMsg, deadline)
+				c.writeControl(websocket.CloseMessage, closeMsg, deadline)
 			}
 		})
 	}
