@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os/exec"
 	"slices"
 	"strings"
@@ -252,5 +253,38 @@ func TestRunBusBadImage(t *testing.T) {
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		t.Error("a missing image must fail fast, not time out")
+	}
+}
+
+// TestRunNATS: agentlab/nats starts hardened, the generator's NATS adapter drives it, and /varz counts the
+// deliveries (out_msgs) the generator received.
+func TestRunNATS(t *testing.T) {
+	r := labtest.Docker(t)
+	ref := r.Image(t, "nats")
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	n, err := containers.RunNATS(ctx, ref, testcontainers.WithLabels(r.Labels("bus")), containers.WithNATSMaxConnections(50))
+	testcontainers.CleanupContainer(t, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkHardened(t, r.Client, n.GetContainerID(), containers.BusMemory, containers.BusPids)
+	u, err := n.ClientURL(ctx)
+	if err != nil || !strings.HasPrefix(u, "nats://") {
+		t.Fatalf("ClientURL %q, %v", u, err)
+	}
+	cfg := loadgen.DefaultConfig()
+	cfg.URL, cfg.Agents, cfg.Rate = u, 10, 500
+	cfg.Hold, cfg.Warmup, cfg.Duration, cfg.Drain = 0, 100*time.Millisecond, 400*time.Millisecond, time.Second
+	res, err := loadgen.Run(ctx, cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := n.Varz(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ReceivedTotal == 0 || v.OutMsgs != res.ReceivedTotal || v.InMsgs != res.SentTotal || v.Mem <= 0 {
+		t.Fatalf("varz %+v; generator sent %d, received %d", v, res.SentTotal, res.ReceivedTotal)
 	}
 }

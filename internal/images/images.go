@@ -52,6 +52,8 @@ var Specs = map[string]Spec{
 	"gobus":   {Name: "gobus", GoPackage: "./gobus/cmd/gobus"},
 	"rustbus": {Name: "rustbus", BuildScript: "rust-message-bus/build.sh", NeedsCargo: true},
 	"loadgen": {Name: "loadgen", GoPackage: "./cmd/loadgen"},
+	// The reference bus: nats-server embedded (cmd/natsbus).
+	"nats": {Name: "nats", GoPackage: "./cmd/natsbus"},
 	// ai-streaming: the mock Messages API and the Go stream client (sdk and lean modes).
 	"mockllm":      {Name: "mockllm", GoPackage: "./cmd/mockllm"},
 	"streamclient": {Name: "streamclient", GoPackage: "./cmd/streamclient"},

@@ -30,7 +30,7 @@ var Patterns = []string{PatternTargeted, PatternBroadcast, PatternRoundRobin}
 
 // Config is one generator's run. Durations are JSON nanoseconds.
 type Config struct {
-	URL        string `json:"url"`         // ws://bus:8080/ws
+	URL        string `json:"url"`         // ws://bus:8080/ws, or nats://nats:4222 for NATS
 	MetricsURL string `json:"metrics_url"` // the bus's /metrics, for the start barrier of several generators
 	Generator  int    `json:"generator"`   // this generator's index (ids and seqs carry it)
 	Generators int    `json:"generators"`  // how many generators share the run
@@ -83,7 +83,7 @@ func Parse(args []string, errOut io.Writer) (Config, error) {
 	c := DefaultConfig()
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(errOut)
-	fs.StringVar(&c.URL, "url", c.URL, "bus WebSocket URL")
+	fs.StringVar(&c.URL, "url", c.URL, "bus WebSocket URL, or nats://host:port for NATS")
 	fs.StringVar(&c.MetricsURL, "metrics-url", "", "bus /metrics URL for the start barrier (default: from --url)")
 	fs.IntVar(&c.Generator, "generator", c.Generator, "this generator's index")
 	fs.IntVar(&c.Generators, "generators", c.Generators, "generators in the run")
@@ -125,11 +125,14 @@ func (c *Config) normalize() error {
 		c.CPUAllowance = float64(runtime.GOMAXPROCS(0))
 	}
 	u, err := url.Parse(c.URL)
-	if err != nil || u.Scheme != "ws" || u.Host == "" {
-		return fmt.Errorf("--url %q: want ws://host:port/path", c.URL)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "nats") || u.Host == "" {
+		return fmt.Errorf("--url %q: want ws://host:port/path (a bus) or nats://host:port (NATS)", c.URL)
 	}
 	if c.MetricsURL == "" {
 		c.MetricsURL = "http://" + u.Host + "/metrics"
+		if u.Scheme == "nats" {
+			c.MetricsURL = "http://" + u.Hostname() + ":8222/varz" // NATS's monitoring port
+		}
 	}
 	var errs []error
 	check := func(ok bool, format string, a ...any) {

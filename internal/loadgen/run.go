@@ -289,12 +289,14 @@ func (g *gen) connectOne(ctx context.Context, k int) *agent {
 	go a.readLoop()
 
 	reg := `{"type":"register","id":"` + string(a.id) + `"`
+	var group []byte
 	if cfg.Pattern == PatternRoundRobin {
-		reg += `,"groups":["` + GroupID(cfg.Generator, a.group) + `"]`
+		group = []byte(GroupID(cfg.Generator, a.group))
+		reg += `,"groups":["` + string(group) + `"]`
 	}
 	reg += "}"
 	t = time.Now()
-	if err := c.writeMessages([]byte(reg)); err != nil {
+	if err := c.register([]byte(reg), a.id, group); err != nil {
 		g.fail("register", fmt.Errorf("register write: %w", err))
 		return a
 	}
@@ -336,8 +338,11 @@ func (g *gen) barrier(ctx context.Context) {
 	}
 }
 
-// registeredAgents reads bus_registered_agents from the bus's /metrics.
+// registeredAgents reads bus_registered_agents from the bus's /metrics (NATS: connections from /varz).
 func registeredAgents(ctx context.Context, cl *http.Client, u string) (int, error) {
+	if strings.HasSuffix(u, "/varz") {
+		return natsConnections(ctx, cl, u)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return 0, err
@@ -472,6 +477,9 @@ type sender struct {
 
 func (g *gen) newSender(a *agent, ls *liveSet) *sender {
 	t, _ := newTemplate(g.cfg.Pattern, g.cfg.PayloadBytes) // the pattern was validated
+	if a.c.nats {
+		t.retype()
+	}
 	return &sender{a: a, ls: ls, tmpl: t, rng: rand.New(rand.NewPCG(g.cfg.Seed, uint64(g.cfg.Generator)<<32|uint64(a.num))),
 		mask: uint64(a.num)*0x9E3779B97F4A7C15 | 1}
 }
@@ -505,7 +513,7 @@ func (s *sender) add(ts int64) {
 	x ^= x >> 7
 	x ^= x << 17
 	s.mask = x
-	s.buf = appendFrame(s.buf, opText, s.tmpl.b, uint32(x))
+	s.buf = s.a.c.appendMessage(s.buf, to, s.tmpl.b, uint32(x))
 }
 
 // flush writes the batch; false when the connection is unusable.

@@ -59,12 +59,19 @@ type wsConn struct {
 
 	rbuf []byte // current frame payload
 	mbuf []byte // fragmented message being reassembled
+
+	nats bool // the NATS protocol (nats.go), not WebSocket
 }
 
-// dialWS connects to a ws:// URL and completes the opening handshake before ctx ends.
+var timeZero time.Time
+
+// dialWS connects to a ws:// URL (or a nats:// one: dialNATS) and completes the opening handshake before ctx ends.
 func dialWS(ctx context.Context, u *url.URL) (*wsConn, error) {
+	if u.Scheme == "nats" {
+		return dialNATS(ctx, u)
+	}
 	if u.Scheme != "ws" {
-		return nil, fmt.Errorf("unsupported scheme %q (ws only)", u.Scheme)
+		return nil, fmt.Errorf("unsupported scheme %q (ws or nats)", u.Scheme)
 	}
 	host := u.Host
 	if u.Port() == "" {
@@ -197,6 +204,10 @@ func (c *wsConn) writeControl(op byte, payload []byte) error {
 
 // closeGracefully sends close 1000 (bounded to a second) and closes the socket without waiting for the echo.
 func (c *wsConn) closeGracefully() {
+	if c.nats {
+		c.nc.Close()
+		return
+	}
 	_ = c.writeControl(opClose, []byte{0x03, 0xE8})
 	c.nc.Close()
 }
@@ -207,6 +218,9 @@ var errClosed = errors.New("closed by the bus")
 // readMessage returns the next text message; the slice is valid until the next call. Pings are answered, pongs
 // and binary frames skipped, fragments reassembled.
 func (c *wsConn) readMessage() ([]byte, error) {
+	if c.nats {
+		return c.readNATS()
+	}
 	fragmented := false
 	for {
 		op, fin, p, err := c.readFrame()
