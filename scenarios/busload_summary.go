@@ -425,7 +425,7 @@ func (res *busLoadResult) outcome() *Outcome {
 		files = append(files, File{Name: b.File, Value: busFile{
 			SchemaVersion: busLoadSchema, Bus: b, Parameters: res.Params, Limits: res.Limits, OpenRates: res.OpenRates,
 			MemSampling: res.MemSampling,
-			Notes: res.Notes, Summaries: res.summaries[b.Name], Comparison: res.ratios, Runs: res.runs[b.Name],
+			Notes:       res.Notes, Summaries: res.summaries[b.Name], Comparison: res.ratios, Runs: res.runs[b.Name],
 			Interrupted: res.Interrupted, Decision: &res.decision, Definitions: busDefinitions,
 		}})
 	}
