@@ -28,13 +28,13 @@ func (r *aiStreamingResult) report(w io.Writer) error {
 			fmt.Fprintf(tw, "%s\t%d\t%.0f\tFAILED: %s\t\t\t\t\t\t\t\t\t\t\t\t\t\n", s.Client, s.Concurrent, s.TokenDelayMS, truncate([]byte(s.Error), 80))
 			continue
 		}
-		// A figure that does not apply (no Go heap in Rust) or was not sampled (a run shorter than the sampling
+		// A figure that does not apply (no Go heap in Rust) or was not sampled twice (a run shorter than the sampling
 		// interval) is "—", not a measured 0.
 		heap, mem := "—", "—"
 		if s.Language == "go" {
 			heap = fmt.Sprintf("%.1f", s.HeapPerStream/1024)
 		}
-		if s.MemSamples > 0 {
+		if s.MemSamples >= 2 { // one sample has no spread to divide
 			mem = fmt.Sprintf("%.1f", s.ContainerPerStream/1024)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%.3f\t%.2f\t%.2f\t%.3f\t%.3f\t%.3f\t%.0f\t%.0f\t%s\t%s\t%.2f\t%s\t\n",
