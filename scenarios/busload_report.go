@@ -32,13 +32,13 @@ func (res *busLoadResult) report(w io.Writer) error {
 		fmt.Fprintln(w, "note: "+n)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "agents\tpattern\tmodel\tbus\tsessions\tdelivered/s\tratio\tp50 ms\tp95 ms\tp99 ms\tp99.9 ms\tmax ms\tmem/conn KiB\tbus CPU\tdeliv/CPU-s\tgen CPU\tcores busy b/g\tdropped\t")
+	fmt.Fprintln(tw, "agents\tpattern\tmodel\tbus\tsessions\tdelivered/s\tratio\tp50 ms\tp95 ms\tp99 ms\tp99.9 ms\tmax ms\tmem/conn KiB\tbus CPU\tdeliv/CPU-s\tgen CPU\tcores busy b/g\tdropped\tlate/queued/lost\t")
 	for _, k := range res.keys() {
 		for _, b := range res.Buses {
 			s, ok := res.summary(b.Name, k)
 			if !ok {
 				if _, all := res.runsOf(b.Name, k); len(all) > 0 {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\tall %d runs failed: %s\t\t\t\t\t\t\t\t\t\t\t\t\t\t\n", k.agents, k.pattern, k.model, b.Name,
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\tall %d runs failed: %s\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\n", k.agents, k.pattern, k.model, b.Name,
 						len(all), truncate([]byte(all[0].Error), 120))
 				}
 				continue
@@ -55,11 +55,12 @@ func (res *busLoadResult) report(w io.Writer) error {
 			if ms := res.MemSampling; ms != nil && ms.Locality != nil && !ms.Locality.Local {
 				busy = "n/a (remote)"
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%.4f\t%.2f\t%s\t%s\t%.2f\t%.1f\t%.1f\t%.2f\t%.0f\t%s\t%s\t%.0f\t\n",
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%.4f\t%.2f\t%s\t%s\t%.2f\t%.1f\t%.1f\t%.2f\t%.0f\t%s\t%s\t%.0f\t%.0f/%.0f/%.0f\t\n",
 				k.agents, k.pattern, k.model, b.Name, sess, s.Metrics[MetricDeliveredPerS].Format("%.0f"),
 				s.m(MetricDeliveryRatio), s.m(MetricLatencyP50), s.Metrics[MetricLatencyP95].Format("%.2f"),
 				s.Metrics[MetricLatencyP99].Format("%.2f"), s.m(MetricLatencyP999), s.m(MetricLatencyMax),
-				s.m(MetricMemPerConn)/1024, s.m(MetricBusCPU), s.m(MetricPerCPUSecond), gen, busy, s.m(MetricDropped))
+				s.m(MetricMemPerConn)/1024, s.m(MetricBusCPU), s.m(MetricPerCPUSecond), gen, busy, s.m(MetricDropped),
+				s.m(MetricLate), s.m(MetricStillQueued), s.m(MetricLost))
 		}
 		for _, rt := range res.ratios {
 			if rt.Agents != k.agents || rt.Pattern != k.pattern || rt.Model != k.model {
@@ -76,7 +77,7 @@ func (res *busLoadResult) report(w io.Writer) error {
 				}
 				return out
 			}
-			fmt.Fprintf(tw, "\t\t\tgo/rust\t\t%s\t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\t\n",
+			fmt.Fprintf(tw, "\t\t\tgo/rust\t\t%s\t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\t\t\n",
 				x(MetricDeliveredPerS), x(MetricLatencyP50), x(MetricLatencyP95), x(MetricLatencyP99),
 				x(MetricLatencyP999), x(MetricLatencyMax), x(MetricMemPerConn), x(MetricBusCPU), x(MetricPerCPUSecond))
 		}
