@@ -55,8 +55,8 @@ func (p Paired) ratios(goOverRust bool) []float64 {
 
 // BusPattern is one open-model pattern at the decision's agent count, per repeat.
 type BusPattern struct {
-	Pattern  string    `json:"pattern"`
-	P95MS    Paired    `json:"p95_ms"`
+	Pattern string `json:"pattern"`
+	P95MS   Paired `json:"p95_ms"`
 	// Undelivered is, per Go run, the deliveries that did not arrive: lost (dropped by the bus, or missing after a
 	// full drain) + still queued at the drain deadline + refused by an error frame. "Every message delivered"
 	// is 0 in every run; Late (arrived after the measured window, before the drain deadline) is delivered.

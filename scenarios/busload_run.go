@@ -126,7 +126,7 @@ type busFigures struct {
 	// connections: sends still queued in the bus, addressed to agents that had already left (unknown_target).
 	// An artefact of the teardown, not of the run.
 	ErrorsAfterDrain map[string]float64 `json:"errors_after_drain"`
-	OOMKilled  bool               `json:"oom_killed,omitempty"`
+	OOMKilled        bool               `json:"oom_killed,omitempty"`
 }
 
 // genFigures is the generators' own CPU over the measured window.

@@ -45,12 +45,12 @@ type Result struct {
 	Latency *Hist `json:"latency"`  // delivery time − ts, µs, measured window
 	SendLag *Hist `json:"send_lag"` // open model: actual send − due time, µs, measured window
 
-	Errors       map[string]int64 `json:"errors"` // error frames from the bus, by code
-	ReadErrors   int64            `json:"read_errors"`
-	WriteErrors  int64            `json:"write_errors"`
-	Malformed    int64            `json:"malformed_frames"`
-	CPU          CPU              `json:"cpu"`
-	Notes        []string         `json:"notes,omitempty"`
+	Errors      map[string]int64 `json:"errors"` // error frames from the bus, by code
+	ReadErrors  int64            `json:"read_errors"`
+	WriteErrors int64            `json:"write_errors"`
+	Malformed   int64            `json:"malformed_frames"`
+	CPU         CPU              `json:"cpu"`
+	Notes       []string         `json:"notes,omitempty"`
 
 	// LatencySummary repeats Latency's percentiles for people reading the log (ms).
 	LatencySummary stats.Summary `json:"latency_summary"`

@@ -40,15 +40,15 @@ type gen struct {
 	// The measured window, by ts (Unix ns). Before traffic it is empty (start > end), so nothing counts.
 	msStart, msEnd atomic.Int64
 
-	sent, sentTotal, recv, recvTotal       atomic.Int64
-	readErrs, writeErrs, malformed         atomic.Int64
-	late, overdue                          atomic.Int64
-	errFrames                              atomic.Int64
+	sent, sentTotal, recv, recvTotal atomic.Int64
+	readErrs, writeErrs, malformed   atomic.Int64
+	late, overdue                    atomic.Int64
+	errFrames                        atomic.Int64
 	// pool holds the closed model's slots over all agents (Config.InFlight): a slot is taken per message sent
 	// and given back only when the message arrives or is refused.
-	pool *semaphore.Weighted
-	closing                                atomic.Bool
-	readers                                sync.WaitGroup
+	pool    *semaphore.Weighted
+	closing atomic.Bool
+	readers sync.WaitGroup
 
 	mu         sync.Mutex
 	errs       map[string]int64
