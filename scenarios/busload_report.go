@@ -25,6 +25,10 @@ func (res *busLoadResult) report(w io.Writer) error {
 	fmt.Fprintf(w, "limits: bus cpuset %s, %s; generator cpuset %s, %s × %d; measured %gs after %gs warm-up; latency from the intended send time (open) / send time (closed)\n",
 		l.BusCPUs, units.BytesSize(float64(l.BusMemoryBytes)), l.GenCPUs, units.BytesSize(float64(l.GenMemoryBytes)),
 		l.Generators, p.DurationS, p.WarmupS)
+	if p.InFlight > 0 && slices.Contains([]string{"closed", "both"}, p.Model) {
+		fmt.Fprintf(w, "closed model: %d messages in flight over all agents (at most %d per agent): latency ≈ %d ÷ throughput (Little's law)\n",
+			p.InFlight, p.Window, p.InFlight)
+	}
 	for _, o := range res.OpenRates {
 		fmt.Fprintf(w, "open model at %d agents: %.0f deliveries/s offered (%s)\n", o.Agents, o.DeliveriesPerS, o.How)
 	}
@@ -88,7 +92,7 @@ func (res *busLoadResult) report(w io.Writer) error {
 	d := res.decision
 	fmt.Fprintf(w, "\ngenerator-bound runs: %d (generator CPU > %.0f %% of its cpuset, or its CPUs > %.0f %% busy: such a run shows the generator's limit, not the bus's)\n",
 		d.GeneratorBoundRuns, 100*genSaturation, 100*genCoreSaturation)
-	fmt.Fprintln(w, "columns: ratio = delivery ratio; deliv/CPU-s = deliveries per second of bus CPU time; cores busy b/g = host /proc/stat busy % of the bus's / generators' cpusets (softirq included); go/rust \"~\" = not significant (Mann–Whitney U, p ≥ 0.05)")
+	fmt.Fprintln(w, "columns: ratio = delivery ratio; deliv/CPU-s = deliveries per second of bus CPU time; cores busy b/g = host /proc/stat busy % of the bus's / generators' cpusets (softirq included); go/rust \"~\" = not significant (Mann–Whitney U, p ≥ 0.05); late/queued/lost = deliveries after the window / not arrived at the drain deadline / dropped by the bus or missing after a full drain")
 	if d.MemorySource != "" {
 		fmt.Fprintf(w, "memory per connection: (memory with all agents connected − idle) / agents; source: %s\n", d.MemorySource)
 	}
