@@ -112,6 +112,12 @@ func (g *gen) run(ctx context.Context) (*Result, error) {
 	for k := 0; k < numGroups(cfg); k++ {
 		ls.groupIDs = append(ls.groupIDs, []byte(GroupID(cfg.Generator, k)))
 	}
+	inflight := cfg.InFlight
+	if inflight == 0 {
+		inflight = len(ls.list) * cfg.Window
+	}
+	// Set before the live set is published: readers reach the pool through it.
+	g.pool = semaphore.NewWeighted(int64(inflight))
 	g.live.Store(ls)
 	fmt.Fprintf(g.log, "loadgen %d: %d/%d agents registered in %v\n", cfg.Generator, len(ls.list), cfg.Agents,
 		time.Since(time.Unix(0, res.Times.ConnectStart)).Round(time.Millisecond))
@@ -138,11 +144,6 @@ func (g *gen) run(ctx context.Context) (*Result, error) {
 
 	var senders sync.WaitGroup
 	sched := Schedule{Start: t0, Rate: cfg.Rate, Agents: len(ls.list), End: me}
-	inflight := cfg.InFlight
-	if inflight == 0 {
-		inflight = len(ls.list) * cfg.Window
-	}
-	g.pool = semaphore.NewWeighted(int64(inflight))
 	// Closed-model senders stop waiting for a slot when the measured window ends.
 	ectx, cancelEnd := context.WithDeadline(ctx, me)
 	defer cancelEnd()
