@@ -53,7 +53,7 @@ const MarginalHostDefinition = "cgroup memory (usage − inactive_file; for a sp
 	"+ max(0, daemon growth per container: dockerd + containerd PSS after − before starting N containers, ÷ N; an estimate, omitted when not measured)"
 
 // ContainerHostMemory is what one container of a pattern costs the host, bytes, each a median over the pattern's
-// Containers containers. With a remote daemon only the cgroup figure is measurable: the rest is zero or null and
+// Containers containers. With a remote daemon only the cgroup figure is measurable: the rest is null and
 // NotMeasurable says why.
 type ContainerHostMemory struct {
 	Pattern    string `json:"pattern"`
@@ -62,12 +62,13 @@ type ContainerHostMemory struct {
 	CgroupBytes  float64 `json:"cgroup_bytes"`
 	CgroupSource string  `json:"cgroup_source"`
 	// Shim*: the container's containerd-shim. PSS includes its share of pages shared with the other shims; private
-	// is what removing the container frees.
-	ShimPSSBytes     float64 `json:"shim_pss_bytes"`
-	ShimPrivateBytes float64 `json:"shim_private_bytes"`
-	// Proxy*: the docker-proxy processes forwarding the container's published ports (0 without any).
-	ProxyPSSBytes     float64 `json:"proxy_pss_bytes"`
-	ProxyPrivateBytes float64 `json:"proxy_private_bytes"`
+	// is what removing the container frees. Null when not measurable from here.
+	ShimPSSBytes     *float64 `json:"shim_pss_bytes"`
+	ShimPrivateBytes *float64 `json:"shim_private_bytes"`
+	// Proxy*: the docker-proxy processes forwarding the container's published ports (0 without any). Null when not
+	// measurable from here.
+	ProxyPSSBytes     *float64 `json:"proxy_pss_bytes"`
+	ProxyPrivateBytes *float64 `json:"proxy_private_bytes"`
 	// DaemonGrowthBytes is (dockerd + containerd PSS after − before starting DaemonN containers) ÷ DaemonN: an
 	// estimate (the daemon is shared; whatever else it did in between is in it); null when not measured.
 	DaemonGrowthBytes *float64 `json:"daemon_growth_bytes_per_container"`

@@ -83,9 +83,10 @@ func fixedLifecycle() *comparison {
 			h.Shims = append(h.Shims, memstat.ShimMemory{PID: 100 + i, PSSBytes: 3 << 20, PrivateBytes: 5 << 19, RSSBytes: 13 << 20})
 			h.Proxies = append(h.Proxies, memstat.ProxyMemory{Processes: int(min(proxy, 2)), PSSBytes: proxy << 19, PrivateBytes: proxy << 19, RSSBytes: proxy << 20})
 		}
-		h.Containers, h.ShimPSSBytes, h.ShimPrivateBytes = 3, 3<<20, 5<<19
-		h.ProxyPSSBytes, h.ProxyPrivateBytes = float64(proxy<<19), float64(proxy<<19)
-		m := decide.MarginalHost(h.CgroupBytes, h.ShimPrivateBytes, h.ProxyPrivateBytes, h.DaemonGrowthBytes)
+		f := func(v float64) *float64 { return &v }
+		h.Containers, h.ShimPSSBytes, h.ShimPrivateBytes = 3, f(3<<20), f(5<<19)
+		h.ProxyPSSBytes, h.ProxyPrivateBytes = f(float64(proxy<<19)), f(float64(proxy<<19))
+		m := decide.MarginalHost(h.CgroupBytes, *h.ShimPrivateBytes, *h.ProxyPrivateBytes, h.DaemonGrowthBytes)
 		h.MarginalHostBytesPerContainer = &m
 		return h
 	}

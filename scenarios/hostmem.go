@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -94,16 +95,26 @@ func measureHost(ctx context.Context, loc memstat.Locality, cli client.APIClient
 	h.ShimPSSBytes, h.ShimPrivateBytes = median(shimPSS), median(shimPriv)
 	h.ProxyPSSBytes, h.ProxyPrivateBytes = median(pxPSS), median(pxPriv)
 	g.fill(h)
-	m := decide.MarginalHost(h.CgroupBytes, h.ShimPrivateBytes, h.ProxyPrivateBytes, h.DaemonGrowthBytes)
+	m := decide.MarginalHost(h.CgroupBytes, *h.ShimPrivateBytes, *h.ProxyPrivateBytes, h.DaemonGrowthBytes)
 	h.MarginalHostBytesPerContainer = &m
 	return nil
 }
 
-func median(xs []float64) float64 {
+// median is xs' median; nil for none.
+func median(xs []float64) *float64 {
 	if len(xs) == 0 {
+		return nil
+	}
+	m := stats.MedianCI(xs).Estimate
+	return &m
+}
+
+// orZero is *v, or 0 for nil (a cgroup figure no task reported).
+func orZero(v *float64) float64 {
+	if v == nil {
 		return 0
 	}
-	return stats.MedianCI(xs).Estimate
+	return *v
 }
 
 // hostOverhead reads every persistent agent container's host overhead with the agents still up, after the timed
@@ -119,9 +130,10 @@ func (p *persistentDocker) hostOverhead(ctx context.Context) (*hostOverhead, err
 		if err != nil {
 			return h, fmt.Errorf("cgroup memory: %w", err)
 		}
-		cg, h.CgroupSource = append(cg, v), src
+		src, _, _ = strings.Cut(src, ", summed") // read one container at a time
+		cg, h.CgroupSource = append(cg, v), "each container's "+src
 	}
-	h.CgroupBytes = median(cg)
+	h.CgroupBytes = orZero(median(cg))
 	return h, measureHost(ctx, loc, p.cli, p.ids(), &p.daemon, h)
 }
 
@@ -137,10 +149,14 @@ func (p *spawnDocker) hostOverhead(ctx context.Context) (*hostOverhead, error) {
 	p.mu.Lock()
 	peaks, src := slices.Clone(p.peaks), p.peakSource
 	p.mu.Unlock()
-	h := &hostOverhead{ContainerHostMemory: decide.ContainerHostMemory{Pattern: p.info().Name, CgroupBytes: median(peaks),
+	h := &hostOverhead{ContainerHostMemory: decide.ContainerHostMemory{Pattern: p.info().Name, CgroupBytes: orZero(median(peaks)),
 		CgroupSource: "task containers' " + src + " (median over tasks)",
 		Source: fmt.Sprintf("%d containers in the task containers' configuration (network none, hardened) held up with `agent serve` after the timed rounds: a task container's shim lives only inside its timed task",
 			spawnShimProbes)}}
+	if pl := memstat.PresumedLocality(p.cli); !pl.Local {
+		// Nothing local to read: spare the probe containers.
+		return h, measureHost(ctx, pl, p.cli, nil, nil, h)
+	}
 	var g daemonGrowth
 	g.begin(p.cli)
 	var ids []string
@@ -199,8 +215,9 @@ func reportHostMemory(w io.Writer, pats []*patternResult) {
 		if d := h.DaemonGrowthBytes; d != nil {
 			daemon = fmt.Sprintf("daemon growth %+.2f (estimate, N=%d)", *d/mib, h.DaemonN)
 		}
+		pss, priv := orZero(h.ShimPSSBytes), orZero(h.ShimPrivateBytes)
 		fmt.Fprintf(w, "  %-18s cgroup %.2f + shim private %.2f + proxy private %.2f + %s → marginal %.2f  (N=%d; shim PSS %.2f, of which %.2f is its share of pages shared with other shims)\n",
-			h.Pattern, h.CgroupBytes/mib, h.ShimPrivateBytes/mib, h.ProxyPrivateBytes/mib, daemon,
-			*h.MarginalHostBytesPerContainer/mib, h.Containers, h.ShimPSSBytes/mib, (h.ShimPSSBytes-h.ShimPrivateBytes)/mib)
+			h.Pattern, h.CgroupBytes/mib, priv/mib, orZero(h.ProxyPrivateBytes)/mib, daemon,
+			*h.MarginalHostBytesPerContainer/mib, h.Containers, pss/mib, (pss-priv)/mib)
 	}
 }

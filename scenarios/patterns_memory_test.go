@@ -100,8 +100,9 @@ func TestPatternMemoryFigures(t *testing.T) {
 			continue
 		}
 		// Every container has a shim holding private memory; the marginal figure is at least cgroup + shim private.
-		if len(h.Shims) != h.Containers || h.ShimPrivateBytes <= 0 || h.ShimPSSBytes < h.ShimPrivateBytes ||
-			h.MarginalHostBytesPerContainer == nil || *h.MarginalHostBytesPerContainer < h.CgroupBytes+h.ShimPrivateBytes {
+		pss, priv, proxy := orZero(h.ShimPSSBytes), orZero(h.ShimPrivateBytes), orZero(h.ProxyPrivateBytes)
+		if len(h.Shims) != h.Containers || priv <= 0 || pss < priv || h.ProxyPrivateBytes == nil ||
+			h.MarginalHostBytesPerContainer == nil || *h.MarginalHostBytesPerContainer < h.CgroupBytes+priv+proxy {
 			t.Errorf("%s host overhead %+v", h.Pattern, h)
 			continue
 		}
@@ -110,10 +111,9 @@ func TestPatternMemoryFigures(t *testing.T) {
 			daemon = fmt.Sprintf("%+.2f MiB (N=%d)", *h.DaemonGrowthBytes/mib, h.DaemonN)
 		}
 		t.Logf("%s, %d containers: cgroup %.2f, shim PSS %.2f / private %.2f, proxy private %.2f MiB, daemon growth %s → marginal %.2f MiB",
-			h.Pattern, h.Containers, h.CgroupBytes/mib, h.ShimPSSBytes/mib, h.ShimPrivateBytes/mib, h.ProxyPrivateBytes/mib,
-			daemon, *h.MarginalHostBytesPerContainer/mib)
+			h.Pattern, h.Containers, h.CgroupBytes/mib, pss/mib, priv/mib, proxy/mib, daemon, *h.MarginalHostBytesPerContainer/mib)
 	}
-	if sh.Proxies != nil && sh.ProxyPrivateBytes != 0 {
+	if orZero(sh.ProxyPrivateBytes) != 0 {
 		t.Errorf("spawn containers (network none) have docker-proxy memory: %+v", sh.Proxies)
 	}
 	// The probe containers are gone (the task containers too).
@@ -135,7 +135,8 @@ func TestHostOverheadRemoteSaidOnce(t *testing.T) {
 		if err := measureHost(ctx, loc, nil, []string{"a", "b"}, &daemonGrowth{}, h); err != nil {
 			t.Fatal(err)
 		}
-		if h.MarginalHostBytesPerContainer != nil || h.DaemonGrowthBytes != nil || h.NotMeasurable == "" || h.Containers != 2 {
+		if h.MarginalHostBytesPerContainer != nil || h.DaemonGrowthBytes != nil || h.ShimPrivateBytes != nil ||
+			h.ProxyPrivateBytes != nil || h.NotMeasurable == "" || h.Containers != 2 {
 			t.Fatalf("remote %s: %+v", name, h)
 		}
 		res = append(res, &patternResult{Memory: memoryResult{Host: h}})
