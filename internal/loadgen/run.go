@@ -438,6 +438,11 @@ func (a *agent) readLoop() {
 				}
 				continue
 			}
+			if g.closing.Load() {
+				// The teardown: sends still queued in the bus for agents that already left come back
+				// unknown_target. Not the run's (the bus's own count of them is errors_after_drain).
+				continue
+			}
 			g.errFrames.Add(1)
 			g.mu.Lock()
 			g.errs[string(m.code)]++
