@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/agentlab/agentlab/decide"
 	"github.com/agentlab/agentlab/internal/memstat"
@@ -121,8 +122,25 @@ func TestGoldenLifecycle(t *testing.T) {
 	golden(t, "spawn-comparison.json.golden", goldenJSON(t, c))
 }
 
+// withMemSources gives every run of res its bus memory by source, as a local daemon with cAdvisor reads it.
+func withMemSources(res *busLoadResult) *busLoadResult {
+	res.MemSampling = &busMemSampling{Sources: []string{"docker-stats", "cgroup", "cadvisor"},
+		Interval: memstat.Duration(time.Second), CPUSetBusy: "host /proc/stat per-CPU times"}
+	for _, runs := range res.runs {
+		for i, r := range runs {
+			base := uint64(20<<20 + i<<20)
+			r.BusFig.MemSources = []busMemSource{
+				{Source: "docker-stats", Samples: 3, MeanBytes: base, MaxBytes: base + 1<<20},
+				{Source: "cgroup", Samples: 30, MeanBytes: base + 1<<18, MaxBytes: base + 1<<20, CrossCheck: "agree (3 pairs, max 1.2 %)"},
+				{Source: "cadvisor", Samples: 3, MeanBytes: base, MaxBytes: base + 1<<20, CrossCheck: "agree (3 pairs, max 0.4 %)"},
+			}
+		}
+	}
+	return res
+}
+
 func TestGoldenBusLoad(t *testing.T) {
-	res := fakeResult(12, 100e3, 300e3, false)
+	res := withMemSources(fakeResult(12, 100e3, 300e3, false))
 	res.Buses[0].File, res.Buses[1].File = "go-ws-metrics.json", "rust-ws-metrics.json"
 	var table bytes.Buffer
 	if err := res.report(&table); err != nil {
@@ -133,7 +151,7 @@ func TestGoldenBusLoad(t *testing.T) {
 	golden(t, "go-ws-metrics.json.golden", goldenJSON(t, v))
 	// Twice the same result must give the same bytes: no map iteration order reaches a report.
 	var again bytes.Buffer
-	if err := fakeResult(12, 100e3, 300e3, false).report(&again); err != nil || !bytes.Equal(again.Bytes(), table.Bytes()) {
+	if err := withMemSources(fakeResult(12, 100e3, 300e3, false)).report(&again); err != nil || !bytes.Equal(again.Bytes(), table.Bytes()) {
 		t.Errorf("the table is not deterministic")
 	}
 }
