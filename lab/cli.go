@@ -37,6 +37,8 @@ type Options struct {
 	Clean    bool
 	Images   string // comma-separated image names or "all": build them and exit
 	Params   scenarios.Params
+
+	sc scenarios.Scenario // the scenario to run, resolved for the flags (--skip-docker)
 }
 
 // IO is the process's outside world, injected so tests can drive Main.
@@ -69,6 +71,10 @@ func Parse(args []string, reg scenarios.Registry) (Options, error) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	p.AgentsSet = set["agents"]
+	for f := range set {
+		p.Explicit = append(p.Explicit, f)
+	}
+	sort.Strings(p.Explicit)
 	if o.Clean {
 		return o, nil
 	}
@@ -84,13 +90,18 @@ func Parse(args []string, reg scenarios.Registry) (Options, error) {
 		return o, errUsage{"--scenario is required; valid: " + strings.Join(reg.Names(), ", ")}
 	}
 	sc, ok := reg[o.Scenario]
+	var err error
 	if !ok {
 		return o, errUsage{fmt.Sprintf("%v %q; valid: %s", scenarios.ErrUnknown, o.Scenario, strings.Join(reg.Names(), ", "))}
 	}
-	// The scenario owns its --quick sizes and the validation of its flags: the runner names none.
-	if err := scenarios.Prepare(sc, p, func(f string) bool { return set[f] }); err != nil {
+	if sc, err = scenarios.Resolve(sc, *p); err != nil {
 		return o, errUsage{err.Error()}
 	}
+	// The scenario owns its --quick sizes and the validation of its flags: the runner names none.
+	if err := scenarios.Prepare(sc, p, p.IsSet); err != nil {
+		return o, errUsage{err.Error()}
+	}
+	o.sc = sc
 	return o, nil
 }
 
@@ -146,7 +157,7 @@ func Main(ctx context.Context, args []string, io IO) int {
 	if o.Images != "" {
 		return buildImages(ctx, io, root, imageList(o.Images), o.Params.SkipRust)
 	}
-	sc := io.Registry[o.Scenario]
+	sc := o.sc
 
 	runID := dockerx.NewRunID(io.Now())
 	lock, err := dockerx.AcquireRunLock(runID)
@@ -225,7 +236,8 @@ func write(ctx context.Context, o Options, runID, root string, cli *client.Clien
 			return err
 		}
 	}
-	final := decide.NewFinalReport(o.Scenario, o.Params, out.Decisions)
+	final := decide.NewFinalReport(o.Scenario, o.Params, out.Decisions, out.CostInput())
+	final.Scenarios = out.Scenarios
 	final.Files = append([]string{}, run.Files...)
 	final.Interrupted = ctx.Err() != nil
 	if runErr != nil {
