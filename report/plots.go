@@ -196,7 +196,6 @@ func linePlot(title, xlabel, ylabel string, ss []series) (*plot.Plot, bool) {
 	return p, n > 0
 }
 
-
 // plots draws every plot the results have data for.
 func plots(r *scenarios.Results) ([]Plot, error) {
 	type pending struct {
