@@ -32,9 +32,6 @@ type BusMemory struct {
 // CostInput is what the cost analysis is computed from; the scenarios fill it from their results.
 type CostInput struct {
 	Buses []BusMemory
-	// ContainerBytes is the memory one agent container costs; ContainerSource names the figure.
-	ContainerBytes  *stats.Interval
-	ContainerSource string
 	// ColdStartMS is, per interleaved round, the spawn-docker mean time per task minus the persistent-docker one:
 	// what starting a container for the task adds (the orchestrator's wait); ColdStartRatio spawn ÷ persistent.
 	ColdStartMS    []float64
@@ -77,6 +74,31 @@ func scale(iv stats.Interval, f func(float64) float64, dec bool) stats.Interval 
 	return out
 }
 
+// containerBytes is what one agent container costs the host: the marginal host memory per container of the
+// persistent-docker pattern (else spawn-docker) — cgroup + shim + proxy + daemon growth, the spawn decision's
+// HostMemory — or, where that is not measurable (a remote daemon), the cgroup figure alone, said in the source.
+func containerBytes(s *SpawnDecision) (float64, string, bool) {
+	if s == nil {
+		return 0, "", false
+	}
+	for _, want := range []string{"persistent-docker", "spawn-docker"} {
+		for _, h := range s.HostMemory {
+			if h.Pattern != want || h.Containers == 0 {
+				continue
+			}
+			if h.MarginalHostBytesPerContainer != nil {
+				return *h.MarginalHostBytesPerContainer, fmt.Sprintf("%s: marginal host memory per container, median over %d containers (%s)",
+					h.Pattern, h.Containers, MarginalHostDefinition), true
+			}
+			if h.CgroupBytes > 0 {
+				return h.CgroupBytes, fmt.Sprintf("%s: cgroup memory only (%s), median over %d containers; the marginal host memory is not measurable here: %s",
+					h.Pattern, h.CgroupSource, h.Containers, h.NotMeasurable), true
+			}
+		}
+	}
+	return 0, "", false
+}
+
 func perGiB(x float64) float64 {
 	if x <= 0 {
 		return 0
@@ -102,10 +124,11 @@ func Cost(in CostInput, d Decisions) CostAnalysis {
 		bm.PerGiB = scale(bm.PerConn, perGiB, true)
 		c.Buses = append(c.Buses, bm)
 	}
-	if in.ContainerBytes != nil && in.ContainerBytes.N > 0 {
-		c.AgentContainerBytes, c.AgentContainerSource = in.ContainerBytes, in.ContainerSource
-		d := scale(*in.ContainerBytes, perGiB, true)
-		c.AgentContainersPerGiB = &d
+	if b, src, ok := containerBytes(d.SpawnPatterns); ok {
+		// One median over the pattern's containers: a figure, not a sample, so no interval is claimed.
+		iv := stats.Interval{Estimate: b, Min: b, Max: b, N: 1}
+		g := scale(iv, perGiB, true)
+		c.AgentContainerBytes, c.AgentContainerSource, c.AgentContainersPerGiB = &iv, src, &g
 	} else {
 		c.Notes = append(c.Notes, "agent container memory not measured (needs spawn with Docker)")
 	}

@@ -63,8 +63,10 @@ func TestMigrationNothingRun(t *testing.T) {
 
 func TestCostFromMeasuredFigures(t *testing.T) {
 	d := tree(4, 0.4, 0.1, 90, 100, 6)
-	iv := stats.MedianCI(rep(8<<20, 6))
-	c := Cost(CostInput{ContainerBytes: &iv, ContainerSource: "cgroup", ColdStartMS: rep(300, 6), ColdStartRatio: rep(30, 6),
+	m := float64(8 << 20)
+	d.SpawnPatterns.HostMemory = []ContainerHostMemory{{Pattern: "spawn-docker", Containers: 20, CgroupBytes: 4 << 20},
+		{Pattern: "persistent-docker", Containers: 3, CgroupBytes: 6 << 20, MarginalHostBytesPerContainer: &m}}
+	c := Cost(CostInput{ColdStartMS: rep(300, 6), ColdStartRatio: rep(30, 6),
 		Buses: []BusMemory{{Bus: "go", PerConn: stats.MedianCI(rep(10000, 6))}}}, d)
 	if c.MemorySavingsPct == nil || c.CostReductionPct == nil {
 		t.Fatalf("no savings: %+v", c)
@@ -76,8 +78,13 @@ func TestCostFromMeasuredFigures(t *testing.T) {
 	if r := c.CostReductionPct.Estimate; r < 0.6*59 || r > 0.6*60.1 {
 		t.Errorf("cost %+v", c.CostReductionPct)
 	}
-	if g := c.AgentContainersPerGiB.Estimate; g < 126 || g > 128 {
-		t.Errorf("8 MiB containers per GiB = %v, want ~128", g)
+	if g := c.AgentContainersPerGiB.Estimate; g != 128 || !strings.Contains(c.AgentContainerSource, "persistent-docker: marginal host memory") {
+		t.Errorf("8 MiB containers per GiB = %v, want 128 (%s)", g, c.AgentContainerSource)
+	}
+	// Without the marginal figure (a remote daemon) the cgroup one stands in, and says so.
+	d.SpawnPatterns.HostMemory[1].MarginalHostBytesPerContainer = nil
+	if c := Cost(CostInput{}, d); c.AgentContainersPerGiB.Estimate != 1024/6.0 || !strings.Contains(c.AgentContainerSource, "cgroup memory only") {
+		t.Errorf("cgroup fallback: %v (%s)", c.AgentContainersPerGiB.Estimate, c.AgentContainerSource)
 	}
 	if c.Buses[0].PerGiB.Estimate < 100000 || !c.Buses[0].PerGiB.HasCI() || *c.Buses[0].PerGiB.Low95 > *c.Buses[0].PerGiB.High95 {
 		t.Errorf("bus density %+v", c.Buses[0].PerGiB)

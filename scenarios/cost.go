@@ -5,8 +5,8 @@ import (
 )
 
 // CostInput gathers the figures of the seed's Docker cost analysis from the outcome's results (decide.Cost does the
-// arithmetic): each bus's memory per connection at Test 2's agent count, one agent container's memory, and the
-// per-round cold-start difference of spawn-docker over persistent-docker.
+// arithmetic): each bus's memory per connection at Test 2's agent count and the per-round cold-start difference of spawn-docker over persistent-docker (one agent container's memory comes from
+// the spawn decision itself).
 func (o *Outcome) CostInput() decide.CostInput {
 	var in decide.CostInput
 	for _, f := range o.Files {
@@ -41,7 +41,8 @@ func busMemory(f *busFile) []decide.BusMemory {
 	return nil
 }
 
-// containerCost reads the agent container's memory and the cold-start difference from the lifecycle comparison.
+// containerCost reads the cold-start difference from the lifecycle comparison (the agent container's memory is the
+// spawn decision's host memory per container: decide reads it there).
 func containerCost(c *comparison, in *decide.CostInput) {
 	var spawn, persistent *patternResult
 	for _, p := range c.Patterns {
@@ -51,12 +52,6 @@ func containerCost(c *comparison, in *decide.CostInput) {
 		case "persistent-docker":
 			persistent = p
 		}
-	}
-	// The memory one agent container costs. Issue 16 adds the marginal host memory per container to the spawn
-	// decision's inputs; when it lands, this is the one line to switch to it.
-	if spawn != nil && spawn.Memory.ContainerPeak != nil {
-		in.ContainerBytes = spawn.Memory.ContainerPeak
-		in.ContainerSource = "spawn-docker task container's cgroup peak (" + spawn.Memory.ContainerPeakSource + "), median over tasks: the container's own charge, not the host's marginal memory"
 	}
 	if spawn == nil || persistent == nil {
 		return
