@@ -138,13 +138,18 @@ func Main(ctx context.Context, args []string, io IO) int {
 		return clean(ctx, io)
 	}
 	wd, _ := os.Getwd()
-	root, err := images.FindRoot(wd)
+	// In the agentlab/lab image there is no repository: the images come from the bundle it carries.
+	root, prebuilt, err := images.Locate(wd)
 	if err != nil {
 		fmt.Fprintf(io.Stderr, "lab: %v\n", err)
 		return ExitUsage
 	}
+	newBuilder := images.NewBuilder
+	if prebuilt {
+		newBuilder = images.NewPrebuiltBuilder
+	}
 	if o.Images != "" {
-		return buildImages(ctx, io, root, imageList(o.Images), o.Params.SkipRust)
+		return buildImages(ctx, io, newBuilder, root, imageList(o.Images), o.Params.SkipRust)
 	}
 	sc := io.Registry[o.Scenario]
 
@@ -182,7 +187,7 @@ func Main(ctx context.Context, args []string, io IO) int {
 	if sc.NeedsDocker() {
 		cli = dcli
 	}
-	builder := images.NewBuilder(cli, root, io.Stderr)
+	builder := newBuilder(cli, root, io.Stderr)
 	defer builder.Close()
 
 	env := &scenarios.Env{RunID: runID, Params: o.Params, Docker: cli, Images: builder, Log: io.Stderr,
@@ -267,17 +272,21 @@ func imageList(s string) []string {
 }
 
 // buildImages is `make images`: every image, with the hash tag and the :latest alias.
-func buildImages(ctx context.Context, io IO, root string, names []string, skipRust bool) int {
+func buildImages(ctx context.Context, io IO, newBuilder func(client.APIClient, string, io.Writer) *images.Builder,
+	root string, names []string, skipRust bool) int {
 	cli, err := dockerx.Connect(ctx)
 	if err != nil {
 		fmt.Fprintf(io.Stderr, "lab: %v\n", err)
 		return ExitUsage
 	}
 	defer cli.Close()
-	b := images.NewBuilder(cli, root, io.Stderr)
+	b := newBuilder(cli, root, io.Stderr)
 	defer b.Close()
 	code := ExitOK
 	for _, n := range names {
+		if b.Prebuilt() && images.Specs[n].Bundle {
+			continue // the lab image is what runs this
+		}
 		if skipRust && images.Specs[n].NeedsCargo {
 			fmt.Fprintf(io.Stderr, "lab: skipping %s (--skip-rust)\n", n)
 			continue

@@ -119,7 +119,12 @@ func oneLine(err error) string {
 }
 
 // Labels returns the labels for an object of the given role created by run runID.
+// A lab inside a container adds LabelLabContainer, by which other labs judge whether the run is alive.
 func Labels(runID, role string) map[string]string {
 	host, _ := os.Hostname()
-	return map[string]string{LabelRunID: runID, LabelHost: host, LabelRole: role}
+	l := map[string]string{LabelRunID: runID, LabelHost: host, LabelRole: role}
+	if id := SelfContainer(); id != "" {
+		l[LabelLabContainer] = id
+	}
+	return l
 }
