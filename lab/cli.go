@@ -152,6 +152,11 @@ func Main(ctx context.Context, args []string, io IO) int {
 		return buildImages(ctx, io, newBuilder, root, imageList(o.Images), o.Params.SkipRust)
 	}
 	sc := io.Registry[o.Scenario]
+	// Found out now, not after the run: in a container the results folder is a mount another uid may own.
+	if err := writable(o.Out); err != nil {
+		fmt.Fprintf(io.Stderr, "lab: %v\n", err)
+		return ExitUsage
+	}
 
 	runID := dockerx.NewRunID(io.Now())
 	lock, err := dockerx.AcquireRunLock(runID)
@@ -182,6 +187,9 @@ func Main(ctx context.Context, args []string, io IO) int {
 				fmt.Fprintf(io.Stderr, "lab: cleanup of run %s: %v\n", runID, err)
 			}
 		}()
+	}
+	if id := dockerx.SelfContainer(); id != "" {
+		fmt.Fprintf(io.Stderr, "lab: running inside container %.12s: process patterns run in it, containers on the daemon\n", id)
 	}
 	var cli *client.Client // the scenario gets no daemon it did not ask for
 	if sc.NeedsDocker() {
@@ -262,6 +270,22 @@ func clean(ctx context.Context, io IO) int {
 		return ExitFailed
 	}
 	return ExitOK
+}
+
+// writable makes the results folder and checks this process may write in it.
+func writable(dir string) error {
+	err := os.MkdirAll(dir, 0o755)
+	if err == nil {
+		var f *os.File
+		if f, err = os.CreateTemp(dir, ".write-check-"); err == nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("results folder %s is not writable by uid %d gid %d: %v", dir, os.Getuid(), os.Getgid(), err)
+	}
+	return nil
 }
 
 func imageList(s string) []string {

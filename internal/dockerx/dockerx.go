@@ -60,6 +60,7 @@ func Connect(ctx context.Context) (*client.Client, error) {
 		cli.Close()
 		return nil, fmt.Errorf("%w: %s: %s", ErrNoDocker, hostDescription(cli.DaemonHost()), oneLine(err))
 	}
+	identifySelf(pctx, cli)
 	if _, set := os.LookupEnv("TESTCONTAINERS_HOST_OVERRIDE"); !set && daemonInOurNetns(pctx, cli) {
 		// testcontainers sees /.dockerenv and assumes the daemon is on another host, reached through the default
 		// gateway. When the daemon's bridge is one of our own interfaces, it runs in our network namespace and

@@ -17,20 +17,42 @@ import (
 // lab reap every host run).
 const LabelLabContainer = "agentlab.lab-container"
 
-// unknownContainer is the LabelLabContainer value of a lab that knows it is in a container but not which one:
-// nobody judges such a run dead; the next `--clean` removes it.
+// unknownContainer stands for a lab container whose id is unknown: it cannot be judged, so it counts as alive.
 const unknownContainer = "unknown"
 
-var (
-	selfOnce sync.Once
-	selfID   string
-)
+var self struct {
+	sync.Mutex
+	id   string
+	done bool
+}
 
-// SelfContainer is the id of the container this process runs in, "" when it runs on a host (no /.dockerenv), or
-// "unknown" when it is in a container whose id it cannot read.
+// SelfContainer is the id of the container this process runs in when that container is one of the daemon's it
+// drives (the agentlab/lab image with the socket mounted, or over TCP to its own daemon), else "": on a host, in
+// a container of another daemon, or before Connect has asked. A development box that is itself a container,
+// with its own daemon inside, is a host here.
 func SelfContainer() string {
-	selfOnce.Do(func() { selfID = detectSelf("/.dockerenv", "/proc/self/mountinfo", "/proc/self/cgroup") })
-	return selfID
+	self.Lock()
+	defer self.Unlock()
+	return self.id
+}
+
+// identifySelf sets SelfContainer once: the id this process's mounts name, if the daemon has such a container
+// running.
+func identifySelf(ctx context.Context, cli client.APIClient) {
+	self.Lock()
+	defer self.Unlock()
+	if self.done {
+		return
+	}
+	self.done = true
+	id := detectSelf("/.dockerenv", "/proc/self/mountinfo", "/proc/self/cgroup")
+	if id == "" || id == unknownContainer {
+		return
+	}
+	if res, err := cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{}); err == nil &&
+		res.Container.State != nil && res.Container.State.Running {
+		self.id = id
+	}
 }
 
 // Docker bind-mounts /etc/hostname, /etc/hosts and /etc/resolv.conf from /var/lib/docker/containers/<id>/ into
@@ -70,7 +92,7 @@ func firstContainerID(path string) string {
 // containerRuns reports whether the lab container id is still running on the daemon (an unknown id counts as
 // running: it cannot be judged).
 func containerRuns(ctx context.Context, cli client.APIClient, id string) bool {
-	if id == unknownContainer || id == SelfContainer() {
+	if id == SelfContainer() {
 		return true
 	}
 	res, err := cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
