@@ -126,6 +126,9 @@ func Labels(runID, role string) map[string]string {
 	l := map[string]string{LabelRunID: runID, LabelHost: host, LabelRole: role}
 	if id := SelfContainer(); id != "" {
 		l[LabelLabContainer] = id
+		// With the host network the container's hostname is the host's: a lab on the host would take this run
+		// for one of its own and, finding no lock file, reap it while it runs.
+		l[LabelHost] = "container " + id
 	}
 	return l
 }
