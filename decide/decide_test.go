@@ -163,3 +163,22 @@ func TestBusDecisionMarshalsWithoutRust(t *testing.T) {
 		t.Fatalf("a Go-only decision must marshal: %v", err)
 	}
 }
+
+// The marginal host figure adds the shim's and proxy's private memory and a positive daemon share to the cgroup
+// figure; a shrinking daemon adds nothing; the spawn decision carries it for the cost analysis.
+func TestMarginalHost(t *testing.T) {
+	g, s := 512.0, -256.0
+	if m := MarginalHost(1000, 200, 30, &g); m != 1742 {
+		t.Errorf("with growth: %v", m)
+	}
+	if m := MarginalHost(1000, 200, 30, &s); m != 1230 {
+		t.Errorf("with shrinkage: %v", m)
+	}
+	if m := MarginalHost(1000, 200, 0, nil); m != 1200 {
+		t.Errorf("without daemon figure: %v", m)
+	}
+	hm := []ContainerHostMemory{{Pattern: "persistent-docker", CgroupBytes: 1000}}
+	if d := Spawn(SpawnInput{HostMemory: hm}); len(d.HostMemory) != 1 || d.HostMemory[0].Pattern != "persistent-docker" {
+		t.Errorf("decision's host memory %+v", d.HostMemory)
+	}
+}

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 	"github.com/agentlab/agentlab/internal/images"
 	"github.com/agentlab/agentlab/internal/labtest"
 	"github.com/agentlab/agentlab/internal/loadgen"
+	"github.com/agentlab/agentlab/internal/memstat"
 	"github.com/agentlab/agentlab/internal/results"
 )
 
@@ -127,3 +131,59 @@ func TestBusLoadBothBuses(t *testing.T) {
 type testLog struct{ t *testing.T }
 
 func (w testLog) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// TestBusLoadRemoteDaemon runs bus-load with its Docker client on the daemon over TCP (socat): to the lab a remote
+// daemon. The bus containers must then be measured through the Engine API only: the sources are named, the
+// locality says remote, and not one of this host's cgroup or /proc files is read (memstat.LocalReads counts every
+// such read, so the test fails if the bus-load path reads one).
+func TestBusLoadRemoteDaemon(t *testing.T) {
+	r := labtest.Docker(t)
+	tcp := r.TCPDaemon(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	b := images.NewBuilder(r.Client, r.Root, testLog{t})
+	t.Cleanup(func() { b.Close() })
+	if _, err := b.Ensure(ctx, "gobus"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Ensure(ctx, "loadgen"); err != nil {
+		t.Fatal(err)
+	}
+
+	p := busParams()
+	p.Agents, p.AgentsSet, p.Repeat, p.Quick = 10, true, 1, true
+	p.Bus, p.Model, p.Patterns, p.Duration, p.Window = "go", "closed", "targeted", time.Second, 2
+	p.CAdvisor = true // refused for a remote daemon, said once
+	var log strings.Builder
+	env := &Env{RunID: r.ID, Params: p, Docker: tcp, Images: b, Log: io.MultiWriter(&log, testLog{t}), Now: time.Now}
+	before := memstat.LocalReads()
+	out, err := BusLoad().Run(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := memstat.LocalReads() - before; n != 0 {
+		t.Errorf("bus-load read %d local cgroup or /proc files with a remote daemon", n)
+	}
+	v, _ := out.File("go-ws-metrics.json")
+	f := v.(busFile)
+	ms := f.MemSampling
+	if ms == nil || ms.Locality == nil || ms.Locality.Local || !slices.Equal(ms.Sources, []string{memstat.SourceDockerStats}) {
+		t.Fatalf("memory sampling %+v", ms)
+	}
+	if !strings.Contains(ms.CPUSetBusy, "not measurable remotely") {
+		t.Errorf("cpuset busy source %q", ms.CPUSetBusy)
+	}
+	if len(f.Runs) != 1 || f.Runs[0].Error != "" {
+		t.Fatalf("runs %+v", f.Runs)
+	}
+	run := f.Runs[0]
+	if run.BusFig.MemSource != memstat.ReadDockerStats || run.BusFig.MemPerConn == 0 || run.BusFig.CoresBusy != 0 ||
+		len(run.BusFig.MemSources) != 1 || run.BusFig.MemSources[0].Samples == 0 {
+		t.Errorf("bus figures %+v", run.BusFig)
+	}
+	for _, want := range []string{"daemon remote", "Docker Engine API only", "no local cgroup file"} {
+		if strings.Count(log.String(), want) != 1 {
+			t.Errorf("log says %q %d times, want once:\n%s", want, strings.Count(log.String(), want), log.String())
+		}
+	}
+}

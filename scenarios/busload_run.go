@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -82,7 +79,10 @@ type busRun struct {
 
 // busFigures are the bus container's resources, sampled by the lab during the run.
 type busFigures struct {
-	MemSource string `json:"memory_source"`
+	MemSource string `json:"memory_source"` // the fast reader of every sample (memstat Sampler.Read)
+	// MemSources are the bus container over the run by every source of the scenario's sampler side by side
+	// (Docker stats, cgroup files when the daemon is local, cAdvisor with --cadvisor), cross-checked.
+	MemSources []busMemSource `json:"memory_sources"`
 	// Container memory (memstat MemoryBytes: usage − inactive file cache, the `docker stats` figure), bytes: idle
 	// before any connection, median with every agent connected before traffic, peak under traffic.
 	MemIdle      float64 `json:"mem_idle_bytes"`
@@ -238,6 +238,9 @@ func (l *busLab) measure(ctx context.Context, b busSpec, r *busRun, rate float64
 		return fmt.Errorf("%s bus /metrics: %w", b.Name, err)
 	}
 
+	if err := l.mem.add(ctx, bus.GetContainerID(), b.Name); err != nil {
+		return fmt.Errorf("%s bus: sample memory: %w", b.Name, err)
+	}
 	sctx, stopSampling := context.WithCancel(ctx)
 	sampled := make(chan []busSample, 1)
 	srcName := make(chan string, 1)
@@ -250,6 +253,7 @@ func (l *busLab) measure(ctx context.Context, b busSpec, r *busRun, rate float64
 	stopSampling()
 	r.BusFig.MemSource = <-srcName
 	samples := <-sampled
+	r.BusFig.MemSources = l.mem.done(bus.GetContainerID())
 
 	m1, scrapeErr := scrapeMetrics(ctx, hc, metricsURL)
 	if ins, err := env.Docker.ContainerInspect(ctx, bus.GetContainerID(), client.ContainerInspectOptions{}); err == nil &&
@@ -356,72 +360,10 @@ type busSample struct {
 	Mem   float64 // memstat MemoryBytes
 	CPUNs float64 // cumulative CPU
 	RSS   float64 // process_resident_memory_bytes from /metrics (0 when the scrape failed)
-	// Host /proc/stat jiffies of the bus's and the generators' cpusets (busy includes irq and softirq, which no
-	// process is charged for); zero when the daemon is not on this host.
-	BusCores, GenCores coreTimes
-}
-
-// coreTimes are cumulative jiffies of a set of CPUs.
-type coreTimes struct{ Busy, Total float64 }
-
-// readCoreTimes sums /proc/stat's per-CPU lines of cpus.
-func readCoreTimes(stat []byte, cpus []int) (coreTimes, bool) {
-	var ct coreTimes
-	found := 0
-	for _, line := range strings.Split(string(stat), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 8 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
-			continue
-		}
-		n, err := strconv.Atoi(f[0][3:])
-		if err != nil || !slices.Contains(cpus, n) {
-			continue
-		}
-		var v [8]float64
-		for i := range v {
-			v[i], _ = strconv.ParseFloat(f[i+1], 64)
-		}
-		// user nice system idle iowait irq softirq steal
-		ct.Busy += v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
-		ct.Total += v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7]
-		found++
-	}
-	return ct, found == len(cpus)
-}
-
-// busyFraction is how busy the CPUs were between a and b.
-func busyFraction(a, b coreTimes) float64 {
-	if b.Total <= a.Total {
-		return 0
-	}
-	return (b.Busy - a.Busy) / (b.Total - a.Total)
-}
-
-// memSource reads the bus container: its cgroup files where the daemon's cgroup tree is visible here (instant),
-// else the Docker stats API.
-type memSource struct {
-	cgroup *memstat.Cgroup
-	docker *memstat.DockerStats
-}
-
-func newMemSource(cli *client.Client) memSource {
-	return memSource{cgroup: memstat.NewCgroup("", nil), docker: memstat.NewDockerStats(cli)}
-}
-
-const (
-	memSrcCgroup = "cgroup files (memstat): memory usage − inactive file cache (the docker stats figure); CPU from cpuacct.usage / cpu.stat"
-	memSrcDocker = "Docker stats API (memstat): memory usage − inactive file cache; CPU total_usage"
-)
-
-func (m memSource) read(ctx context.Context, id string) (memstat.Sample, string, error) {
-	if ss, err := m.cgroup.Sample(ctx, []string{id}); err == nil && len(ss) == 1 {
-		return ss[0], memSrcCgroup, nil
-	}
-	ss, err := m.docker.Sample(ctx, []string{id})
-	if err != nil || len(ss) != 1 {
-		return memstat.Sample{}, "", fmt.Errorf("no memory reading of %.12s: %v", id, err)
-	}
-	return ss[0], memSrcDocker, nil
+	// The daemon host's per-CPU times of the bus's and the generators' cpusets (memstat.CPUSetBusy: busy includes
+	// irq and softirq, which no process is charged for); not OK when the daemon is remote.
+	BusCores, GenCores     memstat.CPUTimes
+	BusCoresOK, GenCoresOK bool
 }
 
 // sample reads the bus every --sample-interval until ctx ends.
@@ -432,17 +374,9 @@ func (l *busLab) sample(ctx context.Context, id, metricsURL string) ([]busSample
 	var out []busSample
 	src := ""
 	for {
-		if s, desc, err := l.mem.read(ctx, id); err == nil {
-			bs := busSample{T: s.Time, Mem: float64(s.MemoryBytes), CPUNs: float64(s.CPUUsageNs)}
+		if bs, desc, err := l.mem.read(ctx, id); err == nil {
 			if m, err := scrapeMetrics(ctx, hc, metricsURL); err == nil {
 				bs.RSS = m["process_resident_memory_bytes"]
-			}
-			// The cgroup files are visible, so the daemon is on this host: its CPUs are ours to read.
-			if desc == memSrcCgroup {
-				if st, err := os.ReadFile("/proc/stat"); err == nil {
-					bs.BusCores, _ = readCoreTimes(st, l.plan.busCPUs)
-					bs.GenCores, _ = readCoreTimes(st, l.plan.genCPUs)
-				}
 			}
 			src = desc
 			out = append(out, bs)
@@ -547,8 +481,12 @@ func busFromSamples(f *busFigures, ss []busSample, t loadgen.Times, registered i
 		if dt := b.T.Sub(a.T).Seconds(); dt > 0 {
 			f.CPUCores = (b.CPUNs - a.CPUNs) / 1e9 / dt
 		}
-		f.CoresBusy = busyFraction(a.BusCores, b.BusCores)
-		genBusy = busyFraction(a.GenCores, b.GenCores)
+		if a.BusCoresOK && b.BusCoresOK {
+			f.CoresBusy = memstat.BusyFraction(a.BusCores, b.BusCores)
+		}
+		if a.GenCoresOK && b.GenCoresOK {
+			genBusy = memstat.BusyFraction(a.GenCores, b.GenCores)
+		}
 	}
 	return genBusy
 }

@@ -19,6 +19,7 @@ type busLoadResult struct {
 	Notes       []string
 	OpenRates   []openRate
 	Interrupted bool
+	MemSampling *busMemSampling // nil until the sampler stopped
 
 	runs      map[string][]*busRun // bus → runs, in order
 	summaries map[string][]busSummary
@@ -391,6 +392,7 @@ type busFile struct {
 	Parameters    busLoadParams       `json:"parameters"`
 	Limits        busLimits           `json:"limits"`
 	OpenRates     []openRate          `json:"open_model_rates"`
+	MemSampling   *busMemSampling     `json:"memory_sampling"`
 	Notes         []string            `json:"notes,omitempty"`
 	Summaries     []busSummary        `json:"summaries"`
 	Comparison    []busRatio          `json:"comparison_go_over_rust,omitempty"`
@@ -422,7 +424,8 @@ func (res *busLoadResult) outcome() *Outcome {
 	for _, b := range res.Buses {
 		files = append(files, File{Name: b.File, Value: busFile{
 			SchemaVersion: busLoadSchema, Bus: b, Parameters: res.Params, Limits: res.Limits, OpenRates: res.OpenRates,
-			Notes: res.Notes, Summaries: res.summaries[b.Name], Comparison: res.ratios, Runs: res.runs[b.Name],
+			MemSampling: res.MemSampling,
+			Notes:       res.Notes, Summaries: res.summaries[b.Name], Comparison: res.ratios, Runs: res.runs[b.Name],
 			Interrupted: res.Interrupted, Decision: &res.decision, Definitions: busDefinitions,
 		}})
 	}

@@ -407,7 +407,10 @@ func (f *FaultRun) analyse(reps []agent.Report) {
 		}
 		t, ok := a.firstAfter(f.BackNS)
 		if !ok || t >= f.EndNS {
-			f.Hung = append(f.Hung, id)
+			// A window cut short by Ctrl-C cannot show that a conversation hung: it only had no time to move.
+			if !f.Interrupted {
+				f.Hung = append(f.Hung, id)
+			}
 			all = false
 			continue
 		}

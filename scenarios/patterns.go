@@ -394,6 +394,7 @@ type persistentDocker struct {
 	mem    *containerSampler
 	ctrs   []*testcontainers.DockerContainer
 	pool   *clientPool
+	daemon daemonGrowth // the daemon's memory before and after the agents started
 }
 
 func (p *persistentDocker) info() patternInfo {
@@ -402,6 +403,7 @@ func (p *persistentDocker) info() patternInfo {
 
 func (p *persistentDocker) start(ctx context.Context) error {
 	addrs := make([]string, 0, p.agents)
+	p.daemon.begin(p.cli)
 	for i := 0; i < p.agents; i++ {
 		// RunAgent: serve --addr :9000, mapped port, wait for "listening", hardened.
 		c, err := containers.RunAgent(ctx, p.image, testcontainers.WithLabels(p.labels))
@@ -420,6 +422,7 @@ func (p *persistentDocker) start(ctx context.Context) error {
 		}
 		addrs = append(addrs, addr)
 	}
+	p.daemon.end(p.locality(ctx), len(p.ctrs))
 	pool, err := dialPool(ctx, addrs)
 	p.pool = pool
 	return err

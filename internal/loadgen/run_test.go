@@ -21,7 +21,9 @@ func smallConfig(addr string) Config {
 	c.GroupSize = 5
 	c.Rate = 400
 	c.Window = 2
-	c.Hold, c.Warmup, c.Duration, c.Drain = 50*time.Millisecond, 100*time.Millisecond, 400*time.Millisecond, time.Second
+	// The drain ends as soon as everything has arrived; its deadline only bounds a broken run, so it is generous
+	// (a loaded machine under -race once took over 1 s to deliver a broadcast's 3,040 copies).
+	c.Hold, c.Warmup, c.Duration, c.Drain = 50*time.Millisecond, 100*time.Millisecond, 400*time.Millisecond, 10*time.Second
 	c.ConnectRate = 2000
 	return c
 }
@@ -67,7 +69,8 @@ func TestRunDeliversEverything(t *testing.T) {
 			if len(res.Errors) != 0 || res.ReadErrors != 0 || res.WriteErrors != 0 || res.Malformed != 0 {
 				t.Errorf("errors %v, read %d, write %d, malformed %d", res.Errors, res.ReadErrors, res.WriteErrors, res.Malformed)
 			}
-			if res.CPU.WallS < 0.3 || res.CPU.AllowanceCores <= 0 {
+			// The CPU window starts when its goroutine wakes, which a loaded machine delays: only its presence is a fact.
+			if res.CPU.WallS <= 0 || res.CPU.WallS > 1 || res.CPU.AllowanceCores <= 0 {
 				t.Errorf("cpu %+v", res.CPU)
 			}
 			mw := time.Unix(0, res.Times.MeasureEnd).Sub(time.Unix(0, res.Times.MeasureStart))

@@ -68,10 +68,28 @@ func TestIntegrationLocalAgentContainer(t *testing.T) {
 	if shim.PID <= 0 || shim.PSSBytes <= 0 || shim.PrivateBytes > shim.RSSBytes || shim.PSSBytes > shim.RSSBytes {
 		t.Fatalf("shim %+v", shim)
 	}
+	// testcontainers publishes the image's exposed port: dockerd's userland proxy runs one docker-proxy per
+	// binding (address family), or none when the daemon has the userland proxy off.
+	in, err := r.Client.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bindings := 0
+	for _, bs := range in.Container.NetworkSettings.Ports {
+		bindings += len(bs)
+	}
+	px, err := ProxyOverhead(ctx, loc, r.Client, id)
+	if err != nil || (px.Processes != bindings && px.Processes != 0) || px.PrivateBytes > px.RSSBytes {
+		t.Errorf("ProxyOverhead with %d published bindings: %+v %v", bindings, px, err)
+	}
+	if d, err := DaemonPSS(loc); err != nil || d <= 0 {
+		t.Errorf("DaemonPSS = %d, %v", d, err)
+	}
 	t.Logf("%s", loc.Sources())
-	t.Logf("agent container: cgroup memory %.2f MiB (usage %.2f), peak %.2f MiB (%s); shim pid %d: RSS %.2f, PSS %.2f, private %.2f MiB",
+	t.Logf("agent container: cgroup memory %.2f MiB (usage %.2f), peak %.2f MiB (%s); shim pid %d: RSS %.2f, PSS %.2f, private %.2f MiB; %d docker-proxy: PSS %.2f, private %.2f MiB",
 		float64(smp.MemoryBytes)/mib, float64(smp.UsageBytes)/mib, float64(peak)/mib, src, shim.PID,
-		float64(shim.RSSBytes)/mib, float64(shim.PSSBytes)/mib, float64(shim.PrivateBytes)/mib)
+		float64(shim.RSSBytes)/mib, float64(shim.PSSBytes)/mib, float64(shim.PrivateBytes)/mib,
+		px.Processes, float64(px.PSSBytes)/mib, float64(px.PrivateBytes)/mib)
 	if res := s.Results(); res.Locality == nil || !res.Locality.Local || !slices.Contains(res.Sources, SourceCgroup) {
 		t.Errorf("results locality %+v sources %v", res.Locality, res.Sources)
 	}
