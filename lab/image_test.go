@@ -272,4 +272,3 @@ func decode(t *testing.T, files map[string][]byte, name string, v any) {
 		t.Fatalf("%s: %v", name, err)
 	}
 }
-
