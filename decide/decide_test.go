@@ -149,7 +149,7 @@ func TestMessaging(t *testing.T) {
 
 func TestNotRun(t *testing.T) {
 	s := Spawn(SpawnInput{})
-	f := NewFinalReport("spawn", nil, Decisions{SpawnPatterns: &s})
+	f := NewFinalReport("spawn", nil, Decisions{SpawnPatterns: &s}, CostInput{})
 	if strings.Join(f.NotRun, ",") != "agent_messaging,ai_streaming,message_bus" {
 		t.Errorf("not run: %v", f.NotRun)
 	}
