@@ -262,6 +262,9 @@ type spawnDocker struct {
 	image  string
 	labels map[string]string
 	viaTC  bool
+	// remoteDaemon: the daemon is not on this kernel (a TCP DOCKER_HOST), so this machine's /proc/meminfo says
+	// nothing about the host the containers run on and is not read.
+	remoteDaemon bool
 
 	mu sync.Mutex
 	// peaks is each task container's peak memory, bytes: its own cgroup's high-water mark (v1
@@ -302,6 +305,9 @@ func (p *spawnDocker) info() patternInfo {
 func (p *spawnDocker) start(context.Context) error { return nil }
 func (p *spawnDocker) stop(context.Context) error  { return nil }
 func (p *spawnDocker) memory(ctx context.Context) (float64, string, error) {
+	if p.remoteDaemon {
+		return 0, "", fmt.Errorf("host memory: %w (docker host %s)", memstat.ErrNotLocal, p.cli.DaemonHost())
+	}
 	v, _, err := hostMemory(ctx)
 	return v, hostContextSource, err
 }
