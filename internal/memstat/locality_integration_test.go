@@ -63,7 +63,8 @@ func TestIntegrationLocalAgentContainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if shim.PID <= 0 || shim.PSSBytes <= 0 || shim.PrivateBytes > shim.RSSBytes || shim.PSSBytes > shim.RSSBytes {
+	if shim.PID <= 0 || shim.PSSBytes <= 0 || shim.PrivateBytes > shim.RSSBytes || shim.PSSBytes > shim.RSSBytes ||
+		shim.PrivateDirtyBytes <= 0 || shim.PrivateDirtyBytes > shim.PrivateBytes {
 		t.Fatalf("shim %+v", shim)
 	}
 	// testcontainers publishes the image's exposed port: dockerd's userland proxy runs one docker-proxy per
@@ -77,17 +78,17 @@ func TestIntegrationLocalAgentContainer(t *testing.T) {
 		bindings += len(bs)
 	}
 	px, err := ProxyOverhead(ctx, loc, r.Client, id)
-	if err != nil || (px.Processes != bindings && px.Processes != 0) || px.PrivateBytes > px.RSSBytes {
+	if err != nil || (px.Processes != bindings && px.Processes != 0) || px.PrivateBytes > px.RSSBytes || px.PrivateDirtyBytes > px.PrivateBytes {
 		t.Errorf("ProxyOverhead with %d published bindings: %+v %v", bindings, px, err)
 	}
 	if d, err := DaemonPSS(loc); err != nil || d <= 0 {
 		t.Errorf("DaemonPSS = %d, %v", d, err)
 	}
 	t.Logf("%s", loc.Sources())
-	t.Logf("agent container: cgroup memory %.2f MiB (usage %.2f), peak %.2f MiB (%s); shim pid %d: RSS %.2f, PSS %.2f, private %.2f MiB; %d docker-proxy: PSS %.2f, private %.2f MiB",
+	t.Logf("agent container: cgroup memory %.2f MiB (usage %.2f), peak %.2f MiB (%s); shim pid %d: RSS %.2f, PSS %.2f, private %.2f (dirty %.2f) MiB; %d docker-proxy: PSS %.2f, private dirty %.2f MiB",
 		float64(smp.MemoryBytes)/mib, float64(smp.UsageBytes)/mib, float64(peak)/mib, src, shim.PID,
 		float64(shim.RSSBytes)/mib, float64(shim.PSSBytes)/mib, float64(shim.PrivateBytes)/mib,
-		px.Processes, float64(px.PSSBytes)/mib, float64(px.PrivateBytes)/mib)
+		float64(shim.PrivateDirtyBytes)/mib, px.Processes, float64(px.PSSBytes)/mib, float64(px.PrivateDirtyBytes)/mib)
 	if res := s.Results(); res.Locality == nil || !res.Locality.Local || !slices.Contains(res.Sources, SourceCgroup) {
 		t.Errorf("results locality %+v sources %v", res.Locality, res.Sources)
 	}
