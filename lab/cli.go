@@ -200,15 +200,25 @@ func Main(ctx context.Context, args []string, io IO) int {
 		return clean(ctx, io)
 	}
 	wd, _ := os.Getwd()
-	root, err := images.FindRoot(wd)
+	// In the agentlab/lab image there is no repository: the images come from the bundle it carries.
+	root, prebuilt, err := images.Locate(wd)
 	if err != nil {
 		fmt.Fprintf(io.Stderr, "lab: %v\n", err)
 		return ExitUsage
 	}
+	newBuilder := images.NewBuilder
+	if prebuilt {
+		newBuilder = images.NewPrebuiltBuilder
+	}
 	if o.Images != "" {
-		return buildImages(ctx, io, root, imageList(o.Images), o.Params.SkipRust)
+		return buildImages(ctx, io, newBuilder, root, imageList(o.Images), o.Params.SkipRust)
 	}
 	sc := o.sc
+	// Found out now, not after the run: in a container the results folder is a mount another uid may own.
+	if err := writable(o.Out); err != nil {
+		fmt.Fprintf(io.Stderr, "lab: %v\n", err)
+		return ExitUsage
+	}
 
 	runID := dockerx.NewRunID(io.Now())
 	lock, err := dockerx.AcquireRunLock(runID)
@@ -240,11 +250,14 @@ func Main(ctx context.Context, args []string, io IO) int {
 			}
 		}()
 	}
+	if id := dockerx.SelfContainer(); id != "" {
+		fmt.Fprintf(io.Stderr, "lab: running inside container %.12s: process patterns run in it, containers on the daemon\n", id)
+	}
 	var cli *client.Client // the scenario gets no daemon it did not ask for
 	if sc.NeedsDocker() {
 		cli = dcli
 	}
-	builder := images.NewBuilder(cli, root, io.Stderr)
+	builder := newBuilder(cli, root, io.Stderr)
 	defer builder.Close()
 
 	env := &scenarios.Env{RunID: runID, Params: o.Params, Docker: cli, Images: builder, Log: io.Stderr,
@@ -344,6 +357,22 @@ func clean(ctx context.Context, io IO) int {
 	return ExitOK
 }
 
+// writable makes the results folder and checks this process may write in it.
+func writable(dir string) error {
+	err := os.MkdirAll(dir, 0o755)
+	if err == nil {
+		var f *os.File
+		if f, err = os.CreateTemp(dir, ".write-check-"); err == nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("results folder %s is not writable by uid %d gid %d: %v", dir, os.Getuid(), os.Getgid(), err)
+	}
+	return nil
+}
+
 func imageList(s string) []string {
 	if s == "all" {
 		return images.Names()
@@ -352,17 +381,21 @@ func imageList(s string) []string {
 }
 
 // buildImages is `make images`: every image, with the hash tag and the :latest alias.
-func buildImages(ctx context.Context, io IO, root string, names []string, skipRust bool) int {
+func buildImages(ctx context.Context, io IO, newBuilder func(client.APIClient, string, io.Writer) *images.Builder,
+	root string, names []string, skipRust bool) int {
 	cli, err := dockerx.Connect(ctx)
 	if err != nil {
 		fmt.Fprintf(io.Stderr, "lab: %v\n", err)
 		return ExitUsage
 	}
 	defer cli.Close()
-	b := images.NewBuilder(cli, root, io.Stderr)
+	b := newBuilder(cli, root, io.Stderr)
 	defer b.Close()
 	code := ExitOK
 	for _, n := range names {
+		if b.Prebuilt() && images.Specs[n].Bundle {
+			continue // the lab image is what runs this
+		}
 		if skipRust && images.Specs[n].NeedsCargo {
 			fmt.Fprintf(io.Stderr, "lab: skipping %s (--skip-rust)\n", n)
 			continue

@@ -135,7 +135,7 @@ func TestMainSpawnProcessWritesResults(t *testing.T) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc.SchemaVersion != 2 || doc.RunID == "" || doc.Environment.CPUs == 0 || doc.Environment.GitCommit == "" {
+	if doc.SchemaVersion != scenarios.SchemaVersion || doc.RunID == "" || doc.Environment.CPUs == 0 || doc.Environment.GitCommit == "" {
 		t.Errorf("header incomplete: %+v", doc)
 	}
 	if len(doc.Patterns) != 1 || doc.Patterns[0].Tasks != 6 || doc.Patterns[0].Errors != 0 ||

@@ -54,7 +54,9 @@ func (c *containerSampler) add(ctx context.Context, id, role string) error {
 }
 
 func (c *containerSampler) Memory(ctx context.Context, ids []string) (float64, string, error) {
-	if c.fast == nil {
+	// The cgroup files are the fast path only where the daemon's containers are visible: a unix socket mounted
+	// into the lab's container shows this container's own cgroup tree, not the daemon's (Locality says which).
+	if loc, known := c.s.Locality(); c.fast == nil || known && !loc.Local {
 		return c.s.Memory(ctx, ids)
 	}
 	got, err := c.fast.Sample(ctx, ids)
