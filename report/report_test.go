@@ -326,3 +326,17 @@ func TestHTMLRendersOfflineInChromium(t *testing.T) {
 		}
 	}
 }
+
+func TestThresholdsFile(t *testing.T) {
+	names := scenarios.Default().Names()
+	f := filepath.Join(t.TempDir(), "thresholds")
+	os.WriteFile(f, []byte("# the seed's bars\nbus-load.go.targeted.latency_p95_ms<50\n\nagent-messaging.go.direct.success_pct>95 # Test 5\n"), 0o644)
+	ts, err := ReadThresholds(f, names)
+	if err != nil || len(ts) != 2 || ts[1].Limit != 95 || ts[1].Op != ">" {
+		t.Fatalf("%v %+v", err, ts)
+	}
+	os.WriteFile(f, []byte("bus-load.go.targeted.latency_p95_ms<50\nbus-load.go.targeted.latency_p95_ms 50\n"), 0o644)
+	if _, err := ReadThresholds(f, names); err == nil || !strings.Contains(err.Error(), ":2: bad threshold") {
+		t.Errorf("want the line number: %v", err)
+	}
+}
