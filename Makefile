@@ -3,9 +3,9 @@ GO ?= go
 
 .PHONY: lab test test-short images vet clean bench profile
 
-# The main job: all lifecycle patterns, quick.
+# The main job: the full lab, quick (every scenario, final-report.json with the migration scenario, report.html).
 lab:
-	$(GO) run ./lab --scenario spawn --quick
+	$(GO) run ./lab --scenario all --quick
 
 # The test suite CI runs: unit + Docker integration tests (conformance of both buses included), the Rust bus's
 # cargo test and the Rust stream client's (offline, crates vendored by the bus's build.sh).
@@ -23,9 +23,17 @@ vet:
 	$(GO) vet ./...
 	cd cmd/cadvisor && $(GO) vet ./...
 
-# Build every image (agentlab/<name>:<hash> and :latest) from source, offline.
-images:
+# Build every image (agentlab/<name>:<hash> and :latest) from source, offline — agentlab/lab included, which
+# carries all the others for `docker-compose up --exit-code-from lab`.
+images: .env
 	$(GO) run ./lab --images all
+
+# docker-compose.yml's values for this machine, written once (an existing .env is left alone): the lab container
+# runs as the owner of ./results with the Docker socket's group added.
+.env:
+	@printf 'LAB_UID=%s\nLAB_GID=%s\nDOCKER_GID=%s\n' "$$(id -u)" "$$(id -g)" \
+		"$$(stat -c %g /var/run/docker.sock 2>/dev/null || echo 0)" > .env
+	@echo "wrote .env for docker-compose: $$(tr '\n' ' ' < .env)"
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./gobus/

@@ -63,7 +63,7 @@ func TestSpawnSavingsDetailNamesTheInterval(t *testing.T) {
 func busIn(goP95 float64, n int, rustX float64) BusInput {
 	p95 := Paired{Go: rep(goP95, n), Rust: rep(goP95/2, n)}
 	return BusInput{Agents: 1000, HaveRust: true,
-		Open:       []BusPattern{{Pattern: "targeted", P95MS: p95, Delivery: rep(1, n), Sessions: rep(1000, n)}},
+		Open:       []BusPattern{{Pattern: "targeted", P95MS: p95, Undelivered: rep(0, n), Late: rep(3, n), Sessions: rep(1000, n)}},
 		Throughput: Paired{Go: rep(100, n), Rust: rep(100*rustX, n)},
 		MemPerConn: Paired{Go: rep(10000, n), Rust: rep(4000, n)},
 	}
@@ -104,9 +104,9 @@ func TestBusGeneratorBoundMissIsNotARefutation(t *testing.T) {
 
 func TestBusLostMessagesMeanNotHandled(t *testing.T) {
 	in := busIn(5, 6, 3)
-	in.Open[0].Delivery[3] = 0.9
+	in.Open[0].Undelivered[3] = 1
 	if d := Bus(in); d.GoHandles != No || d.Delivered.Answer != No {
-		t.Errorf("a run lost 10 %%: handles %s delivered %s", d.GoHandles, d.Delivered.Answer)
+		t.Errorf("a run left one message undelivered: handles %s delivered %s", d.GoHandles, d.Delivered.Answer)
 	}
 }
 
@@ -149,7 +149,7 @@ func TestMessaging(t *testing.T) {
 
 func TestNotRun(t *testing.T) {
 	s := Spawn(SpawnInput{})
-	f := NewFinalReport("spawn", nil, Decisions{SpawnPatterns: &s})
+	f := NewFinalReport("spawn", nil, Decisions{SpawnPatterns: &s}, CostInput{})
 	if strings.Join(f.NotRun, ",") != "agent_messaging,ai_streaming,message_bus" {
 		t.Errorf("not run: %v", f.NotRun)
 	}
@@ -161,5 +161,24 @@ func TestBusDecisionMarshalsWithoutRust(t *testing.T) {
 	in.Open[0].P95MS.Rust = []float64{math.NaN(), math.NaN()}
 	if _, err := json.Marshal(Bus(in)); err != nil {
 		t.Fatalf("a Go-only decision must marshal: %v", err)
+	}
+}
+
+// The marginal host figure adds the shim's and proxy's private memory and a positive daemon share to the cgroup
+// figure; a shrinking daemon adds nothing; the spawn decision carries it for the cost analysis.
+func TestMarginalHost(t *testing.T) {
+	g, s := 512.0, -256.0
+	if m := MarginalHost(1000, 200, 30, &g); m != 1742 {
+		t.Errorf("with growth: %v", m)
+	}
+	if m := MarginalHost(1000, 200, 30, &s); m != 1230 {
+		t.Errorf("with shrinkage: %v", m)
+	}
+	if m := MarginalHost(1000, 200, 0, nil); m != 1200 {
+		t.Errorf("without daemon figure: %v", m)
+	}
+	hm := []ContainerHostMemory{{Pattern: "persistent-docker", CgroupBytes: 1000}}
+	if d := Spawn(SpawnInput{HostMemory: hm}); len(d.HostMemory) != 1 || d.HostMemory[0].Pattern != "persistent-docker" {
+		t.Errorf("decision's host memory %+v", d.HostMemory)
 	}
 }

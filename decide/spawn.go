@@ -40,6 +40,55 @@ type MemoryVerdict struct {
 type SpawnInput struct {
 	Savings []RuntimeSavings
 	Memory  []MemoryVerdict
+	// HostMemory is each container pattern's host memory per container (no threshold reads it): the figure a
+	// Docker cost analysis ("containers per GiB") must use, MarginalHostBytesPerContainer, not the cgroup alone.
+	HostMemory []ContainerHostMemory
+}
+
+// MarginalHostDefinition says how ContainerHostMemory.MarginalHostBytesPerContainer is made (results/README.md
+// says the same). Private dirty pages (heap, stacks) are what one more container adds; the shim's and proxy's
+// binary text is page cache shared by all of them (in PSS; in Private_Clean only while no other shim maps it), paid
+// once per host.
+const MarginalHostDefinition = "cgroup memory (usage − inactive_file; for a spawned container its cgroup peak) " +
+	"+ containerd-shim Private_Dirty (/proc/<shim pid>/smaps_rollup) + docker-proxy Private_Dirty (published ports only) " +
+	"+ max(0, daemon growth per container: dockerd + containerd PSS after − before starting N containers, ÷ N; an estimate, omitted when not measured)"
+
+// ContainerHostMemory is what one container of a pattern costs the host, bytes, each a median over the pattern's
+// Containers containers. With a remote daemon only the cgroup figure is measurable: the rest is null and
+// NotMeasurable says why.
+type ContainerHostMemory struct {
+	Pattern    string `json:"pattern"`
+	Containers int    `json:"containers"`
+	// CgroupBytes is the container's own cgroup figure (what docker stats shows; a spawned container's peak).
+	CgroupBytes  float64 `json:"cgroup_bytes"`
+	CgroupSource string  `json:"cgroup_source"`
+	// Shim*: the container's containerd-shim. PSS includes its share of pages shared with the other shims;
+	// private dirty is what it alone holds (memstat.ShimMemory says why not Private_Clean). Null when not
+	// measurable from here.
+	ShimPSSBytes          *float64 `json:"shim_pss_bytes"`
+	ShimPrivateDirtyBytes *float64 `json:"shim_private_dirty_bytes"`
+	// Proxy*: the docker-proxy processes forwarding the container's published ports (0 without any). Null when not
+	// measurable from here.
+	ProxyPSSBytes          *float64 `json:"proxy_pss_bytes"`
+	ProxyPrivateDirtyBytes *float64 `json:"proxy_private_dirty_bytes"`
+	// DaemonGrowthBytes is (dockerd + containerd PSS after − before starting DaemonN containers) ÷ DaemonN: an
+	// estimate (the daemon is shared; whatever else it did in between is in it); null when not measured.
+	DaemonGrowthBytes *float64 `json:"daemon_growth_bytes_per_container"`
+	DaemonN           int      `json:"daemon_growth_n"`
+	// MarginalHostBytesPerContainer is MarginalHostDefinition's sum; null when the daemon's processes are not
+	// visible from here.
+	MarginalHostBytesPerContainer *float64 `json:"marginal_host_bytes_per_container"`
+	Source                        string   `json:"source"`
+	NotMeasurable                 string   `json:"not_measurable,omitempty"`
+}
+
+// MarginalHost is MarginalHostDefinition's sum. A negative daemon growth (its heap shrank meanwhile) counts 0.
+func MarginalHost(cgroup, shimPrivateDirty, proxyPrivateDirty float64, daemonGrowth *float64) float64 {
+	m := cgroup + shimPrivateDirty + proxyPrivateDirty
+	if daemonGrowth != nil && *daemonGrowth > 0 {
+		m += *daemonGrowth
+	}
+	return m
 }
 
 // SpawnDecision is Test 3 with its inputs.
@@ -54,6 +103,8 @@ type SpawnDecision struct {
 	MemoryAnswer      string          `json:"memory_answer"`
 	ShiftJustified    Answer          `json:"architectural_shift_justified"`
 	Rule              string          `json:"rule"`
+	// HostMemory passes SpawnInput.HostMemory on for the cost analysis (no answer depends on it).
+	HostMemory []ContainerHostMemory `json:"host_memory_per_container"`
 }
 
 // Spawn answers Test 3.
@@ -62,7 +113,8 @@ func Spawn(in SpawnInput) SpawnDecision {
 		Question: "Persistent saves >50% time vs spawn-kill? Persistent memory stable over time?",
 		Rule: fmt.Sprintf("architectural shift justified ⇔ in every runtime measured the median per-round saving of persistent over spawn-kill is > %.0f %% (its 95 %% CI wholly above) AND every persistent pattern's memory is stable (%s)",
 			PersistentSavesPct, stats.RuleText),
-		Memory: in.Memory,
+		Memory:     in.Memory,
+		HostMemory: in.HostMemory,
 	}
 	var time []Answer
 	for _, s := range in.Savings {

@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"maps"
@@ -22,15 +23,24 @@ func (r *aiStreamingResult) report(w io.Writer) error {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "client\tstreams\tdelay ms\tCPU/token ms [95% CI]\tnet wait/token ms\tTTFT p50 ms\tTTFT p99 ms\tgap p50 ms\tgap p95 ms\tgap p99 ms\ttok/s/stream\ttok/s total\theap/stream KiB\tmem/stream KiB\tmock CPU\toutcomes\t")
-	for _, s := range r.Runs {
+	for _, s := range r.tableOrder() {
 		if s.Error != "" && s.Streams == 0 {
 			fmt.Fprintf(tw, "%s\t%d\t%.0f\tFAILED: %s\t\t\t\t\t\t\t\t\t\t\t\t\t\n", s.Client, s.Concurrent, s.TokenDelayMS, truncate([]byte(s.Error), 80))
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%.3f\t%.2f\t%.2f\t%.3f\t%.3f\t%.3f\t%.0f\t%.0f\t%.1f\t%.1f\t%.2f\t%s\t\n",
+		// A figure that does not apply (no Go heap in Rust) or was not sampled twice (a run shorter than the sampling
+		// interval) is "—", not a measured 0.
+		heap, mem := "—", "—"
+		if s.Language == "go" {
+			heap = fmt.Sprintf("%.1f", s.HeapPerStream/1024)
+		}
+		if s.MemSamples >= 2 { // one sample has no spread to divide
+			mem = fmt.Sprintf("%.1f", s.ContainerPerStream/1024)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%.3f\t%.2f\t%.2f\t%.3f\t%.3f\t%.3f\t%.0f\t%.0f\t%s\t%s\t%.2f\t%s\t\n",
 			s.Client, s.Concurrent, s.TokenDelayMS, s.PerTokenCPU.Format("%.4f"), s.NetworkWaitPerToken,
 			s.TTFT.P50MS, s.TTFT.P99MS, s.InterToken.P50MS, s.InterToken.P95MS, s.InterToken.P99MS,
-			s.StreamTokensPerS, s.TotalTokensPerS, s.HeapPerStream/1024, s.ContainerPerStream/1024, s.MockCPUCores, outcomes(s.Outcomes))
+			s.StreamTokensPerS, s.TotalTokensPerS, heap, mem, s.MockCPUCores, outcomes(s.Outcomes))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -74,6 +84,26 @@ func (r *aiStreamingResult) report(w io.Writer) error {
 		fmt.Fprintln(w, "  note: "+n)
 	}
 	return nil
+}
+
+// tableOrder is the runs by level, pacing (realistic first) and the clients' order, whatever order the interleaved
+// rounds ran them in.
+func (r *aiStreamingResult) tableOrder() []streamRun {
+	rank := map[string]int{}
+	for i, c := range r.Clients {
+		rank[c.Client] = i
+	}
+	out := slices.Clone(r.Runs)
+	slices.SortStableFunc(out, func(a, b streamRun) int {
+		if a.Concurrent != b.Concurrent {
+			return a.Concurrent - b.Concurrent
+		}
+		if c := cmp.Compare(b.TokenDelayMS, a.TokenDelayMS); c != 0 {
+			return c
+		}
+		return rank[a.Client] - rank[b.Client]
+	})
+	return out
 }
 
 func outcomes(m map[string]int) string {

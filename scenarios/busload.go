@@ -103,6 +103,9 @@ func checkBusLoad(p Params) error {
 	if p.Window < 1 {
 		errs = append(errs, fmt.Errorf("--window must be ≥ 1, got %d", p.Window))
 	}
+	if p.InFlight < p.Generators {
+		errs = append(errs, fmt.Errorf("--inflight must be ≥ --generators (%d), got %d", p.Generators, p.InFlight))
+	}
 	if p.Generators < 1 || p.Generators > loadgen.MaxGenerators {
 		errs = append(errs, fmt.Errorf("--generators must be in [1, %d], got %d", loadgen.MaxGenerators, p.Generators))
 	}
@@ -313,11 +316,17 @@ func (busLoadScenario) Run(ctx context.Context, env *Env) (*Outcome, error) {
 			fmt.Fprintf(env.Log, "bus-load: remove network: %v\n", err)
 		}
 	}()
-	lab := &busLab{env: env, plan: plan, nw: nw, genImage: genImage, mem: newMemSource(env.Docker)}
+	meter, err := newBusMeter(ctx, env, plan.busCPUs, plan.genCPUs, p.CAdvisor)
+	if err != nil {
+		return nil, err
+	}
+	lab := &busLab{env: env, plan: plan, nw: nw, genImage: genImage, mem: meter}
 	res := newBusLoadResult(env, plan, buses, notes)
 	bar := env.Progress("runs", plan.runs(len(buses)))
 	runErr := lab.sweep(ctx, buses, res, bar)
 	bar.Done()
+	ms := meter.stop(ctx)
+	res.MemSampling = &ms
 	res.finish(ctx.Err() != nil)
 	return res.outcome(), runErr
 }
@@ -347,7 +356,7 @@ type busLab struct {
 	plan     busPlan
 	nw       *testcontainers.DockerNetwork
 	genImage string
-	mem      memSource
+	mem      *busMeter
 	seq      int
 }
 

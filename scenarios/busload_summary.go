@@ -19,6 +19,7 @@ type busLoadResult struct {
 	Notes       []string
 	OpenRates   []openRate
 	Interrupted bool
+	MemSampling *busMemSampling // nil until the sampler stopped
 
 	runs      map[string][]*busRun // bus → runs, in order
 	summaries map[string][]busSummary
@@ -39,6 +40,7 @@ type busLoadParams struct {
 	HoldS         float64  `json:"hold_s"`
 	DrainMaxS     float64  `json:"drain_max_s"`
 	Window        int      `json:"window"`
+	InFlight      int      `json:"inflight"`
 	ConnectRate   float64  `json:"connect_rate"` // connections/s
 	PayloadBytes  int      `json:"payload_bytes"`
 	Quick         bool     `json:"quick"`
@@ -128,7 +130,7 @@ func newBusLoadResult(env *Env, pl busPlan, buses []busSpec, notes []string) *bu
 		Params: busLoadParams{
 			Agents: pl.agents, Patterns: pl.patterns, Model: p.Model, ClosedPattern: pl.closedPattern,
 			Repeat: p.Repeat, Rate: p.Rate, DurationS: p.Duration.Seconds(), WarmupS: pl.warmup.Seconds(),
-			HoldS: busHold.Seconds(), DrainMaxS: busDrain.Seconds(), Window: p.Window,
+			HoldS: busHold.Seconds(), DrainMaxS: busDrain.Seconds(), Window: p.Window, InFlight: p.InFlight,
 			ConnectRate: p.ConnectRate, PayloadBytes: busPayloadBytes, Quick: p.Quick,
 			SampleMS: float64(p.Sample.Microseconds()) / 1000, Order: "buses alternate within each repeat (A B A B …)",
 		},
@@ -343,7 +345,8 @@ func (res *busLoadResult) decideInput() decide.BusInput {
 			Go: res.byRepeat("go", k, MetricLatencyP95), Rust: res.byRepeat("rust", k, MetricLatencyP95)}}
 		good, _ := res.runsOf("go", k)
 		for _, r := range good {
-			p.Delivery = append(p.Delivery, r.DeliveryRatio)
+			p.Undelivered = append(p.Undelivered, float64(r.Undelivered()))
+			p.Late = append(p.Late, float64(r.Late))
 			p.Sessions = append(p.Sessions, float64(r.Sessions.Registered))
 			if r.GeneratorBound {
 				p.GoGeneratorBound++
@@ -391,6 +394,7 @@ type busFile struct {
 	Parameters    busLoadParams       `json:"parameters"`
 	Limits        busLimits           `json:"limits"`
 	OpenRates     []openRate          `json:"open_model_rates"`
+	MemSampling   *busMemSampling     `json:"memory_sampling"`
 	Notes         []string            `json:"notes,omitempty"`
 	Summaries     []busSummary        `json:"summaries"`
 	Comparison    []busRatio          `json:"comparison_go_over_rust,omitempty"`
@@ -405,6 +409,13 @@ var busDefinitions = map[string]string{
 	"ws_msgs_sent":             "messages whose ts falls in the measured window (after warm-up)",
 	"ws_msgs_received":         "deliveries of those messages (late ones waited for up to the drain time)",
 	"delivery_ratio":           "ws_msgs_received / expected deliveries (broadcast: sent × (registered agents − 1))",
+	"late":                     "deliveries of the window's messages that arrived after the window ended, before the drain deadline (included in ws_msgs_received)",
+	"still_queued":             "deliveries not arrived when the drain hit its deadline and not dropped: the bus still held them (whole run)",
+	"lost":                     "deliveries dropped by the bus (its bus_dropped_total) or missing after a drain that went quiet (whole run)",
+	"refused":                  "error frames the agents received",
+	"presumed_lost":            "messages of the window not delivered within the token timeout (late or never): counted, never re-sent; a closed-model slot is given back only on delivery or refusal",
+	"inflight":                 "closed model: messages in flight over all agents; latency ≈ inflight / throughput (Little's law)",
+	"errors_after_drain":       "bus errors counted after the drain end, while the generators closed their connections: sends still queued for agents that had left (unknown_target); not the run's",
 	"bus_mem_per_conn_bytes":   "(bus container memory with every agent connected, before traffic − idle memory before any connection) / registered agents; memory_source names the reader",
 	"bus_cpu_cores":            "bus container CPU time over the measured window / wall time",
 	"bus_deliveries_per_cpu_s": "ws_msgs_received_per_s / bus_cpu_cores: deliveries per second of bus CPU time, the bus's cost per delivery inverted",
@@ -415,14 +426,15 @@ var busDefinitions = map[string]string{
 	"comparison_go_over_rust":  "go median / rust median per metric; the median of per-repeat ratios with its interval; the Mann–Whitney U p-value of Go's runs against Rust's",
 }
 
-const busLoadSchema = 2 // 2: benchmath intervals (null below 6 repeats), p-values, typed parameters, decision
+const busLoadSchema = 3 // 3: late, still_queued, lost, refused, presumed_lost, drain_end, inflight, memory by source; no window_resets. 2: benchmath intervals, p-values, typed parameters, decision
 
 func (res *busLoadResult) outcome() *Outcome {
 	var files []File
 	for _, b := range res.Buses {
 		files = append(files, File{Name: b.File, Value: busFile{
 			SchemaVersion: busLoadSchema, Bus: b, Parameters: res.Params, Limits: res.Limits, OpenRates: res.OpenRates,
-			Notes: res.Notes, Summaries: res.summaries[b.Name], Comparison: res.ratios, Runs: res.runs[b.Name],
+			MemSampling: res.MemSampling,
+			Notes:       res.Notes, Summaries: res.summaries[b.Name], Comparison: res.ratios, Runs: res.runs[b.Name],
 			Interrupted: res.Interrupted, Decision: &res.decision, Definitions: busDefinitions,
 		}})
 	}

@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/agentlab/agentlab/decide"
+	"github.com/agentlab/agentlab/internal/memstat"
 	"github.com/agentlab/agentlab/internal/stats"
 )
 
@@ -63,9 +65,31 @@ func fixedLifecycle() *comparison {
 		r.Time = stats.Summary{Count: 20, MeanMS: mean, MinMS: mean * 0.8, P50MS: mean, P90MS: mean * 1.2, P95MS: mean * 1.3,
 			P99MS: mean * 1.5, P999MS: mean * 1.5, MaxMS: mean * 1.6, StdMS: mean / 10}
 		r.OpsPerSec = 1000 / mean
-		r.Memory = memoryResult{Source: "fixed source", BaselineBytes: 8 << 20, FinalBytes: 8<<20 + 4096, DeltaBytes: 4096, Trend: trend,
+		r.Memory = memoryResult{Source: "fixed source", BaselineBytes: 8 << 20, FinalBytes: 8<<20 + 4096, Trend: trend,
 			Series: []memSample{{TS: 0, Bytes: 8 << 20}, {TS: 1, Bytes: 8<<20 + 4096}}}
+		if kind == "persistent" {
+			d := 4096.0
+			r.Memory.DeltaBytes = &d
+		}
 		return r
+	}
+	iv := func(xs ...float64) *stats.Interval { v := stats.MedianCI(xs); return &v }
+	host := func(pattern string, cgroup float64, proxy int64) *hostOverhead {
+		h := &hostOverhead{ContainerHostMemory: decide.ContainerHostMemory{Pattern: pattern, CgroupBytes: cgroup,
+			CgroupSource: "fixed cgroup source", Source: "fixed host source"}}
+		var g daemonGrowth
+		g.before, g.after, g.n, g.ok = 100<<20, 100<<20+3<<19, 3, true
+		g.fill(h)
+		for i := 0; i < 3; i++ {
+			h.Shims = append(h.Shims, memstat.ShimMemory{PID: 100 + i, PSSBytes: 3 << 20, PrivateBytes: 5 << 19, PrivateDirtyBytes: 5 << 19, RSSBytes: 13 << 20})
+			h.Proxies = append(h.Proxies, memstat.ProxyMemory{Processes: int(min(proxy, 2)), PSSBytes: proxy << 19, PrivateBytes: proxy << 19, PrivateDirtyBytes: proxy << 19, RSSBytes: proxy << 20})
+		}
+		f := func(v float64) *float64 { return &v }
+		h.Containers, h.ShimPSSBytes, h.ShimPrivateDirtyBytes = 3, f(3<<20), f(5<<19)
+		h.ProxyPSSBytes, h.ProxyPrivateDirtyBytes = f(float64(proxy<<19)), f(float64(proxy<<19))
+		m := decide.MarginalHost(h.CgroupBytes, *h.ShimPrivateDirtyBytes, *h.ProxyPrivateDirtyBytes, h.DaemonGrowthBytes)
+		h.MarginalHostBytesPerContainer = &m
+		return h
 	}
 	stable := &stats.Trend{Verdict: stats.Stable, Rule: stats.RuleText, Samples: 12, BaselineBytes: 8 << 20, SlopeBytesMin: 1024, WindowSeconds: 30}
 	res := []*patternResult{
@@ -75,6 +99,13 @@ func fixedLifecycle() *comparison {
 		mk("spawn-docker-raw", "spawn", "docker", "engine-api", 620, nil),
 		mk("persistent-docker", "persistent", "docker", "testcontainers", 1, stable),
 	}
+	res[0].Memory.PeakSelf = iv(5.7*(1<<20), 5.8*(1<<20), 5.9*(1<<20), 5.8*(1<<20), 5.7*(1<<20), 5.8*(1<<20))
+	res[0].Memory.ChildPeakRSS = iv(60 << 20)
+	res[1].Memory.PSS = iv(8<<20, 8<<20+4096)
+	res[2].Memory.PeakSelf, res[2].Memory.ContainerPeak = iv(5.5*(1<<20)), iv(7<<20, 7<<20, 7<<20, 7<<20, 7<<20, 7<<20)
+	res[2].Memory.ContainerPeakSource = "cgroup memory.max_usage_in_bytes"
+	res[2].Memory.Host = host("spawn-docker", 7<<20, 0)
+	res[4].Memory.Host = host("persistent-docker", 1.6*(1<<20), 3)
 	rs := ratios(res)
 	d := decide.Spawn(spawnInput(res, rs))
 	return &comparison{SchemaVersion: SchemaVersion, Patterns: res, Ratios: rs, Decision: &d,
@@ -91,8 +122,25 @@ func TestGoldenLifecycle(t *testing.T) {
 	golden(t, "spawn-comparison.json.golden", goldenJSON(t, c))
 }
 
+// withMemSources gives every run of res its bus memory by source, as a local daemon with cAdvisor reads it.
+func withMemSources(res *busLoadResult) *busLoadResult {
+	res.MemSampling = &busMemSampling{Sources: []string{"docker-stats", "cgroup", "cadvisor"},
+		Interval: memstat.Duration(time.Second), CPUSetBusy: "host /proc/stat per-CPU times"}
+	for _, runs := range res.runs {
+		for i, r := range runs {
+			base := uint64(20<<20 + i<<20)
+			r.BusFig.MemSources = []busMemSource{
+				{Source: "docker-stats", Samples: 3, MeanBytes: base, MaxBytes: base + 1<<20},
+				{Source: "cgroup", Samples: 30, MeanBytes: base + 1<<18, MaxBytes: base + 1<<20, CrossCheck: "agree (3 pairs, max 1.2 %)"},
+				{Source: "cadvisor", Samples: 3, MeanBytes: base, MaxBytes: base + 1<<20, CrossCheck: "agree (3 pairs, max 0.4 %)"},
+			}
+		}
+	}
+	return res
+}
+
 func TestGoldenBusLoad(t *testing.T) {
-	res := fakeResult(12, 100e3, 300e3, false)
+	res := withMemSources(fakeResult(12, 100e3, 300e3, false))
 	res.Buses[0].File, res.Buses[1].File = "go-ws-metrics.json", "rust-ws-metrics.json"
 	var table bytes.Buffer
 	if err := res.report(&table); err != nil {
@@ -103,7 +151,7 @@ func TestGoldenBusLoad(t *testing.T) {
 	golden(t, "go-ws-metrics.json.golden", goldenJSON(t, v))
 	// Twice the same result must give the same bytes: no map iteration order reaches a report.
 	var again bytes.Buffer
-	if err := fakeResult(12, 100e3, 300e3, false).report(&again); err != nil || !bytes.Equal(again.Bytes(), table.Bytes()) {
+	if err := withMemSources(fakeResult(12, 100e3, 300e3, false)).report(&again); err != nil || !bytes.Equal(again.Bytes(), table.Bytes()) {
 		t.Errorf("the table is not deterministic")
 	}
 }

@@ -23,8 +23,10 @@ var ErrTasksFailed = errors.New("tasks failed")
 const memSamplesPerPattern = 40
 
 // SchemaVersion of spawn-comparison.json; bump on incompatible changes. 2: typed parameters, savings with
-// benchmath intervals (no interval below 6 rounds), the decision from package decide.
-const SchemaVersion = 2
+// benchmath intervals (no interval below 6 rounds), the decision from package decide. 3: spawn patterns have no
+// memory delta (the host-wide figure is context only); host memory per container (shim, docker-proxy, daemon
+// growth, marginal) per container pattern and in the decision.
+const SchemaVersion = 3
 
 // patternResult is what spawn-comparison.json holds per pattern. Times are milliseconds, memory bytes.
 type patternResult struct {
@@ -43,12 +45,13 @@ type patternResult struct {
 }
 
 type memoryResult struct {
-	Source        string       `json:"source"`
-	BaselineBytes float64      `json:"baseline_bytes"`
-	FinalBytes    float64      `json:"final_bytes"`
-	DeltaBytes    float64      `json:"delta_bytes"`
-	Series        []memSample  `json:"series"`
-	Trend         *stats.Trend `json:"trend,omitempty"`
+	Source        string  `json:"source"`
+	BaselineBytes float64 `json:"baseline_bytes"`
+	FinalBytes    float64 `json:"final_bytes"`
+	// DeltaBytes is final − baseline for persistent patterns; none for spawn patterns, whose figure is host-wide.
+	DeltaBytes *float64     `json:"delta_bytes,omitempty"`
+	Series     []memSample  `json:"series"`
+	Trend      *stats.Trend `json:"trend,omitempty"`
 	// ChildPeakRSS is getrusage ru_maxrss of the spawned agents (spawn-process). Under CLONE_VFORK the kernel folds
 	// the lab's own high-water mark into it, so it is kept only to show that; PeakSelf is the agent's figure.
 	ChildPeakRSS *stats.Interval `json:"child_peak_rss_bytes,omitempty"`
@@ -60,8 +63,10 @@ type memoryResult struct {
 	ContainerPeakSource string          `json:"container_peak_source,omitempty"`
 	// PSS is the persistent agent processes' summed PSS (/proc/<pid>/smaps_rollup) per reading, bytes: shared text
 	// pages are counted once, unlike the summed VmRSS.
-	PSS   *stats.Interval `json:"pss_bytes,omitempty"`
-	Error string          `json:"error,omitempty"`
+	PSS *stats.Interval `json:"pss_bytes,omitempty"`
+	// Host is a container pattern's host memory per container: shim, docker-proxy, daemon growth, marginal.
+	Host  *hostOverhead `json:"host_per_container,omitempty"`
+	Error string        `json:"error,omitempty"`
 
 	points []stats.MemPoint
 }
@@ -183,6 +188,22 @@ rounds:
 	bar.Done()
 	if hold != nil && runErr == nil {
 		hold(ctx)
+	}
+	// Host overhead per container, after the timing and before teardown (persistent containers must be up).
+	for i, pt := range pats {
+		hr, ok := pt.(hostOverheadReader)
+		if !ok || runErr != nil || ctx.Err() != nil {
+			continue
+		}
+		h, err := hr.hostOverhead(ctx)
+		res[i].Memory.Host = h
+		if err != nil {
+			err = fmt.Errorf("host memory per container: %w", err)
+			fmt.Fprintf(env.Log, "%s: %v\n", res[i].Name, err)
+			if res[i].Memory.Error == "" {
+				res[i].Memory.Error = err.Error()
+			}
+		}
 	}
 
 	for i, r := range res {
@@ -341,8 +362,9 @@ func finishMemory(r *patternResult) {
 	}
 	m.BaselineBytes = m.points[0].Bytes
 	m.FinalBytes = m.points[len(m.points)-1].Bytes
-	m.DeltaBytes = m.FinalBytes - m.BaselineBytes
 	if r.Kind == "persistent" {
+		d := m.FinalBytes - m.BaselineBytes
+		m.DeltaBytes = &d
 		tr := stats.Analyze(m.points)
 		m.Trend = &tr
 	}
@@ -409,6 +431,9 @@ func spawnInput(res []*patternResult, rs []ratio) decide.SpawnInput {
 		if r.Kind == "persistent" && r.Tasks > 0 {
 			in.Memory = append(in.Memory, decide.MemoryVerdict{Pattern: r.Name, Trend: r.Memory.Trend})
 		}
+		if h := r.Memory.Host; h != nil {
+			in.HostMemory = append(in.HostMemory, h.ContainerHostMemory)
+		}
 	}
 	return in
 }
@@ -420,9 +445,14 @@ func (c *comparison) report(w io.Writer) error {
 		c.Params.Iterations, c.Params.TaskKiB, c.Params.Concurrency, c.Params.Rounds)
 	fmt.Fprintln(tw, "pattern\tvia\tp50\tp95\tp99\tmax\tmean\tops/s\tstartup ms\tmem baseline MiB\tmem delta MiB\terrors\t")
 	for _, r := range c.Patterns {
-		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.1f\t%.0f\t%.1f\t%+.2f\t%d\t\n", r.Name, dash(r.Via),
+		// A spawn pattern's memory series is host-wide context: no baseline or delta of its own (see its peaks).
+		base, delta := "-", "-"
+		if d := r.Memory.DeltaBytes; d != nil {
+			base, delta = fmt.Sprintf("%.1f", r.Memory.BaselineBytes/(1<<20)), fmt.Sprintf("%+.2f", *d/(1<<20))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.1f\t%.0f\t%s\t%s\t%d\t\n", r.Name, dash(r.Via),
 			r.Time.P50MS, r.Time.P95MS, r.Time.P99MS, r.Time.MaxMS, r.Time.MeanMS, r.OpsPerSec, r.StartupMS,
-			r.Memory.BaselineBytes/(1<<20), r.Memory.DeltaBytes/(1<<20), r.Errors)
+			base, delta, r.Errors)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -433,24 +463,24 @@ func (c *comparison) report(w io.Writer) error {
 		if r.Memory.Error != "" {
 			line += " (error: " + r.Memory.Error + ")"
 		}
-		mib := func(iv *stats.Interval) string { return fmt.Sprintf("%.2f MiB", iv.Estimate/(1<<20)) }
 		if m := r.Memory; m.PeakSelf != nil {
-			line += "; agent's own peak (VmHWM) median " + mib(m.PeakSelf)
+			line += "; agent's own peak (VmHWM, MiB, per task) median " + mibIv(m.PeakSelf)
 		}
 		if m := r.Memory; m.ContainerPeak != nil {
-			line += "; task container's cgroup peak median " + mib(m.ContainerPeak)
+			line += "; task container's cgroup peak (MiB, per task) median " + mibIv(m.ContainerPeak)
 		}
 		if m := r.Memory; m.ChildPeakRSS != nil {
-			line += "; ru_maxrss " + mib(m.ChildPeakRSS) + " (includes the lab's own peak: not the agent's)"
+			line += "; ru_maxrss (MiB; includes the lab's own peak: not the agent's) median " + mibIv(m.ChildPeakRSS)
 		}
 		if m := r.Memory; m.PSS != nil {
-			line += "; summed PSS median " + mib(m.PSS)
+			line += "; summed PSS (MiB, per reading) median " + mibIv(m.PSS)
 		}
 		if t := r.Memory.Trend; t != nil {
 			line += fmt.Sprintf("; trend %s: slope %+.0f KiB/min over %.1f s, %d samples", t.Verdict, t.SlopeBytesMin/1024, t.WindowSeconds, t.Samples)
 		}
 		fmt.Fprintf(w, "  %-20s %s\n", r.Name, line)
 	}
+	reportHostMemory(w, c.Patterns)
 	if len(c.Ratios) > 0 {
 		fmt.Fprintln(w, "\nratios (time per task; savings: median of the per-round savings [95 % CI, benchmath order statistics]):")
 		for _, r := range c.Ratios {
@@ -482,6 +512,18 @@ func writeSpawnDecision(w io.Writer, d decide.SpawnDecision) {
 		}
 	}
 	fmt.Fprintf(w, "  → architectural shift justified: %s\n", d.ShiftJustified)
+}
+
+// mibIv formats a bytes interval in MiB.
+func mibIv(iv *stats.Interval) string {
+	c := *iv
+	m := func(x float64) float64 { return x / (1 << 20) }
+	c.Estimate, c.Min, c.Max = m(c.Estimate), m(c.Min), m(c.Max)
+	if c.HasCI() {
+		lo, hi := m(*c.Low95), m(*c.High95)
+		c.Low95, c.High95 = &lo, &hi
+	}
+	return c.Format("%.2f")
 }
 
 func dash(s string) string {

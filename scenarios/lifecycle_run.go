@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/agentlab/agentlab/decide"
 	"github.com/agentlab/agentlab/internal/dockerx"
@@ -35,11 +36,14 @@ func runLifecycle(ctx context.Context, env *Env, set lifecycleSet) (*Outcome, er
 	if set.persistentProcess {
 		pats = append(pats, &persistentProcess{bin: bin, agents: p.Agents})
 	}
+	// A unix socket is this kernel's (also from inside the lab image, where the socket is mounted): its host's
+	// /proc/meminfo is ours. Any other transport may lead to another machine.
+	remote := env.Docker != nil && !strings.HasPrefix(env.Docker.DaemonHost(), "unix://")
 	if set.spawnDocker {
-		pats = append(pats, &spawnDocker{cli: env.Docker, image: image, labels: labels, viaTC: true})
+		pats = append(pats, &spawnDocker{cli: env.Docker, image: image, labels: labels, viaTC: true, remoteDaemon: remote})
 	}
 	if set.spawnDockerRaw {
-		pats = append(pats, &spawnDocker{cli: env.Docker, image: image, labels: labels})
+		pats = append(pats, &spawnDocker{cli: env.Docker, image: image, labels: labels, remoteDaemon: remote})
 	}
 	var sampler *containerSampler
 	if set.persistentDocker {

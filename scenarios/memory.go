@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 
 	"github.com/agentlab/agentlab/internal/dockerx"
@@ -53,7 +54,9 @@ func (c *containerSampler) add(ctx context.Context, id, role string) error {
 }
 
 func (c *containerSampler) Memory(ctx context.Context, ids []string) (float64, string, error) {
-	if c.fast == nil {
+	// The cgroup files are the fast path only where the daemon's containers are visible: a unix socket mounted
+	// into the lab's container shows this container's own cgroup tree, not the daemon's (Locality says which).
+	if loc, known := c.s.Locality(); c.fast == nil || known && !loc.Local {
 		return c.s.Memory(ctx, ids)
 	}
 	got, err := c.fast.Sample(ctx, ids)
@@ -148,4 +151,17 @@ func reportContainerMemory(w io.Writer, r memstat.Results) error {
 		fmt.Fprintf(tw, "%s\t\n", check)
 	}
 	return tw.Flush()
+}
+
+// memSource reads one container at a time through memstat (Sampler.Read: the cgroup files when the daemon is
+// local, Docker stats otherwise; the locality is detected with the first container read), for scenarios that
+// sample a single container in a loop (ai-streaming's mock).
+type memSource struct{ s *memstat.Sampler }
+
+func newMemSource(cli client.APIClient) memSource {
+	return memSource{s: memstat.NewSampler(memstat.Config{Docker: cli}, memstat.DefaultSources(cli, nil)...)}
+}
+
+func (m memSource) read(ctx context.Context, id string) (memstat.Sample, string, error) {
+	return m.s.Read(ctx, id)
 }

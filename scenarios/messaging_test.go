@@ -147,6 +147,12 @@ func TestFaultAnalyse(t *testing.T) {
 	if g.RecoveryMS != nil || len(g.Hung) != 1 || g.Affected != 1 {
 		t.Errorf("hung: %+v", g)
 	}
+	// The same fault cut short by Ctrl-C: no recovery time, and no conversation called hung.
+	h := FaultRun{InjectedNS: t0, BackNS: t0 + 1500*ms, EndNS: t0 + 1600*ms, Interrupted: true}
+	h.analyse([]agent.Report{{Convs: []agent.ConvReport{{ID: "p0", Received: 5, FirstNS: t0 - 1000*ms, LastNS: t0 + 5*ms}}}})
+	if h.RecoveryMS != nil || len(h.Hung) != 0 {
+		t.Errorf("interrupted: %+v", h)
+	}
 }
 
 func hist(us ...int64) *loadgen.Hist {

@@ -262,6 +262,9 @@ type spawnDocker struct {
 	image  string
 	labels map[string]string
 	viaTC  bool
+	// remoteDaemon: the daemon is not on this kernel (a TCP DOCKER_HOST), so this machine's /proc/meminfo says
+	// nothing about the host the containers run on and is not read.
+	remoteDaemon bool
 
 	mu sync.Mutex
 	// peaks is each task container's peak memory, bytes: its own cgroup's high-water mark (v1
@@ -302,6 +305,9 @@ func (p *spawnDocker) info() patternInfo {
 func (p *spawnDocker) start(context.Context) error { return nil }
 func (p *spawnDocker) stop(context.Context) error  { return nil }
 func (p *spawnDocker) memory(ctx context.Context) (float64, string, error) {
+	if p.remoteDaemon {
+		return 0, "", fmt.Errorf("host memory: %w (docker host %s)", memstat.ErrNotLocal, p.cli.DaemonHost())
+	}
 	v, _, err := hostMemory(ctx)
 	return v, hostContextSource, err
 }
@@ -388,6 +394,7 @@ type persistentDocker struct {
 	mem    *containerSampler
 	ctrs   []*testcontainers.DockerContainer
 	pool   *clientPool
+	daemon daemonGrowth // the daemon's memory before and after the agents started
 }
 
 func (p *persistentDocker) info() patternInfo {
@@ -396,6 +403,7 @@ func (p *persistentDocker) info() patternInfo {
 
 func (p *persistentDocker) start(ctx context.Context) error {
 	addrs := make([]string, 0, p.agents)
+	p.daemon.begin(p.cli)
 	for i := 0; i < p.agents; i++ {
 		// RunAgent: serve --addr :9000, mapped port, wait for "listening", hardened.
 		c, err := containers.RunAgent(ctx, p.image, testcontainers.WithLabels(p.labels))
@@ -414,6 +422,7 @@ func (p *persistentDocker) start(ctx context.Context) error {
 		}
 		addrs = append(addrs, addr)
 	}
+	p.daemon.end(p.locality(ctx), len(p.ctrs))
 	pool, err := dialPool(ctx, addrs)
 	p.pool = pool
 	return err
@@ -444,23 +453,6 @@ func (p *persistentDocker) locality(ctx context.Context) memstat.Locality {
 		return memstat.Locality{Reason: "no container to probe"}
 	}
 	return memstat.DetectLocality(ctx, p.cli, p.ctrs[0].GetContainerID())
-}
-
-// shims reads every agent container's containerd-shim memory (PSS, private, RSS from /proc/<shim pid>/smaps_rollup),
-// in container order: the host memory each container costs beyond its cgroup figure. Marginal host memory per
-// container = cgroup memory + shim PSS (+ the daemon's growth, where measured). A remote daemon's shims are not
-// measurable from here: the error is memstat.ErrNotLocal, to be said once.
-func (p *persistentDocker) shims(ctx context.Context) ([]memstat.ShimMemory, error) {
-	loc := p.locality(ctx)
-	var out []memstat.ShimMemory
-	for _, id := range p.ids() {
-		m, err := memstat.ShimOverhead(ctx, loc, p.cli, id)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, m)
-	}
-	return out, nil
 }
 
 // peaks reads every agent container's peak memory since it started (its cgroup's high-water mark when local,

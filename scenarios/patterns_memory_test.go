@@ -2,14 +2,20 @@ package scenarios
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/moby/moby/client"
+
+	"github.com/agentlab/agentlab/decide"
 	"github.com/agentlab/agentlab/internal/agent"
+	"github.com/agentlab/agentlab/internal/dockerx"
 	"github.com/agentlab/agentlab/internal/labtest"
 	"github.com/agentlab/agentlab/internal/memstat"
 )
@@ -72,19 +78,79 @@ func TestPatternMemoryFigures(t *testing.T) {
 		t.Fatal(err)
 	}
 	peaks, psrc, perr := pd.peaks(ctx)
-	shims, err := pd.shims(ctx)
-	if errors.Is(err, memstat.ErrNotLocal) {
-		t.Logf("shims: %v", err)
-	} else if err != nil || len(shims) != 2 || shims[0].PSSBytes <= 0 || perr != nil || len(peaks) != 2 {
-		t.Fatalf("shims %+v %v; peaks %v %v", shims, err, peaks, perr)
+	if perr != nil || len(peaks) != 2 {
+		t.Fatalf("peaks %v %v", peaks, perr)
+	}
+	ph, err := pd.hostOverhead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, err := sd.hostOverhead(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
 	const mib = 1 << 20
 	t.Logf("spawn-process VmHWM %.2f MiB (ru_maxrss %.2f MiB); spawn-docker-raw cgroup peak %.2f MiB (%s), VmHWM %.2f MiB",
 		sp.peakSelf[0]/mib, sp.peakRSS[0]/mib, sd.peaks[0]/mib, sd.peakSource, sd.peakSelf[0]/mib)
 	t.Logf("persistent-process 2 agents: VmRSS %.2f MiB, PSS %.2f MiB", rss/mib, pp.pss[0]/mib)
 	t.Logf("persistent-docker 2 agents: cgroup %.2f MiB, peaks %v (%s)", cg/mib, peaks, psrc)
-	for i, s := range shims {
-		t.Logf("  shim %d pid %d: RSS %.2f PSS %.2f private %.2f MiB", i, s.PID, float64(s.RSSBytes)/mib,
-			float64(s.PSSBytes)/mib, float64(s.PrivateBytes)/mib)
+	for _, h := range []*hostOverhead{ph, sh} {
+		if h.NotMeasurable != "" {
+			t.Logf("%s: %s", h.Pattern, h.NotMeasurable)
+			continue
+		}
+		// Every container has a shim holding private dirty memory; the marginal figure is at least cgroup + that.
+		pss, priv, proxy := orZero(h.ShimPSSBytes), orZero(h.ShimPrivateDirtyBytes), orZero(h.ProxyPrivateDirtyBytes)
+		if len(h.Shims) != h.Containers || priv <= 0 || pss < priv || h.ProxyPrivateDirtyBytes == nil ||
+			h.MarginalHostBytesPerContainer == nil || *h.MarginalHostBytesPerContainer < h.CgroupBytes+priv+proxy {
+			t.Errorf("%s host overhead %+v", h.Pattern, h)
+			continue
+		}
+		daemon := "not measured"
+		if h.DaemonGrowthBytes != nil {
+			daemon = fmt.Sprintf("%+.2f MiB (N=%d)", *h.DaemonGrowthBytes/mib, h.DaemonN)
+		}
+		t.Logf("%s, %d containers: cgroup %.2f, shim PSS %.2f / private dirty %.2f, proxy private dirty %.2f MiB, daemon growth %s → marginal %.2f MiB",
+			h.Pattern, h.Containers, h.CgroupBytes/mib, pss/mib, priv/mib, proxy/mib, daemon, *h.MarginalHostBytesPerContainer/mib)
+	}
+	if orZero(sh.ProxyPrivateDirtyBytes) != 0 {
+		t.Errorf("spawn containers (network none) have docker-proxy memory: %+v", sh.Proxies)
+	}
+	// The probe containers are gone (the task containers too).
+	list, err := r.Client.ContainerList(ctx, client.ContainerListOptions{All: true,
+		Filters: client.Filters{}.Add("label", dockerx.LabelRunID+"="+r.ID).Add("label", dockerx.LabelRole+"=agent-once")})
+	if err != nil || len(list.Items) != 0 {
+		t.Errorf("one-shot containers left: %d, %v", len(list.Items), err)
+	}
+}
+
+// With a remote daemon the host overhead is not measurable: said once for all container patterns, the marginal
+// figure null, the cgroup figure still shown.
+func TestHostOverheadRemoteSaidOnce(t *testing.T) {
+	ctx := context.Background()
+	loc := memstat.Locality{Reason: "docker host tcp://10.0.0.1:2375 is not a unix socket"}
+	var res []*patternResult
+	for _, name := range []string{"spawn-docker", "persistent-docker"} {
+		h := &hostOverhead{ContainerHostMemory: decide.ContainerHostMemory{Pattern: name, CgroupBytes: 1 << 20, CgroupSource: "docker stats"}}
+		if err := measureHost(ctx, loc, nil, []string{"a", "b"}, &daemonGrowth{}, h); err != nil {
+			t.Fatal(err)
+		}
+		if h.MarginalHostBytesPerContainer != nil || h.DaemonGrowthBytes != nil || h.ShimPrivateDirtyBytes != nil ||
+			h.ProxyPrivateDirtyBytes != nil || h.NotMeasurable == "" || h.Containers != 2 {
+			t.Fatalf("remote %s: %+v", name, h)
+		}
+		res = append(res, &patternResult{Memory: memoryResult{Host: h}})
+	}
+	var b strings.Builder
+	reportHostMemory(&b, res)
+	if n := strings.Count(b.String(), "daemon's containers are not visible"); n != 1 {
+		t.Errorf("reason said %d times:\n%s", n, b.String())
+	}
+	if n := strings.Count(b.String(), "marginal host memory: not measurable from here"); n != 2 {
+		t.Errorf("want a line per pattern:\n%s", b.String())
+	}
+	js, _ := json.Marshal(res[0].Memory.Host)
+	if !strings.Contains(string(js), `"marginal_host_bytes_per_container":null`) {
+		t.Errorf("JSON %s", js)
 	}
 }

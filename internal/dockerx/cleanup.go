@@ -104,34 +104,44 @@ func remove(ctx context.Context, cli client.APIClient, f client.Filters) (int, e
 	return n, errors.Join(errs...)
 }
 
-// ReapDead removes what dead runs on this host left behind: objects whose run lock is free. Runs from other hosts
-// (another client of a shared daemon) are left alone — `--scenario clean --all` removes those on purpose.
+// ReapDead removes what dead runs left behind: runs of a lab that ran in a container (LabelLabContainer) whose
+// container no longer runs, and, when this lab runs on a host, runs from this host whose lock is free. Runs from
+// other hosts (another client of a shared daemon) are left alone, and so, from inside a container, are host runs
+// (their locks are not visible here) — `--clean` removes those on purpose.
 func ReapDead(ctx context.Context, cli client.APIClient, self string) (int, error) {
 	host, _ := os.Hostname()
+	inContainer := SelfContainer() != ""
 	f := client.Filters{}.Add("label", LabelRunID)
-	runs := map[string]bool{}
+	runs := map[string]string{} // run id → its lab container ("" = judged by lock)
+	note := func(labels map[string]string) {
+		switch id, cid := labels[LabelRunID], labels[LabelLabContainer]; {
+		case cid != "":
+			runs[id] = cid
+		case !inContainer && labels[LabelHost] == host:
+			runs[id] = ""
+		}
+	}
 	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
 		return 0, fmt.Errorf("list containers: %w", err)
 	}
 	for _, c := range cs.Items {
-		if c.Labels[LabelHost] == host {
-			runs[c.Labels[LabelRunID]] = true
-		}
+		note(c.Labels)
 	}
 	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
 	if err != nil {
 		return 0, fmt.Errorf("list networks: %w", err)
 	}
 	for _, nw := range ns.Items {
-		if nw.Labels[LabelHost] == host {
-			runs[nw.Labels[LabelRunID]] = true
-		}
+		note(nw.Labels)
 	}
 	total := 0
 	var errs []error
-	for id := range runs {
-		if id == self || runAlive(id) {
+	for id, cid := range runs {
+		if id == self {
+			continue
+		}
+		if cid != "" && containerRuns(ctx, cli, cid) || cid == "" && runAlive(id) {
 			continue
 		}
 		n, err := RemoveRun(ctx, cli, id)

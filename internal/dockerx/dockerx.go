@@ -60,6 +60,7 @@ func Connect(ctx context.Context) (*client.Client, error) {
 		cli.Close()
 		return nil, fmt.Errorf("%w: %s: %s", ErrNoDocker, hostDescription(cli.DaemonHost()), oneLine(err))
 	}
+	identifySelf(pctx, cli)
 	if _, set := os.LookupEnv("TESTCONTAINERS_HOST_OVERRIDE"); !set && daemonInOurNetns(pctx, cli) {
 		// testcontainers sees /.dockerenv and assumes the daemon is on another host, reached through the default
 		// gateway. When the daemon's bridge is one of our own interfaces, it runs in our network namespace and
@@ -119,7 +120,15 @@ func oneLine(err error) string {
 }
 
 // Labels returns the labels for an object of the given role created by run runID.
+// A lab inside a container adds LabelLabContainer, by which other labs judge whether the run is alive.
 func Labels(runID, role string) map[string]string {
 	host, _ := os.Hostname()
-	return map[string]string{LabelRunID: runID, LabelHost: host, LabelRole: role}
+	l := map[string]string{LabelRunID: runID, LabelHost: host, LabelRole: role}
+	if id := SelfContainer(); id != "" {
+		l[LabelLabContainer] = id
+		// With the host network the container's hostname is the host's: a lab on the host would take this run
+		// for one of its own and, finding no lock file, reap it while it runs.
+		l[LabelHost] = "container " + id
+	}
+	return l
 }

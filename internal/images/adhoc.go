@@ -51,19 +51,28 @@ func (b *Builder) EnsureAdhoc(ctx context.Context, a Adhoc) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("image %s: %w", a.Repo, err)
 	}
-	ref, err := b.buildImage(ctx, a.Repo, filepath.Base(a.Repo), dockerfile, binary)
+	ref, err := b.buildImage(ctx, a.Repo, filepath.Base(a.Repo), dockerfile, ctxFile{name: "bin", mode: 0o755, data: binary})
 	if err != nil {
 		return "", fmt.Errorf("image %s: %w", a.Repo, err)
 	}
 	return ref, nil
 }
 
-// buildImage tags or builds repo:<hash> from a Dockerfile and a binary (the same steps as build, for a Dockerfile
-// that is not under images/).
-func (b *Builder) buildImage(ctx context.Context, repo, label string, dockerfile, binary []byte) (string, error) {
+// buildImage tags or builds repo:<hash> from a Dockerfile and the context's files (the same steps as build, for a
+// Dockerfile that is not under images/). The hash covers the Dockerfile and every file; the binary "bin" counts
+// by its bytes alone, so a one-binary image keeps the tag it always had, and other files (the lab image's
+// bundle) by name, mode and bytes.
+func (b *Builder) buildImage(ctx context.Context, repo, label string, dockerfile []byte, files ...ctxFile) (string, error) {
 	h := sha256.New()
 	h.Write(dockerfile)
-	h.Write(binary)
+	size := 0
+	for _, f := range files {
+		if f.name != "bin" {
+			fmt.Fprintf(h, "\x00%s\x00%o\x00%d\x00", f.name, f.mode, len(f.data))
+		}
+		h.Write(f.data)
+		size += len(f.data)
+	}
 	ref := repo + ":" + hex.EncodeToString(h.Sum(nil))[:12]
 	latest := repo + ":latest"
 	if _, err := b.cli.ImageInspect(ctx, ref); err == nil {
@@ -72,8 +81,8 @@ func (b *Builder) buildImage(ctx context.Context, repo, label string, dockerfile
 	} else if !cerrdefs.IsNotFound(err) {
 		return "", fmt.Errorf("inspect %s: %w", ref, err)
 	}
-	fmt.Fprintf(b.log, "building image %s (%d KiB binary)\n", ref, len(binary)/1024)
-	buildCtx, err := tarContext(dockerfile, binary)
+	fmt.Fprintf(b.log, "building image %s (%d KiB of binaries)\n", ref, size/1024)
+	buildCtx, err := tarContext(dockerfile, files)
 	if err != nil {
 		return "", err
 	}

@@ -38,6 +38,10 @@ type Spec struct {
 	ModuleDir string
 	// NeedsCargo marks images whose script needs cargo, so a missing toolchain is reported as ErrNoCargo.
 	NeedsCargo bool
+	// Bundle marks the lab image: its build context also carries every other spec's Dockerfile and binary
+	// (images/<name>.Dockerfile, prebuilt/<name>), so a Builder inside it (NewPrebuiltBuilder) makes the other
+	// images through the daemon with no toolchain.
+	Bundle bool
 }
 
 // Dockerfile is the path of the spec's Dockerfile, relative to the root.
@@ -60,6 +64,8 @@ var Specs = map[string]Spec{
 	"streamrust":   {Name: "streamrust", BuildScript: "rust-stream-client/build.sh", NeedsCargo: true},
 	// cAdvisor is a nested module: its dependency tree (grpc, containerd, klog, k8s utils) stays out of the lab's.
 	"cadvisor": {Name: "cadvisor", GoPackage: ".", ModuleDir: "cmd/cadvisor"},
+	// The lab itself, carrying every image above (a new image needs only its line here and its Dockerfile).
+	"lab": {Name: "lab", GoPackage: "./lab", Bundle: true},
 }
 
 // Names returns the spec names, sorted.
@@ -83,6 +89,8 @@ type Builder struct {
 	bins   map[string]string // name@goarch → compiled binary
 	binDir string
 	arch   string // the daemon's GOARCH, once asked
+	// prebuilt: root is a lab image's bundle; binaries come from root/prebuilt, nothing is compiled.
+	prebuilt bool
 }
 
 // NewBuilder returns a Builder for the repository at root; progress lines go to log.
@@ -92,6 +100,19 @@ func NewBuilder(cli client.APIClient, root string, log io.Writer) *Builder {
 	}
 	return &Builder{cli: cli, root: root, log: log, done: map[string]string{}, bins: map[string]string{}}
 }
+
+// NewPrebuiltBuilder returns a Builder over a lab image's bundle at dir (see PrebuiltEnv): the same Dockerfiles
+// and binaries, hence the same hash tags, as a Builder over the repository at the commit the bundle was built
+// from, and no compile step. Images missing from the bundle (the Rust ones when it was built without cargo) are
+// reported as ErrNoCargo.
+func NewPrebuiltBuilder(cli client.APIClient, dir string, log io.Writer) *Builder {
+	b := NewBuilder(cli, dir, log)
+	b.prebuilt = true
+	return b
+}
+
+// Prebuilt reports whether the builder reads a lab image's bundle instead of compiling.
+func (b *Builder) Prebuilt() bool { return b.prebuilt }
 
 // Ensure makes sure image name exists for the current source and returns its hash-tagged reference
 // (agentlab/<name>:<hash>); agentlab/<name>:latest points at the same image afterwards.
@@ -184,6 +205,9 @@ func RustTarget(goarch string) string {
 }
 
 func (b *Builder) binary(ctx context.Context, spec Spec, goarch string) (string, error) {
+	if b.prebuilt {
+		return b.prebuiltBinary(spec, goarch)
+	}
 	key := spec.Name + "@" + goarch
 	if p, ok := b.bins[key]; ok {
 		return p, nil
@@ -217,6 +241,9 @@ func (b *Builder) Close() error {
 }
 
 func (b *Builder) build(ctx context.Context, spec Spec) (string, error) {
+	if spec.Bundle && b.prebuilt {
+		return "", errors.New("a lab image cannot build the lab image: run `make images` where the repository is")
+	}
 	bin, err := b.binary(ctx, spec, b.daemonArch(ctx))
 	if err != nil {
 		return "", err
@@ -229,7 +256,89 @@ func (b *Builder) build(ctx context.Context, spec Spec) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return b.buildImage(ctx, spec.Repo(), spec.Name, dockerfile, binary)
+	files := []ctxFile{{name: "bin", mode: 0o755, data: binary}}
+	if spec.Bundle {
+		more, err := b.bundle(ctx)
+		if err != nil {
+			return "", err
+		}
+		files = append(files, more...)
+	}
+	return b.buildImage(ctx, spec.Repo(), spec.Name, dockerfile, files...)
+}
+
+// bundle returns the lab image's payload: every other spec's Dockerfile and binary, for the daemon's
+// architecture. An image that needs cargo where there is none is left out with a line (the lab image then runs
+// the scenarios without it, as `--skip-rust` does).
+func (b *Builder) bundle(ctx context.Context) ([]ctxFile, error) {
+	dirs, err := writableDirs()
+	if err != nil {
+		return nil, err
+	}
+	files := []ctxFile{{name: "dirs.tar", mode: 0o644, data: dirs}}
+	for _, n := range Names() {
+		spec := Specs[n]
+		if spec.Bundle {
+			continue
+		}
+		bin, err := b.binary(ctx, spec, b.daemonArch(ctx))
+		if errors.Is(err, ErrNoCargo) {
+			fmt.Fprintf(b.log, "lab image: leaving out %s: %v\n", n, err)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("bundle %s: %w", n, err)
+		}
+		binary, err := os.ReadFile(bin)
+		if err != nil {
+			return nil, err
+		}
+		dockerfile, err := os.ReadFile(filepath.Join(b.root, spec.Dockerfile()))
+		if err != nil {
+			return nil, err
+		}
+		files = append(files,
+			ctxFile{name: spec.Dockerfile(), mode: 0o644, data: dockerfile},
+			ctxFile{name: filepath.Join(PrebuiltDir, spec.Name), mode: 0o755, data: binary})
+	}
+	return files, nil
+}
+
+// PrebuiltEnv names, when set, a lab image's bundle directory (the lab image sets it): the lab then builds its
+// images from the binaries there (NewPrebuiltBuilder) instead of compiling the repository.
+const PrebuiltEnv = "AGENTLAB_PREBUILT"
+
+// PrebuiltDir is the bundle's folder of binaries, beside images/ with the Dockerfiles.
+const PrebuiltDir = "prebuilt"
+
+// prebuiltBinary is a bundle's binary for spec. The bundle holds binaries for the architecture the lab binary
+// itself was built for: one build, one daemon.
+func (b *Builder) prebuiltBinary(spec Spec, goarch string) (string, error) {
+	if goarch != runtime.GOARCH {
+		return "", fmt.Errorf("this lab image carries %s binaries but the daemon is %s: build the lab image "+
+			"against this daemon (make images with DOCKER_HOST pointing at it)", runtime.GOARCH, goarch)
+	}
+	p := filepath.Join(b.root, PrebuiltDir, spec.Name)
+	if _, err := os.Stat(p); err != nil {
+		if spec.NeedsCargo {
+			return "", fmt.Errorf("%w: %s is not in this lab image (it was built without cargo)", ErrNoCargo, spec.Name)
+		}
+		return "", fmt.Errorf("%s is not in this lab image: %w", spec.Name, err)
+	}
+	return p, nil
+}
+
+// Locate finds what the lab builds its images from: the bundle named by PrebuiltEnv (prebuilt true), else the
+// repository above dir.
+func Locate(dir string) (root string, prebuilt bool, err error) {
+	if d := os.Getenv(PrebuiltEnv); d != "" {
+		if _, err := os.Stat(filepath.Join(d, "images")); err != nil {
+			return "", false, fmt.Errorf("%s=%s is not a lab image bundle: %w", PrebuiltEnv, d, err)
+		}
+		return d, true, nil
+	}
+	root, err = FindRoot(dir)
+	return root, false, err
 }
 
 func (b *Builder) compile(ctx context.Context, spec Spec, tmp, goarch string) (string, error) {
@@ -281,14 +390,30 @@ func (b *Builder) compile(ctx context.Context, spec Spec, tmp, goarch string) (s
 	return bin, nil
 }
 
-func tarContext(dockerfile, binary []byte) (io.Reader, error) {
+// ctxFile is one file of a build context.
+type ctxFile struct {
+	name string
+	mode int64
+	data []byte
+}
+
+// tarContext is the build context: the Dockerfile and the files.
+func tarContext(dockerfile []byte, files []ctxFile) (io.Reader, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for _, f := range []struct {
-		name string
-		mode int64
-		data []byte
-	}{{"Dockerfile", 0o644, dockerfile}, {"bin", 0o755, binary}} {
+	dirs := map[string]bool{}
+	all := append([]ctxFile{{"Dockerfile", 0o644, dockerfile}}, files...)
+	for _, f := range all {
+		// Parent folders first, so the daemon does not invent their modes.
+		for d := filepath.Dir(f.name); d != "."; d = filepath.Dir(d) {
+			if dirs[d] {
+				break
+			}
+			dirs[d] = true
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: 0o755}); err != nil {
+				return nil, err
+			}
+		}
 		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
 			return nil, err
 		}
@@ -297,6 +422,21 @@ func tarContext(dockerfile, binary []byte) (io.Reader, error) {
 		}
 	}
 	return &buf, tw.Close()
+}
+
+// writableDirs is a tar of the folders a scratch image's non-root user must write: /tmp (run locks) and /lab (the
+// working folder, results when nothing is mounted there), sticky and world-writable like /tmp. `ADD` unpacks a
+// local tar keeping the modes; `COPY` of a folder would not (it creates it 0755, root's).
+func writableDirs() ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, d := range []string{"tmp/", "lab/"} {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: 0o1777}); err != nil {
+			return nil, err
+		}
+	}
+	err := tw.Close()
+	return buf.Bytes(), err
 }
 
 // drainBuild reads the build's JSON message stream and returns the first error it reports.

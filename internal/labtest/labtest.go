@@ -4,7 +4,10 @@ package labtest
 
 import (
 	"context"
+	"net"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,3 +79,47 @@ func Docker(t testing.TB) *Run {
 type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// TCPDaemon exposes the run's daemon over TCP on 127.0.0.1 (socat in front of its unix socket, stopped when the
+// test ends) and returns a client on it: to the lab, a remote daemon whose containers it must not read through
+// this host's files. It skips the test when socat is not installed.
+func (r *Run) TCPDaemon(t testing.TB) *client.Client {
+	t.Helper()
+	socat, err := exec.LookPath("socat")
+	if err != nil {
+		t.Skip("socat not installed: cannot expose the daemon over TCP (apt-get install -y socat)")
+	}
+	sock, ok := strings.CutPrefix(r.Client.DaemonHost(), "unix://")
+	if !ok {
+		t.Skipf("daemon at %s is not a unix socket", r.Client.DaemonHost())
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // a free port for socat
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	proxy := exec.Command(socat, "TCP-LISTEN:"+addr[strings.LastIndexByte(addr, ':')+1:]+",bind=127.0.0.1,reuseaddr,fork",
+		"UNIX-CONNECT:"+sock)
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Process.Kill(); proxy.Wait() })
+	cli, err := client.New(client.WithHost("tcp://"+addr), client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for { // socat takes a moment to listen
+		if _, err := cli.Ping(ctx, client.PingOptions{}); err == nil {
+			return cli
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("socat never answered")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

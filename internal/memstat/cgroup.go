@@ -101,6 +101,7 @@ func (c *Cgroup) scanPID(ctx context.Context, id string) (int, error) {
 }
 
 func (c *Cgroup) scan(id string) (int, error) {
+	localReads.Add(1)
 	fs, err := procfs.NewFS(c.proc)
 	if err != nil {
 		return 0, err
@@ -250,7 +251,7 @@ func readCgroupV2(dir string, now func() time.Time) (Sample, error) {
 }
 
 func readUint(path string) (uint64, error) {
-	b, err := os.ReadFile(path)
+	b, err := readLocal(path)
 	if err != nil {
 		return 0, err
 	}
@@ -262,7 +263,7 @@ func readUint(path string) (uint64, error) {
 }
 
 func readStatFile(path string) (map[string]uint64, error) {
-	b, err := os.ReadFile(path)
+	b, err := readLocal(path)
 	if err != nil {
 		return nil, err
 	}

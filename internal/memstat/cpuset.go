@@ -53,6 +53,7 @@ func (c *CPUSetBusy) Read() (CPUTimes, bool) {
 	if c.err != nil || len(c.cpus) == 0 {
 		return CPUTimes{}, false
 	}
+	localReads.Add(1)
 	st, err := c.fs.Stat()
 	if err != nil {
 		return CPUTimes{}, false

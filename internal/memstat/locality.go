@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/moby/moby/client"
 	"github.com/prometheus/procfs"
@@ -15,6 +16,19 @@ import (
 // ErrNotLocal is returned by readers of this host's /proc and cgroup files when the daemon's containers are not
 // visible here: their figures are not measurable from here.
 var ErrNotLocal = errors.New("not measurable from here: the daemon's containers are not visible on this host")
+
+// localReads counts this host's cgroup and /proc files read for containers (cgroup files, per-CPU times, a
+// container's /proc/<pid>/cgroup): with a remote daemon it must stay where it was, and tests hold callers to that.
+var localReads atomic.Int64
+
+// LocalReads is how many of this host's cgroup or /proc files memstat has read so far (all callers together).
+func LocalReads() int64 { return localReads.Load() }
+
+// readLocal reads one of this host's cgroup or /proc files, counted by LocalReads.
+func readLocal(path string) ([]byte, error) {
+	localReads.Add(1)
+	return os.ReadFile(path)
+}
 
 // ErrNotMeasurable is returned when a figure cannot be had from any source (e.g. the peak of a container that has
 // exited: runc removes its cgroup at exit and the stats API answers a stopped container with an empty record).
@@ -41,8 +55,8 @@ func (l Locality) Sources() string {
 	if l.Local {
 		return "daemon local (" + l.Reason + "): cgroup files and /proc of this host, Docker stats API"
 	}
-	return "daemon remote (" + l.Reason + "): Docker Engine API only (stats); host /proc, cgroup files, per-CPU " +
-		"busy time and shim memory not measurable from here"
+	return "daemon remote (" + l.Reason + "): through the daemon only — Docker Engine API stats, and cAdvisor where it starts on the " +
+		"daemon's host; this host's /proc, cgroup files, per-CPU busy time and shim memory not measurable from here"
 }
 
 func (l Locality) procRoot() string {
@@ -118,6 +132,7 @@ func cgroupDirsOf(procRoot, cgroupRoot string, pid int, id string) (cgroupDirs, 
 	if err != nil {
 		return cgroupDirs{}, fmt.Errorf("proc at %s: %w", procRoot, err)
 	}
+	localReads.Add(1)
 	p, err := fs.Proc(pid)
 	if err != nil {
 		return cgroupDirs{}, fmt.Errorf("container %s's init pid %d is not in %s here (another PID namespace?)",

@@ -85,6 +85,15 @@ func TestRemoteDaemonUsesNoLocalFiles(t *testing.T) {
 	if _, err := ProcessPSS(loc, "dockerd"); !errors.Is(err, ErrNotLocal) {
 		t.Errorf("ProcessPSS: %v, want ErrNotLocal", err)
 	}
+	if _, err := DaemonPSS(loc); !errors.Is(err, ErrNotLocal) {
+		t.Errorf("DaemonPSS: %v, want ErrNotLocal", err)
+	}
+	if _, err := ProxyOverhead(ctx, loc, cli, v1ID); !errors.Is(err, ErrNotLocal) {
+		t.Errorf("ProxyOverhead: %v, want ErrNotLocal", err)
+	}
+	if pl := PresumedLocality(cli); pl.Local {
+		t.Errorf("PresumedLocality of %s: local", cli.host)
+	}
 	// A sampler told the daemon is remote drops a cgroup source it was given.
 	s := NewSampler(Config{Locality: &loc}, NewDockerStats(cli), testCgroup("testdata/cgroupv1", nil))
 	if got := s.Results().Sources; !slices.Equal(got, []string{SourceDockerStats}) {
@@ -118,5 +127,25 @@ func TestNewCgroupRemoteDockerHost(t *testing.T) {
 	_, err := NewCgroup("testdata/cgroupv1", nil).Sample(context.Background(), []string{v1ID})
 	if !errors.Is(err, ErrNotLocal) {
 		t.Fatalf("err = %v, want ErrNotLocal", err)
+	}
+}
+
+// A docker-proxy is a container's only when it forwards one of the container's host ports to one of its addresses.
+func TestIsProxyFor(t *testing.T) {
+	args := strings.Fields("/usr/sbin/docker-proxy -proto tcp -host-ip 0.0.0.0 -host-port 32774 -container-ip 172.17.0.3 -container-port 9000")
+	for _, c := range []struct {
+		args       []string
+		ips, ports []string
+		want       bool
+	}{
+		{args, []string{"172.17.0.3"}, []string{"32774"}, true},
+		{args, []string{"172.18.0.3"}, []string{"32774"}, false}, // another container's address
+		{args, []string{"172.17.0.3"}, []string{"32775"}, false}, // same address on another network, other port
+		{append([]string{"/usr/bin/not-docker-proxy"}, args[1:]...), []string{"172.17.0.3"}, []string{"32774"}, false},
+		{[]string{"docker-proxy", "-container-ip"}, []string{"172.17.0.3"}, []string{"32774"}, false},
+	} {
+		if got := isProxyFor(c.args, c.ips, c.ports); got != c.want {
+			t.Errorf("isProxyFor(%q, %v, %v) = %v", c.args, c.ips, c.ports, got)
+		}
 	}
 }

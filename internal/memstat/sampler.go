@@ -12,6 +12,8 @@ import (
 
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/agentlab/agentlab/internal/dockerx"
 )
 
 // Config configures a Sampler. Zero values mean the defaults.
@@ -224,8 +226,10 @@ func (s *Sampler) fullID(id string) string {
 }
 
 // StartCAdvisor starts the cAdvisor sidecar from image img (options as RunCAdvisor's; the caller passes the
-// labels) and adds it as a source. It never fails the run: when the daemon is not local, a bind source is
-// missing or the sidecar does not become ready within CAdvisorReadyTimeout, the sampler goes on with the other
+// labels) and adds it as a source. The sidecar runs on the daemon's host (its binds are that host's paths), so it
+// serves a remote daemon too, reached at the mapped port like any container. It never fails the run: when a bind
+// source is missing on a local daemon's host or the sidecar does not become ready within CAdvisorReadyTimeout,
+// the sampler goes on with the other
 // sources, records why in Results.Note and writes that one line to Config.Log — so the caller need not report it
 // again. It returns whether cAdvisor is in use.
 func (s *Sampler) StartCAdvisor(ctx context.Context, img string, opts ...testcontainers.ContainerCustomizer) bool {
@@ -239,7 +243,7 @@ func (s *Sampler) StartCAdvisor(ctx context.Context, img string, opts ...testcon
 	if s.cfg.Docker == nil {
 		err = errors.New("no docker client")
 	} else {
-		err = cadvisorPreflight(s.cfg.Docker.DaemonHost(), os.Stat)
+		err = cadvisorPreflight(s.cfg.Docker.DaemonHost(), dockerx.SelfContainer() != "", os.Stat)
 	}
 	var c *CAdvisorContainer
 	if err == nil {

@@ -254,11 +254,8 @@ func TestSamplerDegradesOnce(t *testing.T) {
 
 func TestPreflight(t *testing.T) {
 	ok := func(string) (os.FileInfo, error) { return nil, nil }
-	if err := cadvisorPreflight("unix:///var/run/docker.sock", ok); err != nil {
+	if err := cadvisorPreflight("unix:///var/run/docker.sock", false, ok); err != nil {
 		t.Fatalf("local: %v", err)
-	}
-	if err := cadvisorPreflight("tcp://10.0.0.5:2376", ok); err == nil || !strings.Contains(err.Error(), "not a local unix socket") {
-		t.Fatalf("remote: %v", err)
 	}
 	noLib := func(p string) (os.FileInfo, error) {
 		if p == "/var/lib/docker" {
@@ -266,8 +263,15 @@ func TestPreflight(t *testing.T) {
 		}
 		return nil, nil
 	}
-	if err := cadvisorPreflight("unix:///var/run/docker.sock", noLib); err == nil || !strings.Contains(err.Error(), "/var/lib/docker") {
+	if err := cadvisorPreflight("unix:///var/run/docker.sock", false, noLib); err == nil || !strings.Contains(err.Error(), "/var/lib/docker") {
 		t.Fatalf("missing mount: %v", err)
+	}
+	// The binds are the daemon's paths: over TCP, or from inside a container, nothing here tells whether they exist.
+	if err := cadvisorPreflight("tcp://10.0.0.5:2376", false, noLib); err != nil {
+		t.Fatalf("remote: %v", err)
+	}
+	if err := cadvisorPreflight("unix:///var/run/docker.sock", true, noLib); err != nil {
+		t.Fatalf("in a container: %v", err)
 	}
 }
 

@@ -81,12 +81,13 @@ func RunCAdvisor(ctx context.Context, img string, opts ...testcontainers.Contain
 	return c, nil
 }
 
-// cadvisorPreflight says why the sidecar cannot work before trying: a daemon that is not on a local unix socket
-// (the binds would name another machine's paths, and the cgroup source cannot read them either) or a bind source
-// missing here.
-func cadvisorPreflight(daemonHost string, stat func(string) (os.FileInfo, error)) error {
-	if !isLocalDaemon(daemonHost) {
-		return fmt.Errorf("docker host %s is not a local unix socket", daemonHost)
+// cadvisorPreflight says why the sidecar cannot work before trying: a bind source missing here, when here is the
+// daemon's host (a local unix socket, and this process not inside a container). The daemon resolves the binds on
+// its own host, so with a remote daemon (TCP) or from inside a container (the agentlab/lab image) there is nothing
+// here to check: the sidecar is tried, and one that does not become ready degrades to the other sources.
+func cadvisorPreflight(daemonHost string, inContainer bool, stat func(string) (os.FileInfo, error)) error {
+	if !isLocalDaemon(daemonHost) || inContainer {
+		return nil
 	}
 	for _, b := range CAdvisorBinds() {
 		src, _, _ := strings.Cut(b, ":")

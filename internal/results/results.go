@@ -14,20 +14,25 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+
+	"github.com/agentlab/agentlab/internal/dockerx"
 )
 
 // Environment describes where a run happened, so figures from different machines are never mixed unknowingly.
 type Environment struct {
-	GoVersion     string     `json:"go_version"`
-	OS            string     `json:"os"`
-	Arch          string     `json:"arch"`
-	CPUs          int        `json:"cpus"`
-	MemTotalBytes int64      `json:"mem_total_bytes,omitempty"`
-	Kernel        string     `json:"kernel"`
-	Hostname      string     `json:"hostname"`
-	GitCommit     string     `json:"git_commit"`
-	GitDirty      bool       `json:"git_dirty"`
-	Docker        *DockerEnv `json:"docker,omitempty"`
+	GoVersion     string `json:"go_version"`
+	OS            string `json:"os"`
+	Arch          string `json:"arch"`
+	CPUs          int    `json:"cpus"`
+	MemTotalBytes int64  `json:"mem_total_bytes,omitempty"`
+	Kernel        string `json:"kernel"`
+	Hostname      string `json:"hostname"`
+	GitCommit     string `json:"git_commit"`
+	GitDirty      bool   `json:"git_dirty"`
+	// LabContainer is the id of the container the lab ran in (the agentlab/lab image), empty on a host: the
+	// process patterns (spawn-process, persistent-process) then ran inside that container.
+	LabContainer string     `json:"lab_container,omitempty"`
+	Docker       *DockerEnv `json:"docker,omitempty"`
 }
 
 // DockerEnv is the daemon's side.
@@ -49,6 +54,7 @@ func Collect(ctx context.Context, cli *client.Client, root string) Environment {
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		e.Kernel = strings.TrimSpace(string(b))
 	}
+	e.LabContainer = dockerx.SelfContainer()
 	e.GitCommit = "unknown"
 	if out, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "HEAD").Output(); err == nil {
 		e.GitCommit = strings.TrimSpace(string(out))

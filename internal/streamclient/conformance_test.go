@@ -95,7 +95,13 @@ func TestClientsAgreeOnMock(t *testing.T) {
 			t.Errorf("%s: per-round CPU %v, ttft %d, inter-token %d", mode, res.PerTokenCPUMS, res.TTFT.Count(), res.InterToken.Count())
 		}
 	}
-	if c := m.Counters(); c.Completed != 16 || c.Active != 0 {
+	// The client is done at message_stop; the mock's handler counts the stream as completed a moment later, when it
+	// returns. Wait for the handlers to finish (Active 0), then check.
+	c := m.Counters()
+	for deadline := time.Now().Add(5 * time.Second); c.Active != 0 && time.Now().Before(deadline); c = m.Counters() {
+		time.Sleep(5 * time.Millisecond) // poll: the mock has no completion signal to wait on
+	}
+	if c.Completed != 16 || c.Active != 0 {
 		t.Errorf("mock counters %+v", c)
 	}
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,10 @@ struct Config {
     model: String,
     fault: String,
     api_key: String,
+    // The mock's address, resolved once before the streams start: a thousand threads each asking Docker's embedded
+    // DNS at the same instant get "Temporary failure in name resolution" for some of them (seen at 1000 streams),
+    // which would count a resolver burst as the mock's connect errors. A client with a pool resolves once too.
+    addr: Option<SocketAddr>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -66,6 +70,7 @@ fn parse_args() -> Result<Config, String> {
         model: "mock-model".into(),
         fault: String::new(),
         api_key: std::env::var("ANTHROPIC_API_KEY").unwrap_or_else(|_| "mock-key".into()),
+        addr: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -233,7 +238,10 @@ struct Client<'c> {
 impl<'c> Client<'c> {
     fn connect(&mut self, deadline: Instant) -> io::Result<&mut BufReader<TcpStream>> {
         if self.conn.is_none() {
-            let addr = self.cfg.host.to_socket_addrs()?.next().ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))?;
+            let addr = match self.cfg.addr {
+                Some(a) => a,
+                None => resolve(&self.cfg.host)?,
+            };
             let s = TcpStream::connect_timeout(&addr, remaining(deadline)?)?;
             s.set_nodelay(true)?;
             self.conn = Some(BufReader::with_capacity(32 << 10, s));
@@ -428,8 +436,27 @@ fn cpu() -> (f64, f64) {
     (tv(ru.ru_utime), tv(ru.ru_stime))
 }
 
+fn resolve(host: &str) -> io::Result<SocketAddr> {
+    host.to_socket_addrs()?.next().ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))
+}
+
+// resolve_once resolves the mock's address before any stream, retrying a transient resolver failure for up to 5 s.
+fn resolve_once(host: &str) -> Result<SocketAddr, String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match resolve(host) {
+            Ok(a) => return Ok(a),
+            Err(e) if Instant::now() >= deadline => return Err(format!("resolve {host}: {e}")),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
 fn main() {
-    let cfg = match parse_args() {
+    let cfg = match parse_args().and_then(|mut c| {
+        c.addr = Some(resolve_once(&c.host)?);
+        Ok(c)
+    }) {
         Ok(c) => Arc::new(c),
         Err(e) => {
             eprintln!("rust-stream-client: {e}");
