@@ -29,6 +29,18 @@ const (
 	RustMemoryMaxFraction = 0.5
 )
 
+// Not in the seed; issue 14's question before any other: "should we build a bus at all, or run NATS?" — a bus we
+// build vs NATS, on deliveries per bus CPU-second in the saturation runs (bus/NATS per repeat). Above
+// BuildVsNATSMin the bus we build delivers more per CPU-second than NATS does; below it, NATS is the cheaper bus.
+const BuildVsNATSMin = 1.0
+
+// VsNATS is one bus we build against NATS, per repeat: deliveries per bus CPU-second (closed model) of each.
+type VsNATS struct {
+	Bus  string    `json:"bus"`
+	Ours []float64 `json:"ours"`
+	NATS []float64 `json:"nats"`
+}
+
 // Paired holds one figure of both buses, aligned by repeat: Go[i] and Rust[i] were measured back to back (A B A B).
 // NaN marks a failed run.
 type Paired struct {
@@ -84,6 +96,8 @@ type BusInput struct {
 	MemPerConn         Paired // bytes, per run
 	MemorySource       string
 	GeneratorBoundRuns int
+	// NATS: each bus we build against NATS (empty when NATS was not measured).
+	NATS []VsNATS
 }
 
 // BusDecision is Test 2 with its inputs.
@@ -112,6 +126,9 @@ type BusDecision struct {
 
 	GeneratorBoundRuns int    `json:"generator_bound_runs"`
 	Recommendation     string `json:"recommendation"`
+
+	// VsNATS answers "a bus we build vs NATS" per bus we build (absent when NATS was not measured).
+	VsNATS []Check `json:"bus_vs_nats,omitempty"`
 }
 
 // Bus answers Test 2.
@@ -234,6 +251,18 @@ func Bus(in BusInput) BusDecision {
 	}
 	if d.RustUnderHalfMem == Yes {
 		d.Recommendation += "; memory: strong case for Rust (cost savings)"
+	}
+
+	// 4. A bus we build vs NATS.
+	for _, v := range in.NATS {
+		r := Paired{Go: v.Ours, Rust: v.NATS}.ratios(true)
+		c := threshold(fmt.Sprintf("%s bus delivers more per CPU-second than NATS?", v.Bus), r, BuildVsNATSMin, YesAbove,
+			"×", "%.2f", map[Answer]string{Yes: "building " + v.Bus + " beats running NATS on CPU", No: "run NATS"})
+		if cmp := stats.Compare(v.Ours, v.NATS); cmp.P != nil {
+			c.P = cmp.P
+			c.Detail += "; " + v.Bus + " vs NATS " + cmp.String()
+		}
+		d.VsNATS = append(d.VsNATS, c)
 	}
 	return d
 }

@@ -182,3 +182,27 @@ func TestMarginalHost(t *testing.T) {
 		t.Errorf("decision's host memory %+v", d.HostMemory)
 	}
 }
+
+// "A bus we build vs NATS": deliveries per CPU-second, bus/NATS per repeat, against 1×; an interval across 1 or
+// too few repeats is inconclusive.
+func TestBusVsNATS(t *testing.T) {
+	six := func(x float64) []float64 { return []float64{x, x * 1.01, x * 0.99, x * 1.02, x * 0.98, x} }
+	for _, tc := range []struct {
+		name       string
+		ours, nats []float64
+		want       Answer
+	}{
+		{"cheaper", six(200e3), six(100e3), Yes},
+		{"dearer", six(50e3), six(100e3), No},
+		{"straddles", []float64{90, 110, 95, 105, 99, 101}, six(100), Inconclusive},
+		{"too few", []float64{200, 200}, []float64{100, 100}, Inconclusive},
+	} {
+		d := Bus(BusInput{Agents: 100, NATS: []VsNATS{{Bus: "go", Ours: tc.ours, NATS: tc.nats}}})
+		if len(d.VsNATS) != 1 || d.VsNATS[0].Answer != tc.want {
+			t.Errorf("%s: %+v, want %s", tc.name, d.VsNATS, tc.want)
+		}
+	}
+	if d := Bus(BusInput{Agents: 100}); d.VsNATS != nil {
+		t.Errorf("no NATS measured, yet %+v", d.VsNATS)
+	}
+}

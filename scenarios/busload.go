@@ -82,8 +82,8 @@ func (busLoadScenario) Check(p Params) error { return checkBusLoad(p) }
 
 func checkBusLoad(p Params) error {
 	var errs []error
-	if p.Bus != "go" && p.Bus != "rust" && p.Bus != "both" {
-		errs = append(errs, fmt.Errorf("--bus %q: want go, rust or both", p.Bus))
+	if !slices.Contains([]string{"go", "rust", "nats", "both", "all"}, p.Bus) {
+		errs = append(errs, fmt.Errorf("--bus %q: want go, rust, nats, both (go and rust) or all (go, rust and nats)", p.Bus))
 	}
 	if p.Repeat < 1 {
 		errs = append(errs, fmt.Errorf("--repeat must be ≥ 1, got %d", p.Repeat))
@@ -243,7 +243,7 @@ func (pl busPlan) runs(nBuses int) int {
 
 // busSpec is one bus under test.
 type busSpec struct {
-	Name  string `json:"name"` // go | rust
+	Name  string `json:"name"` // go | rust | nats
 	Impl  string `json:"implementation"`
 	Image string `json:"image"`
 	File  string `json:"-"` // results file
@@ -255,24 +255,31 @@ func busImages(ctx context.Context, env *Env) ([]busSpec, []string, error) {
 	p := env.Params
 	var out []busSpec
 	var notes []string
-	if p.Bus != "rust" {
+	if p.Bus != "rust" && p.Bus != "nats" {
 		ref, err := env.Images.Ensure(ctx, "gobus")
 		if err != nil {
 			return nil, nil, err
 		}
 		out = append(out, busSpec{Name: "go", Impl: "gobus (Go, gorilla/websocket)", Image: ref, File: "go-ws-metrics.json"})
 	}
-	if p.Bus != "go" {
+	if p.Bus == "rust" || p.Bus == "both" || p.Bus == "all" {
 		switch ref, err := env.Images.Ensure(ctx, "rustbus"); {
-		case p.SkipRust && p.Bus == "both":
+		case p.SkipRust && p.Bus != "rust":
 			notes = append(notes, "Rust bus left out (--skip-rust): Go bus only, no ratios")
-		case errors.Is(err, images.ErrNoCargo) && p.Bus == "both":
+		case errors.Is(err, images.ErrNoCargo) && p.Bus != "rust":
 			notes = append(notes, "Rust bus left out: "+images.ErrNoCargo.Error()+" (install Rust, or pass --skip-rust): Go bus only, no ratios")
 		case err != nil:
 			return nil, nil, err
 		default:
 			out = append(out, busSpec{Name: "rust", Impl: "rust-message-bus (Rust, tokio-tungstenite)", Image: ref, File: "rust-ws-metrics.json"})
 		}
+	}
+	if p.Bus == "nats" || p.Bus == "all" {
+		ref, err := env.Images.Ensure(ctx, "nats")
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, busSpec{Name: natsBus, Impl: "nats-server v2.15.3 (the reference: NATS protocol, same generator)", Image: ref, File: "nats-ws-metrics.json"})
 	}
 	for _, n := range notes {
 		fmt.Fprintln(env.Log, "bus-load: "+n)

@@ -85,6 +85,25 @@ func (res *busLoadResult) report(w io.Writer) error {
 				x(MetricDeliveredPerS), x(MetricLatencyP50), x(MetricLatencyP95), x(MetricLatencyP99),
 				x(MetricLatencyP999), x(MetricLatencyMax), x(MetricMemPerConn), x(MetricBusCPU), x(MetricPerCPUSecond))
 		}
+		for _, rt := range res.vsNATS {
+			if rt.Agents != k.agents || rt.Pattern != k.pattern || rt.Model != k.model {
+				continue
+			}
+			x := func(m Metric) string {
+				f := rt.Metrics[m]
+				if f.Ratio == nil {
+					return "-"
+				}
+				out := times(*f.Ratio)
+				if f.P != nil && !f.Significant {
+					out += " ~"
+				}
+				return out
+			}
+			fmt.Fprintf(tw, "\t\t\t%s/nats\t\t%s\t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\t\t\n", rt.Bus,
+				x(MetricDeliveredPerS), x(MetricLatencyP50), x(MetricLatencyP95), x(MetricLatencyP99),
+				x(MetricLatencyP999), x(MetricLatencyMax), x(MetricMemPerConn), x(MetricBusCPU), x(MetricPerCPUSecond))
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -118,6 +137,10 @@ func writeBusDecision(w io.Writer, d decide.BusDecision) {
 	fmt.Fprintf(w, "    basis: %s\n", d.ImprovementBasis)
 	fmt.Fprintf(w, "  Rust uses < 50 %% of Go's memory?        %s\n", d.MemoryAnswer)
 	fmt.Fprintf(w, "  → %s\n", d.Recommendation)
+	for _, c := range d.VsNATS {
+		// Not in the seed: should we build a bus at all, or run NATS?
+		fmt.Fprintf(w, "  a bus we build vs NATS: %-50s %-13s %s\n", c.Question, c.Answer, c.Detail)
+	}
 }
 
 func busNames(bs []busSpec) string {

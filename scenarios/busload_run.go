@@ -189,6 +189,9 @@ func (l *busLab) genConfigs(r *busRun, rate float64, rep int) []loadgen.Config {
 		c := loadgen.DefaultConfig()
 		c.URL = "ws://" + busAlias + ":8080/ws"
 		c.MetricsURL = "http://" + busAlias + ":8080/metrics"
+		if r.Bus == natsBus {
+			c.URL, c.MetricsURL = "nats://"+busAlias+":4222", "http://"+busAlias+":8222/varz"
+		}
 		c.Generator, c.Generators = i, g
 		c.Agents = r.Agents / g
 		if i < r.Agents%g {
@@ -234,26 +237,14 @@ func terminate(ctx context.Context, c *testcontainers.DockerContainer) {
 }
 
 func (l *busLab) measure(ctx context.Context, b busSpec, r *busRun, rate float64, rep int) error {
-	env, p := l.env, l.env.Params
+	env := l.env
 	cfgs := l.genConfigs(r, rate, rep)
-
-	// RunBus: /health wait, hardening (read-only rootfs, cap-drop ALL, no-new-privileges, pids limit); the
-	// cpuset and memory limits (swap = memory) of limitHost replace its default memory limit.
-	bus, err := containers.RunBus(ctx, b.Image,
-		testcontainers.WithLabels(dockerx.Labels(env.RunID, "bus")),
-		containers.WithMaxConnections(max(busMaxConn, r.Agents+1000)),
-		containers.WithNetworkAlias(l.nw, busAlias),
-		testcontainers.WithHostConfigModifier(limitHost(p.BusCPUs, l.plan.busMem)),
-	)
+	bus, metricsURL, err := l.startBus(ctx, b, r.Agents)
 	if bus != nil {
-		defer terminate(ctx, bus.DockerContainer)
+		defer terminate(ctx, bus)
 	}
 	if err != nil {
-		return &errBusStart{fmt.Errorf("start %s bus: %w", b.Name, err)}
-	}
-	metricsURL, err := bus.MetricsURL(ctx)
-	if err != nil {
-		return fmt.Errorf("%s bus: %w", b.Name, err)
+		return err
 	}
 	hc := &http.Client{Timeout: 2 * time.Second}
 	m0, err := scrapeMetrics(ctx, hc, metricsURL)
@@ -309,6 +300,49 @@ func (l *busLab) measure(ctx context.Context, b busSpec, r *busRun, rate float64
 	}
 	r.account(c.Outstanding)
 	return genErr
+}
+
+// startBus starts bus b (RunBus, or RunNATS for the reference) with the run's cpuset and memory limits and
+// returns it with the URL its counters are read from (/metrics, or NATS's /varz: loadgen.ScrapeBus reads both).
+// On error the container, if not nil, must still be terminated.
+func (l *busLab) startBus(ctx context.Context, b busSpec, agents int) (*testcontainers.DockerContainer, string, error) {
+	env, p := l.env, l.env.Params
+	common := []testcontainers.ContainerCustomizer{
+		testcontainers.WithLabels(dockerx.Labels(env.RunID, "bus")),
+		containers.WithNetworkAlias(l.nw, busAlias),
+		testcontainers.WithHostConfigModifier(limitHost(p.BusCPUs, l.plan.busMem)),
+	}
+	maxConn := max(busMaxConn, agents+1000)
+	if b.Name == natsBus {
+		n, err := containers.RunNATS(ctx, b.Image, append(common, containers.WithNATSMaxConnections(maxConn))...)
+		var c *testcontainers.DockerContainer
+		if n != nil {
+			c = n.DockerContainer
+		}
+		if err != nil {
+			return c, "", &errBusStart{fmt.Errorf("start nats: %w", err)}
+		}
+		u, err := n.MonitorURL(ctx)
+		if err != nil {
+			return c, "", err
+		}
+		return c, u + "/varz", nil
+	}
+	// RunBus: /health wait, hardening (read-only rootfs, cap-drop ALL, no-new-privileges, pids limit); the
+	// cpuset and memory limits (swap = memory) of limitHost replace its default memory limit.
+	bus, err := containers.RunBus(ctx, b.Image, append(common, containers.WithMaxConnections(maxConn))...)
+	var c *testcontainers.DockerContainer
+	if bus != nil {
+		c = bus.DockerContainer
+	}
+	if err != nil {
+		return c, "", &errBusStart{fmt.Errorf("start %s bus: %w", b.Name, err)}
+	}
+	u, err := bus.MetricsURL(ctx)
+	if err != nil {
+		return c, "", fmt.Errorf("%s bus: %w", b.Name, err)
+	}
+	return c, u, nil
 }
 
 // generators runs the generator containers to completion and decodes their results.
@@ -568,11 +602,8 @@ func errorCounts(m1, m0 map[string]float64) map[string]float64 {
 	return out
 }
 
-// scrapeMetrics reads the bus's /metrics (prom.Scrape: prometheus/common/expfmt) into series key → value.
+// scrapeMetrics reads the bus's /metrics (prom.Scrape: prometheus/common/expfmt) into series key → value; for
+// NATS, /varz mapped onto the buses' series (loadgen.Varz.BusSeries).
 func scrapeMetrics(ctx context.Context, hc *http.Client, url string) (map[string]float64, error) {
-	m, err := prom.Scrape(ctx, hc, url)
-	if err != nil {
-		return nil, err
-	}
-	return m.Values, nil
+	return loadgen.ScrapeBus(ctx, hc, url)
 }

@@ -24,7 +24,30 @@ type busLoadResult struct {
 	runs      map[string][]*busRun // bus → runs, in order
 	summaries map[string][]busSummary
 	ratios    []busRatio
+	vsNATS    []natsRatio
 	decision  decide.BusDecision
+}
+
+// natsBus is the reference bus's name in bus-load (agentlab/nats).
+const natsBus = "nats"
+
+// natsRatio compares one bus we build with NATS on one configuration: bus/NATS per metric.
+type natsRatio struct {
+	Bus     string                `json:"bus"`
+	Agents  int                   `json:"agents"`
+	Pattern string                `json:"pattern"`
+	Model   string                `json:"model"`
+	Metrics map[Metric]natsFigure `json:"bus_over_nats"`
+}
+
+// natsFigure is ratioFigure with the bus we build in the numerator and NATS in the denominator.
+type natsFigure struct {
+	Bus         float64         `json:"bus"`
+	NATS        float64         `json:"nats"`
+	Ratio       *float64        `json:"ratio"`
+	Paired      *stats.Interval `json:"paired"`
+	P           *float64        `json:"p_value"`
+	Significant bool            `json:"significant"`
 }
 
 // busLoadParams are the parameters a bus-load run used.
@@ -186,11 +209,17 @@ func (res *busLoadResult) finish(interrupted bool) {
 			}
 		}
 	}
-	res.ratios = nil
-	if len(res.Buses) == 2 {
-		for _, k := range res.keys() {
-			if rt, ok := res.ratio(k); ok {
-				res.ratios = append(res.ratios, rt)
+	res.ratios, res.vsNATS = nil, nil
+	for _, k := range res.keys() {
+		if rt, ok := res.ratio(k); ok {
+			res.ratios = append(res.ratios, rt)
+		}
+		for _, b := range res.Buses {
+			if b.Name == natsBus {
+				continue
+			}
+			if rt, ok := res.ratioToNATS(b.Name, k); ok {
+				res.vsNATS = append(res.vsNATS, rt)
 			}
 		}
 	}
@@ -258,21 +287,44 @@ func values(runs []*busRun, m metricDef) []float64 {
 }
 
 func (res *busLoadResult) ratio(k cfgKey) (busRatio, bool) {
-	gs, ok1 := res.summary("go", k)
-	rs, ok2 := res.summary("rust", k)
-	if !ok1 || !ok2 {
+	figs, ok := res.compare("go", "rust", k)
+	if !ok {
 		return busRatio{}, false
 	}
-	gRuns, _ := res.runsOf("go", k)
-	rRuns, _ := res.runsOf("rust", k)
 	out := busRatio{Agents: k.agents, Pattern: k.pattern, Model: k.model, Metrics: map[Metric]ratioFigure{}}
+	for m, f := range figs {
+		out.Metrics[m] = ratioFigure{Go: f.Bus, Rust: f.NATS, Ratio: f.Ratio, Paired: f.Paired, P: f.P, Significant: f.Significant}
+	}
+	return out, true
+}
+
+// ratioToNATS compares bus with NATS at k.
+func (res *busLoadResult) ratioToNATS(bus string, k cfgKey) (natsRatio, bool) {
+	figs, ok := res.compare(bus, natsBus, k)
+	if !ok {
+		return natsRatio{}, false
+	}
+	return natsRatio{Bus: bus, Agents: k.agents, Pattern: k.pattern, Model: k.model, Metrics: figs}, true
+}
+
+// compare is a/b per metric at k (the figure's Bus is a's, NATS b's): ratio of medians, the median of the
+// per-repeat ratios with its interval, and the Mann–Whitney U p-value of a's runs against b's.
+func (res *busLoadResult) compare(a, b string, k cfgKey) (map[Metric]natsFigure, bool) {
+	as, ok1 := res.summary(a, k)
+	bs, ok2 := res.summary(b, k)
+	if !ok1 || !ok2 {
+		return nil, false
+	}
+	aRuns, _ := res.runsOf(a, k)
+	bRuns, _ := res.runsOf(b, k)
+	out := map[Metric]natsFigure{}
 	for _, m := range busMetrics {
-		f := ratioFigure{Go: gs.m(m.Name), Rust: rs.m(m.Name), Ratio: finiteOrNil(safeDiv(gs.m(m.Name), rs.m(m.Name)))}
+		f := natsFigure{Bus: as.m(m.Name), NATS: bs.m(m.Name), Ratio: finiteOrNil(safeDiv(as.m(m.Name), bs.m(m.Name)))}
 		var paired []float64
-		for _, g := range gRuns {
-			for _, r := range rRuns {
-				if r.Repeat == g.Repeat && m.v(r) != 0 {
-					paired = append(paired, m.v(g)/m.v(r))
+		for _, x := range aRuns {
+			for _, y := range bRuns {
+				if y.Repeat == x.Repeat && m.v(y) != 0 {
+					paired = append(paired, m.v(x)/m.v(y))
 				}
 			}
 		}
@@ -281,10 +333,10 @@ func (res *busLoadResult) ratio(k cfgKey) (busRatio, bool) {
 			f.Paired = &iv
 		}
 		if f.Ratio != nil {
-			c := stats.Compare(values(rRuns, m), values(gRuns, m))
+			c := stats.Compare(values(bRuns, m), values(aRuns, m))
 			f.P, f.Significant = c.P, c.Significant
 		}
-		out.Metrics[m.Name] = f
+		out[m.Name] = f
 	}
 	return out, true
 }
@@ -358,6 +410,14 @@ func (res *busLoadResult) decideInput() decide.BusInput {
 	sat := cfgKey{n, res.Params.ClosedPattern, loadgen.ModelClosed}
 	in.Throughput = decide.Paired{Go: res.byRepeat("go", sat, MetricDeliveredPerS), Rust: res.byRepeat("rust", sat, MetricDeliveredPerS)}
 	in.PerCPUSecond = decide.Paired{Go: res.byRepeat("go", sat, MetricPerCPUSecond), Rust: res.byRepeat("rust", sat, MetricPerCPUSecond)}
+	if res.hasBus(natsBus) {
+		for _, b := range res.Buses {
+			if b.Name != natsBus {
+				in.NATS = append(in.NATS, decide.VsNATS{Bus: b.Name, Ours: res.byRepeat(b.Name, sat, MetricPerCPUSecond),
+					NATS: res.byRepeat(natsBus, sat, MetricPerCPUSecond)})
+			}
+		}
+	}
 	for _, b := range []string{"go", "rust"} {
 		if s, ok := res.summary(b, sat); ok && s.GeneratorBound > 0 {
 			in.SaturationBound = true
@@ -389,19 +449,20 @@ func abs(x int) int {
 
 // busFile is go-ws-metrics.json / rust-ws-metrics.json.
 type busFile struct {
-	SchemaVersion int                 `json:"schema_version"`
-	Bus           busSpec             `json:"bus"`
-	Parameters    busLoadParams       `json:"parameters"`
-	Limits        busLimits           `json:"limits"`
-	OpenRates     []openRate          `json:"open_model_rates"`
-	MemSampling   *busMemSampling     `json:"memory_sampling"`
-	Notes         []string            `json:"notes,omitempty"`
-	Summaries     []busSummary        `json:"summaries"`
-	Comparison    []busRatio          `json:"comparison_go_over_rust,omitempty"`
-	Runs          []*busRun           `json:"runs"`
-	Interrupted   bool                `json:"interrupted"`
-	Decision      *decide.BusDecision `json:"decision"`
-	Definitions   map[string]string   `json:"definitions"`
+	SchemaVersion  int                 `json:"schema_version"`
+	Bus            busSpec             `json:"bus"`
+	Parameters     busLoadParams       `json:"parameters"`
+	Limits         busLimits           `json:"limits"`
+	OpenRates      []openRate          `json:"open_model_rates"`
+	MemSampling    *busMemSampling     `json:"memory_sampling"`
+	Notes          []string            `json:"notes,omitempty"`
+	Summaries      []busSummary        `json:"summaries"`
+	Comparison     []busRatio          `json:"comparison_go_over_rust,omitempty"`
+	ComparisonNATS []natsRatio         `json:"comparison_over_nats,omitempty"`
+	Runs           []*busRun           `json:"runs"`
+	Interrupted    bool                `json:"interrupted"`
+	Decision       *decide.BusDecision `json:"decision"`
+	Definitions    map[string]string   `json:"definitions"`
 }
 
 var busDefinitions = map[string]string{
@@ -424,6 +485,7 @@ var busDefinitions = map[string]string{
 	"gen_cpu_utilization":      "generators' getrusage user+sys over the measured window / wall / cores of --gen-cpus; above generator_bound_above the run is generator-bound: its throughput is the generator's limit, not the bus's",
 	"metrics":                  "median over successful repeats with benchmath's distribution-free 95 % interval (ci95_low/ci95_high null below 6 repeats: no interval is claimed)",
 	"comparison_go_over_rust":  "go median / rust median per metric; the median of per-repeat ratios with its interval; the Mann–Whitney U p-value of Go's runs against Rust's",
+	"comparison_over_nats":     "each bus we build over NATS (same run, same generator, NATS protocol): bus median / nats median per metric, the median of per-repeat ratios with its interval, the Mann–Whitney U p-value",
 }
 
 const busLoadSchema = 3 // 3: late, still_queued, lost, refused, presumed_lost, drain_end, inflight, memory by source; no window_resets. 2: benchmath intervals, p-values, typed parameters, decision
@@ -434,7 +496,7 @@ func (res *busLoadResult) outcome() *Outcome {
 		files = append(files, File{Name: b.File, Value: busFile{
 			SchemaVersion: busLoadSchema, Bus: b, Parameters: res.Params, Limits: res.Limits, OpenRates: res.OpenRates,
 			MemSampling: res.MemSampling,
-			Notes:       res.Notes, Summaries: res.summaries[b.Name], Comparison: res.ratios, Runs: res.runs[b.Name],
+			Notes:       res.Notes, Summaries: res.summaries[b.Name], Comparison: res.ratios, ComparisonNATS: res.vsNATS, Runs: res.runs[b.Name],
 			Interrupted: res.Interrupted, Decision: &res.decision, Definitions: busDefinitions,
 		}})
 	}

@@ -2,13 +2,13 @@ package containers
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 
 	"github.com/testcontainers/testcontainers-go"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/agentlab/agentlab/internal/loadgen"
 )
 
 // NATS ports (cmd/natsbus): clients and the monitoring endpoint.
@@ -68,48 +68,13 @@ func (n *NATS) MonitorURL(ctx context.Context) (string, error) {
 	return u, nil
 }
 
-// Varz is the part of NATS's /varz the lab reads: counters that do not depend on CPU accounting (messages and
-// bytes in and out, the NATS analogue of bus_messages_in_total and bus_deliveries_total), connections, slow
-// consumers, and the server's own view of its CPU (percent of one core) and RSS (bytes).
-type Varz struct {
-	Connections   int     `json:"connections"`
-	InMsgs        int64   `json:"in_msgs"`
-	OutMsgs       int64   `json:"out_msgs"` // deliveries: one per recipient
-	InBytes       int64   `json:"in_bytes"`
-	OutBytes      int64   `json:"out_bytes"`
-	SlowConsumers int64   `json:"slow_consumers"`
-	CPU           float64 `json:"cpu"` // percent of one core, as nats-server samples it
-	Mem           int64   `json:"mem"` // RSS, bytes
-}
-
-// Varz reads /varz once.
-func (n *NATS) Varz(ctx context.Context) (Varz, error) {
+// Varz reads /varz once (loadgen.Varz: messages in and out, connections, slow consumers, cpu, mem).
+func (n *NATS) Varz(ctx context.Context) (loadgen.Varz, error) {
 	base, err := n.MonitorURL(ctx)
 	if err != nil {
-		return Varz{}, err
+		return loadgen.Varz{}, err
 	}
-	return ReadVarz(ctx, scrapeClient, base+"/varz")
-}
-
-// ReadVarz reads a /varz URL (also used against an in-process server in tests).
-func ReadVarz(ctx context.Context, cl *http.Client, u string) (Varz, error) {
-	var v Varz
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return v, err
-	}
-	resp, err := cl.Do(req)
-	if err != nil {
-		return v, fmt.Errorf("read %s: %w", u, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return v, fmt.Errorf("read %s: HTTP %d", u, resp.StatusCode)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		return v, fmt.Errorf("decode %s: %w", u, err)
-	}
-	return v, nil
+	return loadgen.ReadVarz(ctx, scrapeClient, base+"/varz")
 }
 
 // Terminate stops and removes the container with no stop grace unless opts give one.

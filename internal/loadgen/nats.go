@@ -12,6 +12,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
+
+	"github.com/agentlab/agentlab/internal/prom"
 )
 
 // The NATS adapter: the same generator drives nats-server (agentlab/nats) through the NATS text protocol on the
@@ -180,26 +183,71 @@ func (t *template) retype() {
 	}
 }
 
-// natsConnections reads "connections" from NATS's /varz: every agent subscribes before its PONG, so a connection
-// counts as a registered agent for the start barrier.
-func natsConnections(ctx context.Context, cl *http.Client, u string) (int, error) {
+// Varz is the part of NATS's /varz the lab reads: counters that do not depend on CPU accounting (messages and
+// bytes in and out), connections, slow consumers, and the server's own view of its CPU (percent of one core) and
+// RSS (bytes).
+type Varz struct {
+	Connections   int     `json:"connections"`
+	InMsgs        int64   `json:"in_msgs"`
+	OutMsgs       int64   `json:"out_msgs"` // deliveries: one per recipient
+	InBytes       int64   `json:"in_bytes"`
+	OutBytes      int64   `json:"out_bytes"`
+	SlowConsumers int64   `json:"slow_consumers"`
+	CPU           float64 `json:"cpu"` // percent of one core, as nats-server samples it
+	Mem           int64   `json:"mem"` // RSS, bytes
+}
+
+// ReadVarz reads a /varz URL once.
+func ReadVarz(ctx context.Context, cl *http.Client, u string) (Varz, error) {
+	var v Varz
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return 0, err
+		return v, err
 	}
 	resp, err := cl.Do(req)
 	if err != nil {
-		return 0, err
+		return v, fmt.Errorf("read %s: %w", u, err)
 	}
 	defer resp.Body.Close()
-	var v struct {
-		Connections *int `json:"connections"`
+	if resp.StatusCode != http.StatusOK {
+		return v, fmt.Errorf("read %s: HTTP %d", u, resp.StatusCode)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		return 0, fmt.Errorf("read %s: %w", u, err)
+		return v, fmt.Errorf("decode %s: %w", u, err)
 	}
-	if v.Connections == nil {
-		return 0, fmt.Errorf("no connections in %s", u)
+	return v, nil
+}
+
+// BusSeries maps /varz onto the buses' series keys (docs/protocol.md metrics), so one code path reads a bus and
+// NATS: out_msgs is bus_deliveries_total, in_msgs bus_messages_in_total, slow consumers bus_dropped_total (NATS
+// drops a slow consumer's connection, not single frames), connections both bus_connections and
+// bus_registered_agents (an agent subscribes before its first PONG), mem process_resident_memory_bytes.
+func (v Varz) BusSeries() map[string]float64 {
+	return map[string]float64{
+		"bus_deliveries_total":          float64(v.OutMsgs),
+		"bus_messages_in_total":         float64(v.InMsgs),
+		"bus_bytes_in_total":            float64(v.InBytes),
+		"bus_bytes_out_total":           float64(v.OutBytes),
+		"bus_dropped_total":             float64(v.SlowConsumers),
+		"bus_connections":               float64(v.Connections),
+		"bus_registered_agents":         float64(v.Connections),
+		"process_resident_memory_bytes": float64(v.Mem),
 	}
-	return *v.Connections, nil
+}
+
+// ScrapeBus reads a bus's counters as series keys (internal/prom): its /metrics, or NATS's /varz through
+// Varz.BusSeries when u ends in /varz.
+func ScrapeBus(ctx context.Context, cl *http.Client, u string) (map[string]float64, error) {
+	if strings.HasSuffix(u, "/varz") {
+		v, err := ReadVarz(ctx, cl, u)
+		if err != nil {
+			return nil, err
+		}
+		return v.BusSeries(), nil
+	}
+	m, err := prom.Scrape(ctx, cl, u)
+	if err != nil {
+		return nil, err
+	}
+	return m.Values, nil
 }

@@ -178,8 +178,8 @@ func (g *gen) run(ctx context.Context) (*Result, error) {
 	}
 	// The bus's counters now, before any agent leaves: once connections close, the sends the bus still holds
 	// for them are answered unknown_target — an artefact of the teardown, not of the run.
-	if m, err := prom.Scrape(ctx, &http.Client{Timeout: 5 * time.Second}, cfg.MetricsURL); err == nil {
-		res.BusAtDrainEnd = m.Values
+	if m, err := ScrapeBus(ctx, &http.Client{Timeout: 5 * time.Second}, cfg.MetricsURL); err == nil {
+		res.BusAtDrainEnd = m
 	} else {
 		res.BusScrapeErr = err.Error()
 	}
@@ -372,14 +372,11 @@ func (g *gen) barrier(ctx context.Context) {
 
 // registeredAgents reads bus_registered_agents from the bus's /metrics (NATS: connections from /varz).
 func registeredAgents(ctx context.Context, cl *http.Client, u string) (int, error) {
-	if strings.HasSuffix(u, "/varz") {
-		return natsConnections(ctx, cl, u)
-	}
-	m, err := prom.Scrape(ctx, cl, u)
+	m, err := ScrapeBus(ctx, cl, u)
 	if err != nil {
 		return 0, err
 	}
-	v, ok := m.Values[prom.Key("bus_registered_agents")]
+	v, ok := m[prom.Key("bus_registered_agents")]
 	if !ok {
 		return 0, fmt.Errorf("no bus_registered_agents in %s", u)
 	}
