@@ -139,7 +139,11 @@ func writeBusDecision(w io.Writer, d decide.BusDecision) {
 	fmt.Fprintf(w, "  → %s\n", d.Recommendation)
 	for _, c := range d.VsNATS {
 		// Not in the seed: should we build a bus at all, or run NATS?
-		fmt.Fprintf(w, "  a bus we build vs NATS: %-50s %-13s %s\n", c.Question, c.Answer, c.Detail)
+		then := ""
+		if c.Then != "" {
+			then = " → " + c.Then
+		}
+		fmt.Fprintf(w, "  a bus we build vs NATS: %-50s %-13s %s%s\n", c.Question, c.Answer, c.Detail, then)
 	}
 }
 

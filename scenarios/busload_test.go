@@ -334,3 +334,51 @@ func TestBusRunAccount(t *testing.T) {
 		}
 	}
 }
+
+// With NATS measured, every bus we build gets its ratios to NATS per configuration, the table its go/nats and
+// rust/nats rows, and the decision its "a bus we build vs NATS" line per bus.
+func TestBusRatiosToNATS(t *testing.T) {
+	for _, bus := range []string{"nats", "all"} {
+		p := busParams()
+		p.Bus = bus
+		if err := checkBusLoad(p); err != nil {
+			t.Errorf("--bus %s rejected: %v", bus, err)
+		}
+	}
+	res := fakeResult(12, 100e3, 300e3, false)
+	res.Buses = append(res.Buses, busSpec{Name: natsBus, Impl: "nats-server"})
+	for rep := 1; rep <= fakeRepeats; rep++ {
+		jitter := float64(rep) / 100
+		res.add(natsBus, fakeRun(natsBus, rep, 1000, "targeted", "closed", 200e3*(1+jitter), 20, 40960, false))
+		for _, pt := range []string{"targeted", "broadcast"} {
+			res.add(natsBus, fakeRun(natsBus, rep, 1000, pt, "open", 1000, 5, 40960, false))
+		}
+	}
+	res.finish(false)
+	if len(res.vsNATS) != 2*3 || len(res.ratios) != 3 {
+		t.Fatalf("%d rows to NATS (want 6), %d go/rust rows", len(res.vsNATS), len(res.ratios))
+	}
+	for _, r := range res.vsNATS {
+		if r.Model != "closed" {
+			continue
+		}
+		f := r.Metrics[MetricPerCPUSecond]
+		want := map[string]float64{"go": 0.5, "rust": 1.5}[r.Bus]
+		if f.Ratio == nil || math.Abs(*f.Ratio-want) > 1e-9 || f.Paired == nil || f.Paired.N != fakeRepeats {
+			t.Errorf("%s/nats per CPU-second %+v, want %v", r.Bus, f, want)
+		}
+	}
+	d := res.decision
+	if len(d.VsNATS) != 2 || d.VsNATS[0].Answer != decide.No || d.VsNATS[1].Answer != decide.Yes {
+		t.Errorf("bus vs NATS %+v", d.VsNATS)
+	}
+	var buf bytes.Buffer
+	if err := res.report(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"go/nats", "rust/nats", "a bus we build vs NATS: go bus", "run NATS"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
