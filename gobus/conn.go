@@ -29,10 +29,11 @@ type conn struct {
 	writing bool // a writer goroutine is running
 	closed  bool // no more frames are accepted
 
-	// wmu serialises writes to the socket: the writer's coalesced data frames and control frames (pong, close).
-	// Data is written to the net.Conn directly, not through gorilla's writer, so one syscall carries every frame
-	// the queue held; control frames still go through gorilla's WriteControl.
-	wmu       sync.Mutex
+	// wlock (a one-slot channel, so a control write can give up at its deadline) serialises writes to the
+	// socket: the writer's coalesced data frames and control frames (pong, close). Data is written to the
+	// net.Conn directly, not through gorilla's writer, so one syscall carries every frame the queue held; control
+	// frames still go through gorilla's WriteControl.
+	wlock     chan struct{}
 	ctrlDL    bool // a control write left a write deadline on the socket: clear it before the next data write
 	closeSent bool // a close frame went out: nothing may follow it
 }
@@ -163,6 +164,15 @@ func (c *conn) writeLoop() {
 	}
 }
 
+// errControlTimeout: a control frame could not be written before its deadline (a data write held the socket).
+var errControlTimeout = timeoutError{}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "gobus: control frame: write deadline exceeded" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
 // appendServerFrame appends one final, unmasked text frame holding p (RFC 6455 §5.2).
 func appendServerFrame(b, p []byte) []byte {
 	n := len(p)
@@ -179,8 +189,8 @@ func appendServerFrame(b, p []byte) []byte {
 
 // writeData writes already framed data; after a close frame it writes nothing.
 func (c *conn) writeData(b []byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	c.wlock <- struct{}{}
+	defer func() { <-c.wlock }()
 	if c.closeSent {
 		return nil
 	}
@@ -195,12 +205,18 @@ func (c *conn) writeData(b []byte) error {
 	return err
 }
 
-// writeControl writes a control frame through gorilla (which bounds it by deadline), in order with data writes.
+// writeControl writes a control frame through gorilla, in order with data writes; like gorilla's own, it gives up
+// at deadline, also while a data write holds the socket (that write is left alone: a slow reader is not cut off
+// for a ping).
 func (c *conn) writeControl(op int, data []byte, deadline time.Time) error {
-	// A data write stuck on a peer that does not read fails at the deadline too, so the lock is not held past it.
-	c.ws.NetConn().SetWriteDeadline(deadline)
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case c.wlock <- struct{}{}:
+	case <-t.C:
+		return errControlTimeout
+	}
+	defer func() { <-c.wlock }()
 	if c.closeSent {
 		return websocket.ErrCloseSent
 	}

@@ -112,7 +112,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(int64(s.opts.MaxMessageBytes))
-	c := &conn{s: s, ws: ws}
+	c := &conn{s: s, ws: ws, wlock: make(chan struct{}, 1)}
 	c.setControlHandlers()
 	s.mu.Lock()
 	if s.closing {
