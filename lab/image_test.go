@@ -277,4 +277,3 @@ func decode(t *testing.T, files map[string][]byte, name string, v any) {
 		t.Fatalf("%s: %v", name, err)
 	}
 }
-
