@@ -3,9 +3,9 @@ GO ?= go
 
 .PHONY: lab test test-short images vet clean bench
 
-# The main job: all lifecycle patterns, quick.
+# The main job: the full lab, quick (every scenario, final-report.json with the migration scenario, report.html).
 lab:
-	$(GO) run ./lab --scenario spawn --quick
+	$(GO) run ./lab --scenario all --quick
 
 # The test suite CI runs: unit + Docker integration tests (conformance of both buses included), the Rust bus's
 # cargo test and the Rust stream client's (offline, crates vendored by the bus's build.sh).

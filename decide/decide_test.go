@@ -63,7 +63,7 @@ func TestSpawnSavingsDetailNamesTheInterval(t *testing.T) {
 func busIn(goP95 float64, n int, rustX float64) BusInput {
 	p95 := Paired{Go: rep(goP95, n), Rust: rep(goP95/2, n)}
 	return BusInput{Agents: 1000, HaveRust: true,
-		Open:       []BusPattern{{Pattern: "targeted", P95MS: p95, Delivery: rep(1, n), Sessions: rep(1000, n)}},
+		Open:       []BusPattern{{Pattern: "targeted", P95MS: p95, Undelivered: rep(0, n), Late: rep(3, n), Sessions: rep(1000, n)}},
 		Throughput: Paired{Go: rep(100, n), Rust: rep(100*rustX, n)},
 		MemPerConn: Paired{Go: rep(10000, n), Rust: rep(4000, n)},
 	}
@@ -104,9 +104,9 @@ func TestBusGeneratorBoundMissIsNotARefutation(t *testing.T) {
 
 func TestBusLostMessagesMeanNotHandled(t *testing.T) {
 	in := busIn(5, 6, 3)
-	in.Open[0].Delivery[3] = 0.9
+	in.Open[0].Undelivered[3] = 1
 	if d := Bus(in); d.GoHandles != No || d.Delivered.Answer != No {
-		t.Errorf("a run lost 10 %%: handles %s delivered %s", d.GoHandles, d.Delivered.Answer)
+		t.Errorf("a run left one message undelivered: handles %s delivered %s", d.GoHandles, d.Delivered.Answer)
 	}
 }
 
@@ -149,7 +149,7 @@ func TestMessaging(t *testing.T) {
 
 func TestNotRun(t *testing.T) {
 	s := Spawn(SpawnInput{})
-	f := NewFinalReport("spawn", nil, Decisions{SpawnPatterns: &s})
+	f := NewFinalReport("spawn", nil, Decisions{SpawnPatterns: &s}, CostInput{})
 	if strings.Join(f.NotRun, ",") != "agent_messaging,ai_streaming,message_bus" {
 		t.Errorf("not run: %v", f.NotRun)
 	}

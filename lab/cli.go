@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/agentlab/agentlab/internal/dockerx"
 	"github.com/agentlab/agentlab/internal/images"
 	"github.com/agentlab/agentlab/internal/results"
+	"github.com/agentlab/agentlab/report"
 	"github.com/agentlab/agentlab/scenarios"
 )
 
@@ -27,7 +29,7 @@ const (
 	ExitOK     = 0  // the run finished and every task succeeded
 	ExitFailed = 1  // the run failed or was interrupted (partial results are kept)
 	ExitUsage  = 2  // bad flags, unknown scenario, or no Docker daemon
-	ExitThresh = 99 // reserved: a threshold failed
+	ExitThresh = 99 // a threshold failed (the run itself succeeded)
 )
 
 // Options is the parsed command line.
@@ -37,7 +39,20 @@ type Options struct {
 	Clean    bool
 	Images   string // comma-separated image names or "all": build them and exit
 	Params   scenarios.Params
+
+	// Thresholds are --threshold and the lines of --thresholds FILE: checked at the end, any failed → exit 99.
+	Thresholds     []report.Threshold
+	thresholdExprs []string
+	thresholdsFile string
+
+	sc scenarios.Scenario // the scenario to run, resolved for the flags (--skip-docker)
 }
+
+// multi is a repeatable string flag.
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, " ") }
+func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
 
 // IO is the process's outside world, injected so tests can drive Main.
 type IO struct {
@@ -69,8 +84,26 @@ func Parse(args []string, reg scenarios.Registry) (Options, error) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	p.AgentsSet = set["agents"]
+	for f := range set {
+		p.Explicit = append(p.Explicit, f)
+	}
+	sort.Strings(p.Explicit)
 	if o.Clean {
 		return o, nil
+	}
+	for _, e := range o.thresholdExprs {
+		t, err := report.ParseThreshold(e, reg.Names())
+		if err != nil {
+			return o, errUsage{err.Error()}
+		}
+		o.Thresholds = append(o.Thresholds, t)
+	}
+	if o.thresholdsFile != "" {
+		ts, err := report.ReadThresholds(o.thresholdsFile, reg.Names())
+		if err != nil {
+			return o, errUsage{err.Error()}
+		}
+		o.Thresholds = append(o.Thresholds, ts...)
 	}
 	if o.Images != "" {
 		for _, n := range imageList(o.Images) {
@@ -84,13 +117,18 @@ func Parse(args []string, reg scenarios.Registry) (Options, error) {
 		return o, errUsage{"--scenario is required; valid: " + strings.Join(reg.Names(), ", ")}
 	}
 	sc, ok := reg[o.Scenario]
+	var err error
 	if !ok {
 		return o, errUsage{fmt.Sprintf("%v %q; valid: %s", scenarios.ErrUnknown, o.Scenario, strings.Join(reg.Names(), ", "))}
 	}
-	// The scenario owns its --quick sizes and the validation of its flags: the runner names none.
-	if err := scenarios.Prepare(sc, p, func(f string) bool { return set[f] }); err != nil {
+	if sc, err = scenarios.Resolve(sc, *p); err != nil {
 		return o, errUsage{err.Error()}
 	}
+	// The scenario owns its --quick sizes and the validation of its flags: the runner names none.
+	if err := scenarios.Prepare(sc, p, p.IsSet); err != nil {
+		return o, errUsage{err.Error()}
+	}
+	o.sc = sc
 	return o, nil
 }
 
@@ -103,13 +141,16 @@ func flagSet(o *Options, reg scenarios.Registry) *flag.FlagSet {
 	fs.StringVar(&o.Out, "out", "results", "results folder; the run writes <out>/<run-id>/ and <out>/latest")
 	fs.StringVar(&o.Images, "images", "", "build these images (comma-separated, or all: "+strings.Join(images.Names(), ", ")+") and exit")
 	fs.BoolVar(&o.Clean, "clean", false, "remove every container and network of every lab run on this daemon, then exit")
+	fs.Var((*multi)(&o.thresholdExprs), "threshold", "pass/fail criterion on a figure, repeatable: NAME<N (also <=, >, >=, ==, !=), e.g. bus-load.go.targeted.latency_p95_ms<50; any failed → exit 99")
+	fs.StringVar(&o.thresholdsFile, "thresholds", "", "file of thresholds, one a line (# comments)")
 	o.Params.Register(fs)
 	return fs
 }
 
 // Usage is printed for --help.
 func Usage(w io.Writer, reg scenarios.Registry) {
-	fmt.Fprintln(w, "usage: go run ./lab --scenario NAME [--quick] [--iterations N] [--agents N] [--out DIR] ...")
+	fmt.Fprintln(w, "usage: go run ./lab [run] --scenario NAME [--quick] [--iterations N] [--agents N] [--out DIR] [--threshold EXPR] ...")
+	fmt.Fprintln(w, "       go run ./lab images [NAMES|all] | clean | compare RESULTS_A RESULTS_B | report RESULTS_DIR")
 	fmt.Fprintln(w, "\nscenarios:")
 	names := reg.Names()
 	sort.Strings(names)
@@ -124,7 +165,28 @@ func Usage(w io.Writer, reg scenarios.Registry) {
 }
 
 // Main runs the lab and returns the exit code. ctx is cancelled on SIGINT/SIGTERM.
+//
+// Subcommands: run (the default: `lab --scenario X` is `lab run --scenario X`), images, clean, compare, report.
 func Main(ctx context.Context, args []string, io IO) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "run":
+			args = args[1:]
+		case "clean":
+			args = append([]string{"--clean"}, args[1:]...)
+		case "images":
+			names := "all"
+			rest := args[1:]
+			if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+				names, rest = rest[0], rest[1:]
+			}
+			args = append([]string{"--images", names}, rest...)
+		case "compare":
+			return compareCmd(args[1:], io)
+		case "report":
+			return reportCmd(args[1:], io)
+		}
+	}
 	o, err := Parse(args, io.Registry)
 	if errors.Is(err, flag.ErrHelp) {
 		Usage(io.Stdout, io.Registry)
@@ -151,7 +213,7 @@ func Main(ctx context.Context, args []string, io IO) int {
 	if o.Images != "" {
 		return buildImages(ctx, io, newBuilder, root, imageList(o.Images), o.Params.SkipRust)
 	}
-	sc := io.Registry[o.Scenario]
+	sc := o.sc
 	// Found out now, not after the run: in a container the results folder is a mount another uid may own.
 	if err := writable(o.Out); err != nil {
 		fmt.Fprintf(io.Stderr, "lab: %v\n", err)
@@ -214,6 +276,11 @@ func Main(ctx context.Context, args []string, io IO) int {
 		if err := write(ctx, o, runID, root, dcli, io, outcome, runErr); err != nil {
 			fmt.Fprintf(io.Stderr, "lab: write results: %v\n", err)
 			code = ExitFailed
+		} else if ok, err := thresholds(o, filepath.Join(o.Out, runID), io); err != nil {
+			fmt.Fprintf(io.Stderr, "lab: thresholds: %v\n", err)
+			code = ExitFailed
+		} else if !ok && code == ExitOK {
+			code = ExitThresh
 		}
 	}
 	switch {
@@ -238,7 +305,8 @@ func write(ctx context.Context, o Options, runID, root string, cli *client.Clien
 			return err
 		}
 	}
-	final := decide.NewFinalReport(o.Scenario, o.Params, out.Decisions)
+	final := decide.NewFinalReport(o.Scenario, o.Params, out.Decisions, out.CostInput())
+	final.Scenarios = out.Scenarios
 	final.Files = append([]string{}, run.Files...)
 	final.Interrupted = ctx.Err() != nil
 	if runErr != nil {
@@ -252,8 +320,25 @@ func write(ctx context.Context, o Options, runID, root string, cli *client.Clien
 			return err
 		}
 	}
-	fmt.Fprintf(io.Stdout, "\nresults: %s (%s)\n", run.Dir, strings.Join(run.Files, ", "))
+	// report.md, report.html, bench.txt and runs.csv are rendered from the files just written, exactly as
+	// `lab report DIR` renders them later.
+	if err := report.Write(run.Dir); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	fmt.Fprintf(io.Stdout, "\nresults: %s (%s, %s)\n", run.Dir, strings.Join(run.Files, ", "), strings.Join(report.Files, ", "))
 	return run.LinkLatest()
+}
+
+// thresholds checks the thresholds on the run's results and prints ✓/✗; false when one failed.
+func thresholds(o Options, dir string, io IO) (bool, error) {
+	if len(o.Thresholds) == 0 {
+		return true, nil
+	}
+	r, err := scenarios.ReadResults(dir)
+	if err != nil {
+		return false, err
+	}
+	return report.PrintThresholds(io.Stdout, report.Evaluate(o.Thresholds, r)), nil
 }
 
 func clean(ctx context.Context, io IO) int {
@@ -327,4 +412,40 @@ func buildImages(ctx context.Context, io IO, newBuilder func(client.APIClient, s
 		}
 	}
 	return code
+}
+
+// compareCmd is `lab compare A B`: the benchstat-style comparison of two results folders.
+func compareCmd(args []string, io IO) int {
+	if len(args) != 2 {
+		fmt.Fprintln(io.Stderr, "lab: usage: lab compare RESULTS_A RESULTS_B (two results folders, e.g. results/<run-id>)")
+		return ExitUsage
+	}
+	var rs [2]*scenarios.Results
+	for i, d := range args {
+		r, err := scenarios.ReadResults(d)
+		if err != nil {
+			fmt.Fprintf(io.Stderr, "lab: compare: %v\n", err)
+			return ExitUsage
+		}
+		rs[i] = r
+	}
+	if err := report.Compare(io.Stdout, rs[0], rs[1]); err != nil {
+		fmt.Fprintf(io.Stderr, "lab: compare: %v\n", err)
+		return ExitFailed
+	}
+	return ExitOK
+}
+
+// reportCmd is `lab report DIR`: report.md, report.html, bench.txt and runs.csv rendered again from the folder.
+func reportCmd(args []string, io IO) int {
+	if len(args) != 1 {
+		fmt.Fprintln(io.Stderr, "lab: usage: lab report RESULTS_DIR (a results folder, e.g. results/latest)")
+		return ExitUsage
+	}
+	if err := report.Write(args[0]); err != nil {
+		fmt.Fprintf(io.Stderr, "lab: report: %v\n", err)
+		return ExitUsage
+	}
+	fmt.Fprintf(io.Stdout, "%s: %s\n", args[0], strings.Join(report.Files, ", "))
+	return ExitOK
 }

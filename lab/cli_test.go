@@ -146,3 +146,58 @@ func TestMainSpawnProcessWritesResults(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestBadThresholdExit2WithGrammar(t *testing.T) {
+	for _, th := range []string{"bus-load.go.targeted.latency_p95_ms=<50", "bus-load.go.targeted.nope_ms<50", "nope.go.latency_p95_ms<1"} {
+		var out, errb bytes.Buffer
+		code := Main(context.Background(), []string{"--scenario", "spawn", "--threshold", th}, testIO(&out, &errb))
+		if code != ExitUsage || strings.Count(errb.String(), "\n") != 1 {
+			t.Errorf("%q: exit %d, stderr %q", th, code, errb.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	Main(context.Background(), []string{"--scenario", "spawn", "--threshold", "x<"}, testIO(&out, &errb))
+	if !strings.Contains(errb.String(), "threshold: SCENARIO.SUBJECT….METRIC OP NUMBER") {
+		t.Errorf("no grammar: %q", errb.String())
+	}
+}
+
+func TestSubcommandUsage(t *testing.T) {
+	for _, args := range [][]string{{"compare", "a"}, {"report"}, {"compare", "/nonexistent/a", "/nonexistent/b"}, {"report", "/nonexistent"}} {
+		var out, errb bytes.Buffer
+		if code := Main(context.Background(), args, testIO(&out, &errb)); code != ExitUsage || strings.Count(errb.String(), "\n") != 1 {
+			t.Errorf("%q: exit %d, stderr %q", args, code, errb.String())
+		}
+	}
+	o, err := Parse([]string{"--scenario", "all", "--quick", "--skip-docker"}, scenarios.Default())
+	if err != nil || o.sc.NeedsDocker() {
+		t.Errorf("all --skip-docker: %v", err)
+	}
+	if _, err := Parse([]string{"--scenario", "bus-load", "--skip-docker"}, scenarios.Default()); err == nil {
+		t.Error("bus-load --skip-docker must be a usage error")
+	}
+}
+
+func TestFailedThresholdExits99(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles and runs the agent")
+	}
+	out := t.TempDir()
+	var stdout, errb bytes.Buffer
+	code := Main(context.Background(), []string{"run", "--scenario", "all", "--skip-docker", "--iterations", "6", "--rounds", "6",
+		"--out", out, "--threshold", "spawn.spawn-process.time_mean_ms<1e9", "--threshold", "spawn.persistent-process.time_mean_ms<0.000001"},
+		testIO(&stdout, &errb))
+	if code != ExitThresh {
+		t.Fatalf("exit %d, want %d; stderr:\n%s", code, ExitThresh, errb.String())
+	}
+	for _, want := range []string{"✓ spawn.spawn-process.time_mean_ms<1e9", "✗ spawn.persistent-process.time_mean_ms<0.000001", "skipped"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	for _, f := range []string{"spawn-comparison.json", "final-report.json", "report.md", "report.html", "bench.txt", "runs.csv"} {
+		if _, err := os.Stat(filepath.Join(out, "latest", f)); err != nil {
+			t.Error(err)
+		}
+	}
+}

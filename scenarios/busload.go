@@ -103,6 +103,9 @@ func checkBusLoad(p Params) error {
 	if p.Window < 1 {
 		errs = append(errs, fmt.Errorf("--window must be ≥ 1, got %d", p.Window))
 	}
+	if p.InFlight < p.Generators {
+		errs = append(errs, fmt.Errorf("--inflight must be ≥ --generators (%d), got %d", p.Generators, p.InFlight))
+	}
 	if p.Generators < 1 || p.Generators > loadgen.MaxGenerators {
 		errs = append(errs, fmt.Errorf("--generators must be in [1, %d], got %d", loadgen.MaxGenerators, p.Generators))
 	}

@@ -44,6 +44,10 @@ const (
 	MetricBusCoresBusy   Metric = "bus_cpuset_busy"
 	MetricGenCoresBusy   Metric = "gen_cpuset_busy"
 	MetricDropped        Metric = "bus_dropped"
+	MetricLate           Metric = "late"
+	MetricStillQueued    Metric = "still_queued"
+	MetricLost           Metric = "lost"
+	MetricPresumedLost   Metric = "presumed_lost"
 	MetricGenUtilization Metric = "gen_cpu_utilization"
 )
 
@@ -77,6 +81,10 @@ var busMetrics = []metricDef{
 	{MetricBusCoresBusy, UnitRatio, "bus cpuset busy (host /proc/stat)", func(r *busRun) float64 { return r.BusFig.CoresBusy }},
 	{MetricGenCoresBusy, UnitRatio, "generators' cpuset busy (host /proc/stat)", func(r *busRun) float64 { return r.Gen.CoresBusy }},
 	{MetricDropped, UnitCount, "messages the bus dropped (its /metrics)", func(r *busRun) float64 { return r.BusFig.Dropped }},
+	{MetricLate, UnitCount, "deliveries after the measured window, before the drain deadline", func(r *busRun) float64 { return float64(r.Late) }},
+	{MetricStillQueued, UnitCount, "deliveries not arrived at the drain deadline, not dropped", func(r *busRun) float64 { return float64(r.StillQueued) }},
+	{MetricLost, UnitCount, "deliveries dropped by the bus or missing after a complete drain", func(r *busRun) float64 { return float64(r.Lost) }},
+	{MetricPresumedLost, UnitCount, "messages of the window not delivered within the token timeout", func(r *busRun) float64 { return float64(r.PresumedLost) }},
 	{MetricGenUtilization, UnitRatio, "generator CPU / its cpuset", func(r *busRun) float64 { return r.Gen.Utilization }},
 }
 

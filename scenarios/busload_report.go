@@ -25,6 +25,10 @@ func (res *busLoadResult) report(w io.Writer) error {
 	fmt.Fprintf(w, "limits: bus cpuset %s, %s; generator cpuset %s, %s × %d; measured %gs after %gs warm-up; latency from the intended send time (open) / send time (closed)\n",
 		l.BusCPUs, units.BytesSize(float64(l.BusMemoryBytes)), l.GenCPUs, units.BytesSize(float64(l.GenMemoryBytes)),
 		l.Generators, p.DurationS, p.WarmupS)
+	if p.InFlight > 0 && slices.Contains([]string{"closed", "both"}, p.Model) {
+		fmt.Fprintf(w, "closed model: %d messages in flight over all agents (at most %d per agent): latency ≈ %d ÷ throughput (Little's law)\n",
+			p.InFlight, p.Window, p.InFlight)
+	}
 	for _, o := range res.OpenRates {
 		fmt.Fprintf(w, "open model at %d agents: %.0f deliveries/s offered (%s)\n", o.Agents, o.DeliveriesPerS, o.How)
 	}
@@ -32,13 +36,13 @@ func (res *busLoadResult) report(w io.Writer) error {
 		fmt.Fprintln(w, "note: "+n)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "agents\tpattern\tmodel\tbus\tsessions\tdelivered/s\tratio\tp50 ms\tp95 ms\tp99 ms\tp99.9 ms\tmax ms\tmem/conn KiB\tbus CPU\tdeliv/CPU-s\tgen CPU\tcores busy b/g\tdropped\t")
+	fmt.Fprintln(tw, "agents\tpattern\tmodel\tbus\tsessions\tdelivered/s\tratio\tp50 ms\tp95 ms\tp99 ms\tp99.9 ms\tmax ms\tmem/conn KiB\tbus CPU\tdeliv/CPU-s\tgen CPU\tcores busy b/g\tdropped\tlate/queued/lost\t")
 	for _, k := range res.keys() {
 		for _, b := range res.Buses {
 			s, ok := res.summary(b.Name, k)
 			if !ok {
 				if _, all := res.runsOf(b.Name, k); len(all) > 0 {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\tall %d runs failed: %s\t\t\t\t\t\t\t\t\t\t\t\t\t\t\n", k.agents, k.pattern, k.model, b.Name,
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\tall %d runs failed: %s\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\n", k.agents, k.pattern, k.model, b.Name,
 						len(all), truncate([]byte(all[0].Error), 120))
 				}
 				continue
@@ -55,11 +59,12 @@ func (res *busLoadResult) report(w io.Writer) error {
 			if ms := res.MemSampling; ms != nil && ms.Locality != nil && !ms.Locality.Local {
 				busy = "n/a (remote)"
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%.4f\t%.2f\t%s\t%s\t%.2f\t%.1f\t%.1f\t%.2f\t%.0f\t%s\t%s\t%.0f\t\n",
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%.4f\t%.2f\t%s\t%s\t%.2f\t%.1f\t%.1f\t%.2f\t%.0f\t%s\t%s\t%.0f\t%.0f/%.0f/%.0f\t\n",
 				k.agents, k.pattern, k.model, b.Name, sess, s.Metrics[MetricDeliveredPerS].Format("%.0f"),
 				s.m(MetricDeliveryRatio), s.m(MetricLatencyP50), s.Metrics[MetricLatencyP95].Format("%.2f"),
 				s.Metrics[MetricLatencyP99].Format("%.2f"), s.m(MetricLatencyP999), s.m(MetricLatencyMax),
-				s.m(MetricMemPerConn)/1024, s.m(MetricBusCPU), s.m(MetricPerCPUSecond), gen, busy, s.m(MetricDropped))
+				s.m(MetricMemPerConn)/1024, s.m(MetricBusCPU), s.m(MetricPerCPUSecond), gen, busy, s.m(MetricDropped),
+				s.m(MetricLate), s.m(MetricStillQueued), s.m(MetricLost))
 		}
 		for _, rt := range res.ratios {
 			if rt.Agents != k.agents || rt.Pattern != k.pattern || rt.Model != k.model {
@@ -76,7 +81,7 @@ func (res *busLoadResult) report(w io.Writer) error {
 				}
 				return out
 			}
-			fmt.Fprintf(tw, "\t\t\tgo/rust\t\t%s\t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\t\n",
+			fmt.Fprintf(tw, "\t\t\tgo/rust\t\t%s\t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\t\t\n",
 				x(MetricDeliveredPerS), x(MetricLatencyP50), x(MetricLatencyP95), x(MetricLatencyP99),
 				x(MetricLatencyP999), x(MetricLatencyMax), x(MetricMemPerConn), x(MetricBusCPU), x(MetricPerCPUSecond))
 		}
@@ -87,7 +92,7 @@ func (res *busLoadResult) report(w io.Writer) error {
 	d := res.decision
 	fmt.Fprintf(w, "\ngenerator-bound runs: %d (generator CPU > %.0f %% of its cpuset, or its CPUs > %.0f %% busy: such a run shows the generator's limit, not the bus's)\n",
 		d.GeneratorBoundRuns, 100*genSaturation, 100*genCoreSaturation)
-	fmt.Fprintln(w, "columns: ratio = delivery ratio; deliv/CPU-s = deliveries per second of bus CPU time; cores busy b/g = host /proc/stat busy % of the bus's / generators' cpusets (softirq included); go/rust \"~\" = not significant (Mann–Whitney U, p ≥ 0.05)")
+	fmt.Fprintln(w, "columns: ratio = delivery ratio; deliv/CPU-s = deliveries per second of bus CPU time; cores busy b/g = host /proc/stat busy % of the bus's / generators' cpusets (softirq included); go/rust \"~\" = not significant (Mann–Whitney U, p ≥ 0.05); late/queued/lost = deliveries after the window / not arrived at the drain deadline / dropped by the bus or missing after a full drain")
 	if d.MemorySource != "" {
 		fmt.Fprintf(w, "memory per connection: (memory with all agents connected − idle) / agents; source: %s\n", d.MemorySource)
 	}

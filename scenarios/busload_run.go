@@ -43,10 +43,12 @@ type busRun struct {
 	WallS     float64   `json:"wall_s"` // the run end to end, set-up and teardown included
 
 	// OfferedPerS is the open model's offered deliveries/s; SendRatePerS the messages/s that takes (broadcast:
-	// OfferedPerS/(agents−1)). Window is the closed model's messages in flight per agent.
+	// OfferedPerS/(agents−1)). Window is the closed model's most messages in flight per agent, InFlight its
+	// messages in flight over all agents (Little's law: latency ≈ InFlight ÷ throughput).
 	OfferedPerS  float64 `json:"offered_deliveries_per_s,omitempty"`
 	SendRatePerS float64 `json:"send_rate_per_s,omitempty"`
 	Window       int     `json:"window,omitempty"`
+	InFlight     int     `json:"inflight,omitempty"`
 
 	Sessions   loadgen.Sessions `json:"ws_sessions"`
 	Connecting stats.Summary    `json:"ws_connecting"` // TCP connect + WebSocket upgrade, ms
@@ -58,15 +60,25 @@ type busRun struct {
 	DeliveryRatio float64 `json:"delivery_ratio"`
 	SentPerS      float64 `json:"ws_msgs_sent_per_s"`
 	DeliveredPerS float64 `json:"ws_msgs_received_per_s"`
+	// Where the expected deliveries went. Received = delivered in the window + Late (after the window, before the
+	// drain deadline). StillQueued: not arrived when the drain hit its deadline, not dropped (the bus still held
+	// them); Lost: dropped by the bus (its counter) or missing after a complete drain; Refused: error frames.
+	// Counted over the whole run (warm-up included, it drains long before the deadline). PresumedLost: messages
+	// of the window not delivered within the token timeout (late or never): counted, never re-sent.
+	Late         int64  `json:"late"`
+	StillQueued  int64  `json:"still_queued"`
+	Lost         int64  `json:"lost"`
+	Refused      int64  `json:"refused"`
+	PresumedLost int64  `json:"presumed_lost"`
+	DrainEnd     string `json:"drain_end"` // complete | quiet | deadline
 
 	Latency    stats.Summary `json:"latency"`     // delivery − intended send time (open) or send time (closed), ms
 	LatencyHDR *loadgen.Hist `json:"latency_hdr"` // the histogram (µs), HdrHistogram V2 compressed base64
 	SendLag    stats.Summary `json:"send_lag"`    // open model: actual − intended send time, ms
 
-	ErrorFrames  map[string]int64 `json:"error_frames"` // error frames the agents received, by code
-	ReadErrors   int64            `json:"gen_read_errors"`
-	WriteErrors  int64            `json:"gen_write_errors"`
-	WindowResets int64            `json:"window_resets,omitempty"`
+	ErrorFrames map[string]int64 `json:"error_frames"` // error frames the agents received, by code
+	ReadErrors  int64            `json:"gen_read_errors"`
+	WriteErrors int64            `json:"gen_write_errors"`
 
 	BusFig         busFigures `json:"bus_resources"`
 	Gen            genFigures `json:"generator"`
@@ -102,13 +114,19 @@ type busFigures struct {
 	// task and interrupt on those CPUs, softirq network processing included); 0 when the daemon is remote.
 	CoresBusy float64 `json:"cpuset_busy"`
 	Samples   int     `json:"samples"`
-	// Counter deltas over the run from /metrics (scraped through the mapped port): drops, errors by code, refused
-	// connections, deliveries.
+	// Counter deltas over the run from /metrics: before the first connection (the lab, through the mapped port)
+	// to the drain end, read by the generator before any agent left (MetricsAt says which end was used). Drops,
+	// errors by code (every code the bus exports, 0 included), refused connections, deliveries.
 	Dropped    float64            `json:"dropped"`
-	Errors     map[string]float64 `json:"errors,omitempty"`
+	Errors     map[string]float64 `json:"errors"`
 	Rejected   float64            `json:"rejected_connections"`
 	Deliveries float64            `json:"deliveries"`
-	OOMKilled  bool               `json:"oom_killed,omitempty"`
+	MetricsAt  string             `json:"metrics_at"` // drain_end | after_teardown (the generator could not scrape)
+	// ErrorsAfterDrain are errors the bus counted after the drain end, while the generators closed their
+	// connections: sends still queued in the bus, addressed to agents that had already left (unknown_target).
+	// An artefact of the teardown, not of the run.
+	ErrorsAfterDrain map[string]float64 `json:"errors_after_drain"`
+	OOMKilled        bool               `json:"oom_killed,omitempty"`
 }
 
 // genFigures is the generators' own CPU over the measured window.
@@ -165,7 +183,7 @@ func (l *busLab) genConfigs(r *busRun, rate float64, rep int) []loadgen.Config {
 			r.SendRatePerS = rate / float64(r.Agents-1)
 		}
 	} else {
-		r.Window = p.Window
+		r.Window, r.InFlight = p.Window, p.InFlight
 	}
 	for i := 0; i < g; i++ {
 		c := loadgen.DefaultConfig()
@@ -183,6 +201,11 @@ func (l *busLab) genConfigs(r *busRun, rate float64, rep int) []loadgen.Config {
 			c.Rate = 0
 		}
 		c.Window = p.Window
+		// The total in flight split over the generators (the first ones take the remainder).
+		c.InFlight = p.InFlight / g
+		if i < p.InFlight%g {
+			c.InFlight++
+		}
 		c.Hold, c.Warmup, c.Duration, c.Drain = busHold, r.warmup, r.duration, busDrain
 		c.ConnectRate = p.ConnectRate / float64(g)
 		c.PayloadBytes = busPayloadBytes
@@ -255,7 +278,8 @@ func (l *busLab) measure(ctx context.Context, b busSpec, r *busRun, rate float64
 	samples := <-sampled
 	r.BusFig.MemSources = l.mem.done(bus.GetContainerID())
 
-	m1, scrapeErr := scrapeMetrics(ctx, hc, metricsURL)
+	// After the generators exited the bus may still be busy with their backlog: a longer timeout.
+	m1, scrapeErr := scrapeMetrics(ctx, &http.Client{Timeout: 10 * time.Second}, metricsURL)
 	if ins, err := env.Docker.ContainerInspect(ctx, bus.GetContainerID(), client.ContainerInspectOptions{}); err == nil &&
 		ins.Container.State != nil {
 		r.BusFig.OOMKilled = ins.Container.State.OOMKilled
@@ -267,12 +291,23 @@ func (l *busLab) measure(ctx context.Context, b busSpec, r *busRun, rate float64
 	if len(results) == 0 {
 		return genErr
 	}
-	l.figures(r, results, samples)
-	if scrapeErr == nil {
-		busCounters(&r.BusFig, m0, m1)
-	} else {
-		r.Notes = append(r.Notes, "no /metrics after the run: "+scrapeErr.Error())
+	c := l.figures(r, results, samples)
+	end := c.BusAtDrainEnd
+	r.BusFig.MetricsAt = "drain_end"
+	if end == nil {
+		r.BusFig.MetricsAt, end = "after_teardown", m1
+		r.Notes = append(r.Notes, "the generator could not read the bus's /metrics at the drain end ("+c.BusScrapeErr+
+			"): bus counters include the teardown")
 	}
+	if end == nil {
+		r.Notes = append(r.Notes, "no /metrics after the run: "+scrapeErr.Error())
+	} else {
+		busCounters(&r.BusFig, m0, end)
+		if r.BusFig.MetricsAt == "drain_end" && scrapeErr == nil {
+			r.BusFig.ErrorsAfterDrain = errorCounts(m1, end)
+		}
+	}
+	r.account(c.Outstanding)
 	return genErr
 }
 
@@ -389,8 +424,8 @@ func (l *busLab) sample(ctx context.Context, id, metricsURL string) ([]busSample
 	}
 }
 
-// figures fills r from the generators' results and the bus samples.
-func (l *busLab) figures(r *busRun, results []*loadgen.Result, samples []busSample) {
+// figures fills r from the generators' results and the bus samples, and returns the results combined.
+func (l *busLab) figures(r *busRun, results []*loadgen.Result, samples []busSample) *loadgen.Result {
 	pl := l.plan
 	c := loadgen.Combine(results)
 	r.Sessions = c.Sessions
@@ -407,7 +442,11 @@ func (l *busLab) figures(r *busRun, results []*loadgen.Result, samples []busSamp
 	r.SentPerS, r.DeliveredPerS = float64(r.Sent)/secs, float64(r.Received)/secs
 	r.Latency, r.LatencyHDR, r.SendLag = c.Latency.Summary(), c.Latency, c.SendLag.Summary()
 	r.ErrorFrames = c.Errors
-	r.ReadErrors, r.WriteErrors, r.WindowResets = c.ReadErrors, c.WriteErrors, c.WindowResets
+	r.ReadErrors, r.WriteErrors = c.ReadErrors, c.WriteErrors
+	r.Late, r.PresumedLost, r.DrainEnd = c.Late, c.PresumedLost, c.DrainEnd
+	for _, n := range c.Errors {
+		r.Refused += n
+	}
 	r.Notes = append(r.Notes, c.Notes...)
 
 	g := &r.Gen
@@ -421,7 +460,26 @@ func (l *busLab) figures(r *busRun, results []*loadgen.Result, samples []busSamp
 	if r.BusFig.CPUCores > 0 {
 		r.BusFig.DeliveriesPerCPUSecond = r.DeliveredPerS / r.BusFig.CPUCores
 	}
+	return c
 }
+
+// account splits what had not arrived when the drain ended (outstanding, deliveries) into lost and still queued:
+// the bus's drops are lost; the rest is lost after a drain that went quiet (nothing was coming any more) and
+// still queued after one that hit its deadline (deliveries were still arriving).
+func (r *busRun) account(outstanding int64) {
+	dropped := int64(r.BusFig.Dropped)
+	rest := max(0, outstanding-dropped)
+	r.Lost = dropped
+	switch r.DrainEnd {
+	case loadgen.DrainDeadline:
+		r.StillQueued = rest
+	default:
+		r.Lost += rest
+	}
+}
+
+// Undelivered is what did not arrive: lost, still queued at the drain deadline, refused.
+func (r *busRun) Undelivered() int64 { return r.Lost + r.StillQueued + r.Refused }
 
 // busFromSamples derives the bus's memory and CPU figures from samples and the generators' phase times.
 // It returns how busy the generators' CPUs were over the measured window (0 when unknown).
@@ -497,15 +555,17 @@ func busCounters(f *busFigures, m0, m1 map[string]float64) {
 	f.Dropped += d.Sum("bus_dropped_total")
 	f.Rejected += d.Sum("bus_rejected_connections_total")
 	f.Deliveries += d.Sum("bus_deliveries_total")
+	f.Errors = errorCounts(m1, m0)
+}
+
+// errorCounts is bus_errors_total by code between two scrapes: every code the bus exports, 0 included.
+func errorCounts(m1, m0 map[string]float64) map[string]float64 {
+	d := prom.Metrics{Values: m1}.Delta(prom.Metrics{Values: m0})
+	out := map[string]float64{}
 	for code, v := range d.ByLabel("bus_errors_total", "code") {
-		if v == 0 {
-			continue
-		}
-		if f.Errors == nil {
-			f.Errors = map[string]float64{}
-		}
-		f.Errors[code] += v
+		out[code] += v
 	}
+	return out
 }
 
 // scrapeMetrics reads the bus's /metrics (prom.Scrape: prometheus/common/expfmt) into series key → value.

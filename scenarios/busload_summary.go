@@ -40,6 +40,7 @@ type busLoadParams struct {
 	HoldS         float64  `json:"hold_s"`
 	DrainMaxS     float64  `json:"drain_max_s"`
 	Window        int      `json:"window"`
+	InFlight      int      `json:"inflight"`
 	ConnectRate   float64  `json:"connect_rate"` // connections/s
 	PayloadBytes  int      `json:"payload_bytes"`
 	Quick         bool     `json:"quick"`
@@ -129,7 +130,7 @@ func newBusLoadResult(env *Env, pl busPlan, buses []busSpec, notes []string) *bu
 		Params: busLoadParams{
 			Agents: pl.agents, Patterns: pl.patterns, Model: p.Model, ClosedPattern: pl.closedPattern,
 			Repeat: p.Repeat, Rate: p.Rate, DurationS: p.Duration.Seconds(), WarmupS: pl.warmup.Seconds(),
-			HoldS: busHold.Seconds(), DrainMaxS: busDrain.Seconds(), Window: p.Window,
+			HoldS: busHold.Seconds(), DrainMaxS: busDrain.Seconds(), Window: p.Window, InFlight: p.InFlight,
 			ConnectRate: p.ConnectRate, PayloadBytes: busPayloadBytes, Quick: p.Quick,
 			SampleMS: float64(p.Sample.Microseconds()) / 1000, Order: "buses alternate within each repeat (A B A B …)",
 		},
@@ -344,7 +345,8 @@ func (res *busLoadResult) decideInput() decide.BusInput {
 			Go: res.byRepeat("go", k, MetricLatencyP95), Rust: res.byRepeat("rust", k, MetricLatencyP95)}}
 		good, _ := res.runsOf("go", k)
 		for _, r := range good {
-			p.Delivery = append(p.Delivery, r.DeliveryRatio)
+			p.Undelivered = append(p.Undelivered, float64(r.Undelivered()))
+			p.Late = append(p.Late, float64(r.Late))
 			p.Sessions = append(p.Sessions, float64(r.Sessions.Registered))
 			if r.GeneratorBound {
 				p.GoGeneratorBound++
@@ -417,7 +419,7 @@ var busDefinitions = map[string]string{
 	"comparison_go_over_rust":  "go median / rust median per metric; the median of per-repeat ratios with its interval; the Mann–Whitney U p-value of Go's runs against Rust's",
 }
 
-const busLoadSchema = 2 // 2: benchmath intervals (null below 6 repeats), p-values, typed parameters, decision
+const busLoadSchema = 3 // 3: late, still_queued, lost, refused, presumed_lost, drain_end, inflight, memory by source; no window_resets. 2: benchmath intervals, p-values, typed parameters, decision
 
 func (res *busLoadResult) outcome() *Outcome {
 	var files []File

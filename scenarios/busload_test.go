@@ -18,7 +18,7 @@ import (
 // busParams are the lab's defaults for bus-load (as internal/cli sets them).
 func busParams() Params {
 	return Params{Agents: 10, Bus: "both", Repeat: 3, Duration: 5 * time.Second, Patterns: "targeted,broadcast,roundrobin",
-		Model: "both", Window: 16, Generators: 1, ConnectRate: 1000, BusCPUs: "0", GenCPUs: "1", BusMemory: "1g",
+		Model: "both", Window: 16, InFlight: 1000, Generators: 1, ConnectRate: 1000, BusCPUs: "0", GenCPUs: "1", BusMemory: "1g",
 		GenMemory: "2g", Sample: 100 * time.Millisecond}
 }
 
@@ -181,7 +181,8 @@ bus_deliveries_total{mode="broadcast"} 50 1700000000000
 	}
 	var f busFigures
 	busCounters(&f, m0, m1)
-	if f.Dropped != 7 || f.Rejected != 2 || f.Deliveries != 150 || len(f.Errors) != 1 || f.Errors["unknown_target"] != 3 {
+	if f.Dropped != 7 || f.Rejected != 2 || f.Deliveries != 150 || len(f.Errors) != 2 || f.Errors["unknown_target"] != 3 ||
+		f.Errors["malformed"] != 0 {
 		t.Errorf("counters %+v", f)
 	}
 }
@@ -234,7 +235,7 @@ func TestBusDecision(t *testing.T) {
 	if d.RustUnderHalfMem != decide.Yes || d.Memory.Value.Estimate != 0.25 {
 		t.Errorf("memory %+v", d.Memory)
 	}
-	if len(d.Patterns) != 2 || len(d.Patterns[0].P95MS.Go) != fakeRepeats || d.Patterns[1].Delivery[0] != 1 {
+	if len(d.Patterns) != 2 || len(d.Patterns[0].P95MS.Go) != fakeRepeats || d.Patterns[1].Undelivered[0] != 0 {
 		t.Errorf("inputs %+v", d.Patterns)
 	}
 	// Go too slow, Rust 3× the throughput: build Rust.
@@ -310,5 +311,26 @@ func TestBusRatiosAndReport(t *testing.T) {
 	}
 	if out.Decisions.MessageBus == nil {
 		t.Errorf("decisions %+v", out.Decisions)
+	}
+}
+
+// Where the undelivered went: the bus's drops are lost; the rest is still queued when the drain hit its deadline,
+// lost when it went quiet; error frames are refused. "Every message delivered" reads these, not the ratio.
+func TestBusRunAccount(t *testing.T) {
+	for _, tc := range []struct {
+		drain                     string
+		outstanding, dropped      int64
+		lost, queued, undelivered int64
+	}{
+		{loadgen.DrainComplete, 0, 0, 0, 0, 0},
+		{loadgen.DrainDeadline, 500, 0, 0, 500, 500},
+		{loadgen.DrainDeadline, 500, 20, 20, 480, 500},
+		{loadgen.DrainQuiet, 30, 20, 30, 0, 30},
+	} {
+		r := &busRun{DrainEnd: tc.drain, BusFig: busFigures{Dropped: float64(tc.dropped)}}
+		r.account(tc.outstanding)
+		if r.Lost != tc.lost || r.StillQueued != tc.queued || r.Undelivered() != tc.undelivered {
+			t.Errorf("%+v: lost %d, still queued %d, undelivered %d", tc, r.Lost, r.StillQueued, r.Undelivered())
+		}
 	}
 }

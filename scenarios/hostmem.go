@@ -214,6 +214,9 @@ func reportHostMemory(w io.Writer, pats []*patternResult) {
 		daemon := "daemon growth not measured"
 		if d := h.DaemonGrowthBytes; d != nil {
 			daemon = fmt.Sprintf("daemon growth %+.2f (estimate, N=%d)", *d/mib, h.DaemonN)
+			if *d < 0 {
+				daemon = fmt.Sprintf("daemon growth %+.2f (estimate, N=%d: shrank meanwhile, counted 0)", *d/mib, h.DaemonN)
+			}
 		}
 		pss, priv := orZero(h.ShimPSSBytes), orZero(h.ShimPrivateBytes)
 		fmt.Fprintf(w, "  %-18s cgroup %.2f + shim private %.2f + proxy private %.2f + %s → marginal %.2f  (N=%d; shim PSS %.2f, of which %.2f is its share of pages shared with other shims)\n",

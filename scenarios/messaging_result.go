@@ -97,9 +97,10 @@ type MessagingRun struct {
 	// Latency per turn, ms: from the previous turn's send to this turn's arrival (the previous turn's receiver did
 	// its work and replied in between). HDR, merged over every agent.
 	Latency     stats.Summary   `json:"latency_ms"`
-	WallS       float64         `json:"wall_s"`           // lab clock: go sent → last conversation done, summed over steps, s
-	TurnsPerSec float64         `json:"turns_per_s"`      // received / wall, turns/s (all conversations of the run)
-	ConvTPS     []float64       `json:"conv_turns_per_s"` // per conversation: its turns / (last arrival − turn 0 sent), turns/s
+	LatencyHDR  *loadgen.Hist   `json:"latency_hdr,omitempty"` // the histogram itself (µs, HdrHistogram V2 compressed, base64): the report's CDF
+	WallS       float64         `json:"wall_s"`                // lab clock: go sent → last conversation done, summed over steps, s
+	TurnsPerSec float64         `json:"turns_per_s"`           // received / wall, turns/s (all conversations of the run)
+	ConvTPS     []float64       `json:"conv_turns_per_s"`      // per conversation: its turns / (last arrival − turn 0 sent), turns/s
 	Errors      MessagingErrors `json:"errors"`
 	Hung        int             `json:"-"`
 	hist        *loadgen.Hist
@@ -240,7 +241,7 @@ func (r *MessagingResult) absorb(rs []ctrReport, bus string) {
 		}
 		run.Errors.Hung = run.Hung
 		run.Errors.total()
-		run.Latency = run.hist.Summary()
+		run.Latency, run.LatencyHDR = run.hist.Summary(), run.hist
 		if run.TurnsPlanned > 0 {
 			run.SuccessPct = 100 * float64(run.FirstTry) / float64(run.TurnsPlanned)
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -11,16 +12,20 @@ import (
 // validates them (Checker) and sets its --quick sizes (Quicker). In final-report.json durations are strings
 // ("100ms", "5s").
 type Params struct {
-	Iterations  int           `json:"iterations"`      // tasks per lifecycle pattern
-	Agents      int           `json:"agents"`          // persistent agents per pattern; agents in bus scenarios
-	Concurrency int           `json:"concurrency"`     // tasks in flight at once per pattern
-	TaskKiB     int           `json:"task_kib"`        // size of one task's work, KiB hashed
-	Rounds      int           `json:"rounds"`          // interleaved rounds in comparisons
-	Warmup      int           `json:"warmup"`          // untimed tasks per pattern before measuring
-	Quick       bool          `json:"quick"`           // reduced sizes
-	SkipRust    bool          `json:"skip_rust"`       // leave the Rust bus out
-	CAdvisor    bool          `json:"cadvisor"`        // run the cAdvisor sidecar where memory is measured
-	Sample      time.Duration `json:"sample_interval"` // memory sampling interval
+	Iterations  int  `json:"iterations"`  // tasks per lifecycle pattern
+	Agents      int  `json:"agents"`      // persistent agents per pattern; agents in bus scenarios
+	Concurrency int  `json:"concurrency"` // tasks in flight at once per pattern
+	TaskKiB     int  `json:"task_kib"`    // size of one task's work, KiB hashed
+	Rounds      int  `json:"rounds"`      // interleaved rounds in comparisons
+	Warmup      int  `json:"warmup"`      // untimed tasks per pattern before measuring
+	Quick       bool `json:"quick"`       // reduced sizes
+	SkipRust    bool `json:"skip_rust"`   // leave the Rust bus out
+	SkipDocker  bool `json:"skip_docker"` // run only what needs no Docker daemon
+	// Explicit are the flags given on the command line: an explicit flag wins over --quick, also when the full
+	// lab prepares each scenario's own copy of the parameters.
+	Explicit []string      `json:"-"`
+	CAdvisor bool          `json:"cadvisor"`        // run the cAdvisor sidecar where memory is measured
+	Sample   time.Duration `json:"sample_interval"` // memory sampling interval
 
 	// bus-load (see busload.go)
 	AgentsSet   bool          `json:"agents_set"`   // --agents was given: bus-load measures that one count instead of its sweep
@@ -30,7 +35,8 @@ type Params struct {
 	Duration    time.Duration `json:"duration"`     // measured window per run
 	Patterns    string        `json:"patterns"`     // comma-separated traffic patterns: targeted, broadcast, roundrobin
 	Model       string        `json:"model"`        // open | closed | both
-	Window      int           `json:"window"`       // closed model: messages in flight per agent
+	Window      int           `json:"window"`       // closed model: most messages in flight per agent
+	InFlight    int           `json:"inflight"`     // closed model: messages in flight over all agents
 	Generators  int           `json:"generators"`   // generator containers per run
 	ConnectRate float64       `json:"connect_rate"` // new connections per second, all generators together
 	BusCPUs     string        `json:"bus_cpus"`     // cpuset of the bus container
@@ -72,6 +78,7 @@ func (p *Params) Register(fs *flag.FlagSet) {
 	fs.IntVar(&p.Warmup, "warmup", 2, "untimed warm-up tasks per pattern")
 	fs.BoolVar(&p.Quick, "quick", false, "reduced sizes for a fast look")
 	fs.BoolVar(&p.SkipRust, "skip-rust", false, "leave the Rust bus out")
+	fs.BoolVar(&p.SkipDocker, "skip-docker", false, "run only what needs no Docker daemon (all: spawn-process and persistent-process)")
 	fs.BoolVar(&p.CAdvisor, "cadvisor", true, "sample container memory with a cAdvisor sidecar as well as Docker stats")
 	fs.DurationVar(&p.Sample, "sample-interval", 100*time.Millisecond, "memory sampling interval")
 	fs.StringVar(&p.Bus, "bus", "both", "bus-load: bus to measure: go, rust or both")
@@ -80,7 +87,8 @@ func (p *Params) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&p.Duration, "duration", 5*time.Second, "bus-load: measured window per run (--quick: 2s)")
 	fs.StringVar(&p.Patterns, "patterns", "targeted,broadcast,roundrobin", "bus-load: traffic patterns")
 	fs.StringVar(&p.Model, "model", "both", "bus-load: open (fixed schedule), closed (saturation) or both")
-	fs.IntVar(&p.Window, "window", 16, "bus-load: closed model, messages in flight per agent")
+	fs.IntVar(&p.Window, "window", 16, "bus-load: closed model, most messages in flight per agent")
+	fs.IntVar(&p.InFlight, "inflight", 1000, "bus-load: closed model, messages in flight over all agents (the saturation runs' concurrency)")
 	fs.IntVar(&p.Generators, "generators", 1, "bus-load: load-generator containers per run")
 	fs.Float64Var(&p.ConnectRate, "connect-rate", 1000, "bus-load: new connections per second")
 	fs.StringVar(&p.BusCPUs, "bus-cpus", "0", "bus-load: cpuset of the bus container")
@@ -111,6 +119,23 @@ func (p Params) Check() error {
 		return fmt.Errorf("--sample-interval must be > 0, got %v", p.Sample)
 	}
 	return nil
+}
+
+// IsSet reports whether flag was given explicitly (p.Explicit).
+func (p Params) IsSet(flag string) bool { return slices.Contains(p.Explicit, flag) }
+
+// Resolve returns the scenario to run for p: with --skip-docker, the part of sc that needs no daemon, or an error
+// when sc has none.
+func Resolve(sc Scenario, p Params) (Scenario, error) {
+	if !p.SkipDocker || !sc.NeedsDocker() {
+		return sc, nil
+	}
+	if ds, ok := sc.(DockerSkipper); ok {
+		if out := ds.WithoutDocker(); !out.NeedsDocker() {
+			return out, nil
+		}
+	}
+	return nil, fmt.Errorf("--skip-docker: scenario %s needs a Docker daemon (without one: spawn-process, persistent-process, all)", sc.Name())
 }
 
 // Prepare applies sc's --quick sizes (when p.Quick) and validates p for sc: what the runner does before a run.

@@ -455,23 +455,6 @@ func (p *persistentDocker) locality(ctx context.Context) memstat.Locality {
 	return memstat.DetectLocality(ctx, p.cli, p.ctrs[0].GetContainerID())
 }
 
-// shims reads every agent container's containerd-shim memory (PSS, private, RSS from /proc/<shim pid>/smaps_rollup),
-// in container order: the host memory each container costs beyond its cgroup figure. Marginal host memory per
-// container = cgroup memory + shim PSS (+ the daemon's growth, where measured). A remote daemon's shims are not
-// measurable from here: the error is memstat.ErrNotLocal, to be said once.
-func (p *persistentDocker) shims(ctx context.Context) ([]memstat.ShimMemory, error) {
-	loc := p.locality(ctx)
-	var out []memstat.ShimMemory
-	for _, id := range p.ids() {
-		m, err := memstat.ShimOverhead(ctx, loc, p.cli, id)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, m)
-	}
-	return out, nil
-}
-
 // peaks reads every agent container's peak memory since it started (its cgroup's high-water mark when local,
 // Docker stats max_usage when remote on cgroup v1), bytes, in container order, and names the source.
 func (p *persistentDocker) peaks(ctx context.Context) ([]float64, string, error) {

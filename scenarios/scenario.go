@@ -30,6 +30,12 @@ type Scenario interface {
 	Run(ctx context.Context, env *Env) (*Outcome, error)
 }
 
+// DockerSkipper is implemented by scenarios that can run a part of themselves without a Docker daemon
+// (--skip-docker): WithoutDocker returns that part.
+type DockerSkipper interface {
+	WithoutDocker() Scenario
+}
+
 // Checker is implemented by scenarios with flags of their own to validate; the runner calls Check after
 // ApplyQuick, and a failure is a usage error (exit 2).
 type Checker interface {
@@ -51,11 +57,13 @@ type Env struct {
 	Log    io.Writer // progress and notes (stderr)
 	TTY    bool      // Log is a terminal
 	Now    func() time.Time
+	// Phase prefixes every progress line ("[2/4 bus-load] "): the full lab runs scenarios one after another.
+	Phase string
 }
 
 // Progress starts a progress display for a phase of total steps.
 func (e *Env) Progress(name string, total int) *progress.Bar {
-	return progress.New(e.Log, e.TTY, e.Now, name, total)
+	return progress.New(e.Log, e.TTY, e.Now, e.Phase+name, total)
 }
 
 // File is one results file: a typed result (a struct with JSON tags) written as results/<run-id>/<Name>.
@@ -72,6 +80,8 @@ type Outcome struct {
 	Report func(io.Writer) error
 	// Decisions are this scenario's sections of the seed's decision tree, for final-report.json.
 	Decisions decide.Decisions
+	// Scenarios says, for a composed run (all), how each scenario ended; nil for a single scenario.
+	Scenarios []decide.ScenarioRun
 }
 
 // ErrUnknown is returned for a scenario name that is not registered.
@@ -95,6 +105,9 @@ func Default() Registry {
 	} {
 		r[s.Name()] = s
 	}
+	// The full lab, composed from the registry: the seed's run-all.sh order.
+	a := All(r["spawn"], r["bus-load"], r["ai-streaming"], r["agent-messaging"])
+	r[a.Name()] = a
 	return r
 }
 

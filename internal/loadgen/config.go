@@ -42,9 +42,14 @@ type Config struct {
 	Model   string `json:"model"`
 	// Rate is the open model's send rate of this generator, messages per second.
 	Rate float64 `json:"rate"`
-	// Window is the closed model's messages in flight per agent.
+	// Window is the closed model's most messages in flight per agent.
 	Window int `json:"window"`
-	// TokenTimeout is how long a closed-model sender waits for a window slot before presuming its messages lost.
+	// InFlight bounds the closed model's messages in flight over all of this generator's agents (0: agents ×
+	// Window). A bounded total keeps the model closed at any agent count: latency ≈ InFlight ÷ throughput (Little's
+	// law) instead of growing with the agents.
+	InFlight int `json:"inflight"`
+	// TokenTimeout: a message not delivered within it is counted presumed lost (Result.PresumedLost). Its window
+	// slot is not re-opened — the message may still arrive — so the model stays closed under overload.
 	TokenTimeout time.Duration `json:"token_timeout"`
 
 	Hold     time.Duration `json:"hold"`     // idle, all agents connected, before traffic (the lab samples memory)
@@ -92,8 +97,9 @@ func Parse(args []string, errOut io.Writer) (Config, error) {
 	fs.StringVar(&c.Pattern, "pattern", c.Pattern, "targeted | broadcast | roundrobin")
 	fs.StringVar(&c.Model, "model", c.Model, "open (fixed schedule at --rate) | closed (--window in flight per agent)")
 	fs.Float64Var(&c.Rate, "rate", c.Rate, "open model: messages sent per second by this generator")
-	fs.IntVar(&c.Window, "window", c.Window, "closed model: messages in flight per agent")
-	fs.DurationVar(&c.TokenTimeout, "token-timeout", c.TokenTimeout, "closed model: wait for a window slot before presuming loss")
+	fs.IntVar(&c.Window, "window", c.Window, "closed model: most messages in flight per agent")
+	fs.IntVar(&c.InFlight, "inflight", c.InFlight, "closed model: messages in flight over all agents (0: agents × window)")
+	fs.DurationVar(&c.TokenTimeout, "token-timeout", c.TokenTimeout, "a message not delivered within this is counted presumed lost (its slot is not re-opened)")
 	fs.DurationVar(&c.Hold, "hold", c.Hold, "idle time with every agent connected, before traffic")
 	fs.DurationVar(&c.Warmup, "warmup", c.Warmup, "unmeasured traffic before the measured window")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "measured window")
@@ -146,6 +152,7 @@ func (c *Config) normalize() error {
 	check(c.Model == ModelOpen || c.Model == ModelClosed, "--model %q: want open or closed", c.Model)
 	check(c.Model != ModelOpen || c.Rate > 0, "--rate must be > 0 for the open model")
 	check(c.Model != ModelClosed || c.Window >= 1, "--window must be ≥ 1 for the closed model")
+	check(c.InFlight >= 0, "--inflight must be ≥ 0")
 	check(c.Duration > 0, "--duration must be > 0")
 	check(c.Warmup >= 0 && c.Hold >= 0 && c.Drain >= 0, "--warmup, --hold and --drain must be ≥ 0")
 	check(c.ConnectRate > 0 && c.ConnectConcurrency >= 1, "--connect-rate must be > 0 and --connect-concurrency ≥ 1")
@@ -163,6 +170,7 @@ func (c Config) Args() []string {
 		"--url", c.URL, "--generator", strconv.Itoa(c.Generator), "--generators", strconv.Itoa(c.Generators),
 		"--agents", strconv.Itoa(c.Agents), "--total-agents", strconv.Itoa(c.TotalAgents),
 		"--pattern", c.Pattern, "--model", c.Model, "--rate", f(c.Rate), "--window", strconv.Itoa(c.Window),
+		"--inflight", strconv.Itoa(c.InFlight),
 		"--token-timeout", c.TokenTimeout.String(), "--hold", c.Hold.String(), "--warmup", c.Warmup.String(),
 		"--duration", c.Duration.String(), "--drain", c.Drain.String(), "--connect-rate", f(c.ConnectRate),
 		"--connect-concurrency", strconv.Itoa(c.ConnectConcurrency), "--connect-timeout", c.ConnectTimeout.String(),

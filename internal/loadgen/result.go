@@ -9,7 +9,7 @@ import (
 )
 
 // ResultSchemaVersion is the version of Result's JSON; bump on incompatible changes.
-const ResultSchemaVersion = 1
+const ResultSchemaVersion = 2 // 2: late, presumed_lost, drain_end, outstanding, bus_at_drain_end; no window_resets
 
 // Result is what one generator prints (one JSON line on stdout). Counts of the measured window are by the
 // messages' ts: due time (open model) or send time (closed model) within [MeasureStart, MeasureEnd).
@@ -26,17 +26,31 @@ type Result struct {
 	SentTotal     int64 `json:"ws_msgs_sent_total"`     // warm-up included
 	Received      int64 `json:"ws_msgs_received"`       // deliveries of messages of the measured window
 	ReceivedTotal int64 `json:"ws_msgs_received_total"` // every delivery
+	// Late are the deliveries of Received that arrived after the measured window ended (before the drain
+	// deadline); PresumedLost are the messages of the measured window not delivered within TokenTimeout (late
+	// or never), counted, never re-sent nor given their slot back.
+	Late         int64 `json:"late"`
+	PresumedLost int64 `json:"presumed_lost"`
+	// DrainEnd is why the wait for deliveries after the last send ended: "complete" (every expected delivery or
+	// error arrived), "quiet" (nothing arrived for a while: the rest is lost) or "deadline" (still arriving:
+	// the rest was still queued). Outstanding is what had not arrived then, over the whole run (expected
+	// deliveries − deliveries − error frames; 0 where unknown: broadcast with several generators).
+	DrainEnd    string `json:"drain_end"`
+	Outstanding int64  `json:"outstanding_at_drain_end"`
+	// BusAtDrainEnd are the bus's /metrics values (series key → value, internal/prom) read when the drain ended,
+	// before any connection closed: the run's bus counters end there, not after the agents left.
+	BusAtDrainEnd map[string]float64 `json:"bus_at_drain_end,omitempty"`
+	BusScrapeErr  string             `json:"bus_scrape_error,omitempty"`
 
 	Latency *Hist `json:"latency"`  // delivery time − ts, µs, measured window
 	SendLag *Hist `json:"send_lag"` // open model: actual send − due time, µs, measured window
 
-	Errors       map[string]int64 `json:"errors"` // error frames from the bus, by code
-	ReadErrors   int64            `json:"read_errors"`
-	WriteErrors  int64            `json:"write_errors"`
-	Malformed    int64            `json:"malformed_frames"`
-	WindowResets int64            `json:"window_resets"` // closed model: slots presumed lost after TokenTimeout
-	CPU          CPU              `json:"cpu"`
-	Notes        []string         `json:"notes,omitempty"`
+	Errors      map[string]int64 `json:"errors"` // error frames from the bus, by code
+	ReadErrors  int64            `json:"read_errors"`
+	WriteErrors int64            `json:"write_errors"`
+	Malformed   int64            `json:"malformed_frames"`
+	CPU         CPU              `json:"cpu"`
+	Notes       []string         `json:"notes,omitempty"`
 
 	// LatencySummary repeats Latency's percentiles for people reading the log (ms).
 	LatencySummary stats.Summary `json:"latency_summary"`
@@ -121,6 +135,7 @@ func Combine(rs []*Result) *Result {
 	}
 	out.Config.Agents, out.Config.Rate = 0, 0
 	var cpuS, wall float64
+	var busAt int64
 	for i, r := range rs {
 		out.Config.Agents += r.Config.Agents
 		out.Config.Rate += r.Config.Rate
@@ -150,7 +165,17 @@ func Combine(rs []*Result) *Result {
 		out.ReadErrors += r.ReadErrors
 		out.WriteErrors += r.WriteErrors
 		out.Malformed += r.Malformed
-		out.WindowResets += r.WindowResets
+		out.Late += r.Late
+		out.PresumedLost += r.PresumedLost
+		out.Outstanding += r.Outstanding
+		out.DrainEnd = worseDrainEnd(out.DrainEnd, r.DrainEnd)
+		// The bus's counters at the earliest drain end: no generator had closed a connection yet.
+		if r.BusAtDrainEnd != nil && (out.BusAtDrainEnd == nil || r.Times.End < busAt) {
+			out.BusAtDrainEnd, busAt = r.BusAtDrainEnd, r.Times.End
+		}
+		if out.BusScrapeErr == "" {
+			out.BusScrapeErr = r.BusScrapeErr
+		}
 		out.Notes = append(out.Notes, r.Notes...)
 		t := r.Times
 		if i == 0 {
@@ -176,4 +201,20 @@ func Combine(rs []*Result) *Result {
 	}
 	out.LatencySummary = out.Latency.Summary()
 	return out
+}
+
+// Drain ends, from best to worst.
+const (
+	DrainComplete = "complete"
+	DrainQuiet    = "quiet"
+	DrainDeadline = "deadline"
+)
+
+// worseDrainEnd is the worse of two drain ends: a run is complete only if every generator's drain was.
+func worseDrainEnd(a, b string) string {
+	rank := map[string]int{"": 0, DrainComplete: 1, DrainQuiet: 2, DrainDeadline: 3}
+	if rank[b] > rank[a] {
+		return b
+	}
+	return a
 }

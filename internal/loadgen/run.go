@@ -17,6 +17,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/semaphore"
+
+	"github.com/agentlab/agentlab/internal/prom"
 )
 
 // maxBatch bounds how many frames one agent writes with one syscall.
@@ -36,11 +40,15 @@ type gen struct {
 	// The measured window, by ts (Unix ns). Before traffic it is empty (start > end), so nothing counts.
 	msStart, msEnd atomic.Int64
 
-	sent, sentTotal, recv, recvTotal       atomic.Int64
-	readErrs, writeErrs, malformed, resets atomic.Int64
-	errFrames                              atomic.Int64
-	closing                                atomic.Bool
-	readers                                sync.WaitGroup
+	sent, sentTotal, recv, recvTotal atomic.Int64
+	readErrs, writeErrs, malformed   atomic.Int64
+	late, overdue                    atomic.Int64
+	errFrames                        atomic.Int64
+	// pool holds the closed model's slots over all agents (Config.InFlight): a slot is taken per message sent
+	// and given back only when the message arrives or is refused.
+	pool    *semaphore.Weighted
+	closing atomic.Bool
+	readers sync.WaitGroup
 
 	mu         sync.Mutex
 	errs       map[string]int64
@@ -104,6 +112,12 @@ func (g *gen) run(ctx context.Context) (*Result, error) {
 	for k := 0; k < numGroups(cfg); k++ {
 		ls.groupIDs = append(ls.groupIDs, []byte(GroupID(cfg.Generator, k)))
 	}
+	inflight := cfg.InFlight
+	if inflight == 0 {
+		inflight = len(ls.list) * cfg.Window
+	}
+	// Set before the live set is published: readers reach the pool through it.
+	g.pool = semaphore.NewWeighted(int64(inflight))
 	g.live.Store(ls)
 	fmt.Fprintf(g.log, "loadgen %d: %d/%d agents registered in %v\n", cfg.Generator, len(ls.list), cfg.Agents,
 		time.Since(time.Unix(0, res.Times.ConnectStart)).Round(time.Millisecond))
@@ -130,12 +144,15 @@ func (g *gen) run(ctx context.Context) (*Result, error) {
 
 	var senders sync.WaitGroup
 	sched := Schedule{Start: t0, Rate: cfg.Rate, Agents: len(ls.list), End: me}
+	// Closed-model senders stop waiting for a slot when the measured window ends.
+	ectx, cancelEnd := context.WithDeadline(ctx, me)
+	defer cancelEnd()
 	for _, a := range ls.list {
 		senders.Go(func() {
 			if cfg.Model == ModelOpen {
 				g.openSend(ctx, a, ls, sched)
 			} else {
-				g.closedSend(ctx, a, ls, t0, me)
+				g.closedSend(ectx, a, ls, t0)
 			}
 		})
 	}
@@ -145,12 +162,27 @@ func (g *gen) run(ctx context.Context) (*Result, error) {
 	deadline := me.Add(cfg.Drain)
 	dl := time.NewTimer(time.Until(deadline))
 	defer dl.Stop()
+	res.DrainEnd = DrainDeadline
 	select {
 	case <-sendersDone:
-		g.drain(ctx, ls, deadline)
+		res.DrainEnd = g.drain(ctx, ls, deadline)
 	case <-dl.C:
 		g.note("senders still blocked at the drain deadline (the bus stopped reading)")
 	case <-ctx.Done():
+	}
+	if exp := g.expected(ls); exp != math.MaxInt64 {
+		res.Outstanding = max(0, exp-g.recvTotal.Load()-g.errFrames.Load())
+	}
+	res.PresumedLost = g.overdue.Load() + max(0, g.sent.Load()-g.recv.Load())
+	if g.cfg.Pattern == PatternBroadcast {
+		res.PresumedLost = g.overdue.Load() // the window's expected deliveries depend on every generator
+	}
+	// The bus's counters now, before any agent leaves: once connections close, the sends the bus still holds
+	// for them are answered unknown_target — an artefact of the teardown, not of the run.
+	if m, err := prom.Scrape(ctx, &http.Client{Timeout: 5 * time.Second}, cfg.MetricsURL); err == nil {
+		res.BusAtDrainEnd = m.Values
+	} else {
+		res.BusScrapeErr = err.Error()
 	}
 	// The open model's last message is due just before the window ends; the window (and the CPU reading over it)
 	// still ends at MeasureEnd.
@@ -197,7 +229,8 @@ func (g *gen) finish(res *Result) {
 	res.Received, res.ReceivedTotal = g.recv.Load(), g.recvTotal.Load()
 	res.Errors = g.errs
 	res.ReadErrors, res.WriteErrors = g.readErrs.Load(), g.writeErrs.Load()
-	res.Malformed, res.WindowResets = g.malformed.Load(), g.resets.Load()
+	res.Malformed = g.malformed.Load()
+	res.Late = g.late.Load()
 	res.Notes = g.notes
 	res.LatencySummary = res.Latency.Summary()
 }
@@ -388,9 +421,15 @@ func (a *agent) readLoop() {
 		switch string(m.typ) {
 		case "msg":
 			g.recvTotal.Add(1)
-			if m.hasTS && m.ts >= g.msStart.Load() && m.ts < g.msEnd.Load() {
+			if me := g.msEnd.Load(); m.hasTS && m.ts >= g.msStart.Load() && m.ts < me {
 				g.recv.Add(1)
 				g.lat.record(a.num, (now-m.ts)/1000)
+				if now >= me {
+					g.late.Add(1)
+				}
+				if now-m.ts > int64(g.cfg.TokenTimeout) {
+					g.overdue.Add(1)
+				}
 			}
 			if closed && m.hasSeq {
 				a.returnSlot(m.seq, true)
@@ -434,12 +473,13 @@ func (a *agent) returnSlot(seq uint64, delivery bool) {
 	for {
 		v := s.inflight.Load()
 		if v <= 0 {
-			return // presumed lost after a timeout: the slot was already given back
+			return // not a message of the closed traffic (a slot is never given back twice)
 		}
 		if s.inflight.CompareAndSwap(v, v-1) {
 			break
 		}
 	}
+	a.g.pool.Release(1)
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -570,41 +610,39 @@ func (g *gen) openSend(ctx context.Context, a *agent, ls *liveSet, sched Schedul
 	}
 }
 
-// closedSend keeps Window messages of agent a in flight from start until end, stamped with their send time.
-func (g *gen) closedSend(ctx context.Context, a *agent, ls *liveSet, start, end time.Time) {
+// closedSend keeps agent a sending from start until ctx ends (the measured window's end): each message takes a slot
+// of its own window (Config.Window) and one of the generator's pool (Config.InFlight), both given back only when
+// the message arrives or the bus refuses it. Messages are stamped with their send time.
+func (g *gen) closedSend(ctx context.Context, a *agent, ls *liveSet, start time.Time) {
 	s := g.newSender(a, ls)
 	w := int64(g.cfg.Window)
 	tm := time.NewTimer(time.Until(start))
+	defer tm.Stop()
 	select {
 	case <-tm.C:
 	case <-ctx.Done():
 		return
 	}
 	for {
-		now := time.Now()
-		if !now.Before(end) {
-			return
-		}
-		free := w - a.inflight.Load()
-		if free <= 0 {
-			tm.Reset(min(g.cfg.TokenTimeout, end.Sub(now)))
+		for a.inflight.Load() >= w {
 			select {
 			case <-a.wake:
-			case <-tm.C:
-				if time.Now().Before(end) {
-					a.inflight.Store(0)
-					g.resets.Add(1)
-				}
 			case <-ctx.Done():
 				return
 			}
-			continue
 		}
-		ts := now.UnixNano()
-		for range min(free, maxBatch) {
+		if g.pool.Acquire(ctx, 1) != nil {
+			return
+		}
+		// More slots only while no other agent waits (TryAcquire fails then): the pool is shared fairly.
+		n := int64(1)
+		for n < min(w-a.inflight.Load(), maxBatch) && g.pool.TryAcquire(1) {
+			n++
+		}
+		ts := time.Now().UnixNano()
+		for range n {
 			s.add(ts)
 		}
-		n := min(free, maxBatch)
 		a.inflight.Add(n)
 		g.sentTotal.Add(n)
 		if g.inWindow(ts) {
@@ -616,38 +654,43 @@ func (g *gen) closedSend(ctx context.Context, a *agent, ls *liveSet, start, end 
 	}
 }
 
-// drain waits after the last send until every expected delivery arrived, deliveries stopped for a while, or the
-// deadline.
-func (g *gen) drain(ctx context.Context, ls *liveSet, deadline time.Time) {
-	const quiet = 300 * time.Millisecond
-	expect := func() int64 {
-		sent := g.sentTotal.Load() - g.errFrames.Load()
-		if g.cfg.Pattern == PatternBroadcast {
-			if g.cfg.Generators > 1 {
-				return math.MaxInt64 // other generators' broadcasts arrive too: rely on quiet
-			}
-			return g.sentTotal.Load() * int64(len(ls.list)-1)
+// expected is every delivery the run's sends should bring (MaxInt64 when unknown: broadcasts of several
+// generators arrive everywhere).
+func (g *gen) expected(ls *liveSet) int64 {
+	if g.cfg.Pattern == PatternBroadcast {
+		if g.cfg.Generators > 1 {
+			return math.MaxInt64
 		}
-		return sent
+		return g.sentTotal.Load() * int64(len(ls.list)-1)
 	}
+	return g.sentTotal.Load()
+}
+
+// drain waits after the last send until every expected delivery (or error frame) arrived, deliveries stopped for
+// a while, or the deadline, and says which (DrainComplete, DrainQuiet, DrainDeadline).
+func (g *gen) drain(ctx context.Context, ls *liveSet, deadline time.Time) string {
+	const quiet = 300 * time.Millisecond
 	last, lastChange := g.recvTotal.Load(), time.Now()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		got := g.recvTotal.Load()
 		now := time.Now()
-		if got >= expect() || now.After(deadline) {
-			return
+		if exp := g.expected(ls); exp != math.MaxInt64 && got+g.errFrames.Load() >= exp {
+			return DrainComplete
+		}
+		if now.After(deadline) {
+			return DrainDeadline
 		}
 		if got != last {
 			last, lastChange = got, now
 		} else if now.Sub(lastChange) > quiet {
-			return
+			return DrainQuiet
 		}
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
-			return
+			return DrainDeadline
 		}
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/agentlab/agentlab/gobus"
 	"github.com/agentlab/agentlab/gobus/gobustest"
+	"github.com/agentlab/agentlab/internal/prom"
 )
 
 // startBus runs the Go bus in-process on loopback: the generator's end-to-end behaviour without Docker.
@@ -119,5 +121,84 @@ func TestParseArgsRoundTrip(t *testing.T) {
 		if _, err := Parse(bad, io.Discard); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
+	}
+}
+
+// Issue 15: at 10,000 agents the Go bus counted tens of thousands of unknown_target errors for agents that were
+// all registered and connected. The cause was the teardown, not the routing: the generator closed its connections
+// at the drain deadline while the bus still held a backlog of sends, every close unregistered an agent, and the
+// backlog's sends to it were then answered unknown_target — and the lab read the bus's counters after that. Small
+// here: 50 agents with a 256-message window each and a 1 ms drain leave a backlog at the deadline. The bus's
+// counters read at the drain end (before any connection closes) show no unknown_target and no error frame reached
+// an agent; the closed model never had more in flight than its window (no slot re-opened on a timeout).
+func TestClosedBacklogAtDeadlineIsNoUnknownTarget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing-based (skipped with -short)")
+	}
+	b := gobustest.Start(t, gobus.Options{})
+	cfg := smallConfig(b.Addr)
+	cfg.Model, cfg.Agents, cfg.Window, cfg.TokenTimeout, cfg.Drain = ModelClosed, 50, 256, 20*time.Millisecond, time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := Run(ctx, cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.BusAtDrainEnd == nil {
+		t.Fatalf("no bus counters at the drain end: %s", res.BusScrapeErr)
+	}
+	unknown := prom.Key("bus_errors_total", "code", "unknown_target")
+	if n := res.BusAtDrainEnd[unknown]; n != 0 || len(res.Errors) != 0 {
+		t.Errorf("unknown_target at the drain end %v, error frames %v: a registered agent was refused", n, res.Errors)
+	}
+	if res.DrainEnd != DrainDeadline || res.Outstanding == 0 {
+		t.Fatalf("drain %s with %d outstanding: no backlog at the deadline, the test shows nothing", res.DrainEnd, res.Outstanding)
+	}
+	if max := int64(cfg.Agents * cfg.Window); res.Outstanding > max {
+		t.Errorf("%d outstanding > the %d slots: the closed model sent past its window", res.Outstanding, max)
+	}
+	if res.PresumedLost == 0 {
+		t.Errorf("no message presumed lost with a %v token timeout under a backlog", cfg.TokenTimeout)
+	}
+	// What the old lab read after the teardown: the backlog's sends to agents that had left (logged, not asserted:
+	// how much of the backlog the bus still held when each agent left is timing).
+	var m prom.Metrics
+	for {
+		if m, err = prom.Scrape(ctx, http.DefaultClient, "http://"+b.Addr+"/metrics"); err != nil {
+			t.Fatal(err)
+		}
+		if m.Get("bus_registered_agents") == 0 {
+			break // every agent has left
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("agents still registered after the generator closed")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Logf("outstanding at the deadline %d; unknown_target after the agents left: %v; dropped %v", res.Outstanding,
+		m.Values[unknown], m.Sum("bus_dropped_total"))
+}
+
+// A bounded total in flight keeps the closed model closed: never more than InFlight outstanding, everything
+// delivered in a full drain.
+func TestClosedInFlightBound(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing-based (skipped with -short)")
+	}
+	addr := startBus(t)
+	cfg := smallConfig(addr)
+	cfg.Model, cfg.Agents, cfg.Window, cfg.InFlight = ModelClosed, 50, 16, 20
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := Run(ctx, cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.DrainEnd != DrainComplete || res.Outstanding != 0 || res.Sent == 0 || res.Received != res.Sent {
+		t.Fatalf("drain %s, outstanding %d, sent %d, received %d", res.DrainEnd, res.Outstanding, res.Sent, res.Received)
+	}
+	if res.BusAtDrainEnd == nil || res.BusAtDrainEnd[prom.Key("bus_registered_agents")] != 50 {
+		t.Errorf("bus at drain end: %v (%s)", res.BusAtDrainEnd[prom.Key("bus_registered_agents")], res.BusScrapeErr)
 	}
 }
