@@ -46,10 +46,11 @@ type SpawnInput struct {
 }
 
 // MarginalHostDefinition says how ContainerHostMemory.MarginalHostBytesPerContainer is made (results/README.md
-// says the same). Private pages are what one more container adds; the shim's and proxy's shared pages (their
-// binaries' text, counted in PSS, not in private) are paid once per host.
+// says the same). Private dirty pages (heap, stacks) are what one more container adds; the shim's and proxy's
+// binary text is page cache shared by all of them (in PSS; in Private_Clean only while no other shim maps it), paid
+// once per host.
 const MarginalHostDefinition = "cgroup memory (usage − inactive_file; for a spawned container its cgroup peak) " +
-	"+ containerd-shim private (clean + dirty, /proc/<shim pid>/smaps_rollup) + docker-proxy private (published ports only) " +
+	"+ containerd-shim Private_Dirty (/proc/<shim pid>/smaps_rollup) + docker-proxy Private_Dirty (published ports only) " +
 	"+ max(0, daemon growth per container: dockerd + containerd PSS after − before starting N containers, ÷ N; an estimate, omitted when not measured)"
 
 // ContainerHostMemory is what one container of a pattern costs the host, bytes, each a median over the pattern's
@@ -61,14 +62,15 @@ type ContainerHostMemory struct {
 	// CgroupBytes is the container's own cgroup figure (what docker stats shows; a spawned container's peak).
 	CgroupBytes  float64 `json:"cgroup_bytes"`
 	CgroupSource string  `json:"cgroup_source"`
-	// Shim*: the container's containerd-shim. PSS includes its share of pages shared with the other shims; private
-	// is what removing the container frees. Null when not measurable from here.
-	ShimPSSBytes     *float64 `json:"shim_pss_bytes"`
-	ShimPrivateBytes *float64 `json:"shim_private_bytes"`
+	// Shim*: the container's containerd-shim. PSS includes its share of pages shared with the other shims;
+	// private dirty is what it alone holds (memstat.ShimMemory says why not Private_Clean). Null when not
+	// measurable from here.
+	ShimPSSBytes          *float64 `json:"shim_pss_bytes"`
+	ShimPrivateDirtyBytes *float64 `json:"shim_private_dirty_bytes"`
 	// Proxy*: the docker-proxy processes forwarding the container's published ports (0 without any). Null when not
 	// measurable from here.
-	ProxyPSSBytes     *float64 `json:"proxy_pss_bytes"`
-	ProxyPrivateBytes *float64 `json:"proxy_private_bytes"`
+	ProxyPSSBytes          *float64 `json:"proxy_pss_bytes"`
+	ProxyPrivateDirtyBytes *float64 `json:"proxy_private_dirty_bytes"`
 	// DaemonGrowthBytes is (dockerd + containerd PSS after − before starting DaemonN containers) ÷ DaemonN: an
 	// estimate (the daemon is shared; whatever else it did in between is in it); null when not measured.
 	DaemonGrowthBytes *float64 `json:"daemon_growth_bytes_per_container"`
@@ -81,8 +83,8 @@ type ContainerHostMemory struct {
 }
 
 // MarginalHost is MarginalHostDefinition's sum. A negative daemon growth (its heap shrank meanwhile) counts 0.
-func MarginalHost(cgroup, shimPrivate, proxyPrivate float64, daemonGrowth *float64) float64 {
-	m := cgroup + shimPrivate + proxyPrivate
+func MarginalHost(cgroup, shimPrivateDirty, proxyPrivateDirty float64, daemonGrowth *float64) float64 {
+	m := cgroup + shimPrivateDirty + proxyPrivateDirty
 	if daemonGrowth != nil && *daemonGrowth > 0 {
 		m += *daemonGrowth
 	}

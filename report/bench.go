@@ -29,10 +29,13 @@ func benchName(f scenarios.Figure) string {
 func Bench(w io.Writer, r *scenarios.Results) error {
 	e := r.Env
 	fmt.Fprintf(w, "goos: %s\ngoarch: %s\npkg: github.com/agentlab/agentlab\n", e.OS, e.Arch)
-	fmt.Fprintf(w, "run-id: %s\ncommit: %s\ncpus: %d\nkernel: %s\n", r.RunID, e.GitCommit, e.CPUs, strings.ReplaceAll(e.Kernel, " ", "_"))
+	// The run's identity as a plain line, not "key: value" configuration: benchstat would put every run in a table
+	// of its own instead of side by side (lab compare warns about environment differences instead).
+	docker := "none"
 	if e.Docker != nil {
-		fmt.Fprintf(w, "docker: %s\n", e.Docker.ServerVersion)
+		docker = e.Docker.ServerVersion
 	}
+	fmt.Fprintf(w, "agentlab run %s, commit %s, %d cpus, kernel %s, docker %s\n", r.RunID, e.GitCommit, e.CPUs, e.Kernel, docker)
 	for _, f := range r.Figures() {
 		if f.Alias {
 			continue

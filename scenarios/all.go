@@ -84,14 +84,15 @@ func (a allScenario) Check(p Params) error {
 	return errors.Join(errs...)
 }
 
-// allEstimate is the expected wall time of each scenario (quick, full) on the reference machine (2 cores, the
-// README's measurements), only for the ETA of the progress display; scaled by how the run is going so far.
+// allEstimate is the expected wall time of each scenario (quick, full) on the reference machine (2 shared cores,
+// images already built: measured with --scenario all), only for the ETA of the progress display; scaled by how the
+// run is going so far, by at most ×2 either way (one slow scenario says little about the next).
 var allEstimate = map[string][2]time.Duration{
-	"spawn":           {20 * time.Second, 3 * time.Minute},
-	"spawn-process":   {5 * time.Second, 30 * time.Second},
-	"bus-load":        {90 * time.Second, 20 * time.Minute},
-	"ai-streaming":    {60 * time.Second, 10 * time.Minute},
-	"agent-messaging": {60 * time.Second, 5 * time.Minute},
+	"spawn":                {40 * time.Second, 3 * time.Minute},
+	"spawn (process only)": {5 * time.Second, 30 * time.Second},
+	"bus-load":             {140 * time.Second, 25 * time.Minute},
+	"ai-streaming":         {45 * time.Second, 10 * time.Minute},
+	"agent-messaging":      {75 * time.Second, 5 * time.Minute},
 }
 
 func estimate(name string, quick bool) time.Duration {
@@ -131,7 +132,7 @@ func (a allScenario) Run(ctx context.Context, env *Env) (*Outcome, error) {
 			left += estimate(r.Name(), p.Quick)
 		}
 		if spentEst > 0 {
-			left = time.Duration(float64(left) * float64(spent) / float64(spentEst))
+			left = time.Duration(float64(left) * min(2, max(0.5, float64(spent)/float64(spentEst))))
 		}
 		fmt.Fprintf(env.Log, "lab: [%d/%d] %s — %s elapsed, ETA ~%s\n", i+1, len(a.subs), s.Name(),
 			env.Now().Sub(start).Round(time.Second), left.Round(time.Second))

@@ -88,3 +88,32 @@ func TestAllSkipDocker(t *testing.T) {
 		t.Errorf("registry all without Docker: %v %+v", err, r)
 	}
 }
+
+// cancelling is a scenario that cancels the run while it runs, as a Ctrl-C would.
+type cancelling struct {
+	fake
+	cancel context.CancelFunc
+}
+
+func (c cancelling) Run(ctx context.Context, env *Env) (*Outcome, error) {
+	c.cancel()
+	return &Outcome{Files: []File{{Name: c.name + ".json", Value: 1}}}, ctx.Err()
+}
+
+func TestAllInterruptedKeepsWhatRan(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var pa, pc Params
+	a := All(fake{name: "a", got: &pa}, cancelling{fake{name: "b"}, cancel}, fake{name: "c", got: &pc})
+	out, err := a.Run(ctx, &Env{Params: Params{Iterations: 1, Agents: 1, Concurrency: 1, Rounds: 1, Sample: time.Millisecond},
+		Log: &bytes.Buffer{}, Now: time.Now})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+	var st []string
+	for _, s := range out.Scenarios {
+		st = append(st, s.Status)
+	}
+	if strings.Join(st, ",") != "ok,interrupted,not-run" || len(out.Files) != 2 || pc.Iterations != 0 {
+		t.Errorf("statuses %v, %d files, c ran: %v", st, len(out.Files), pc.Iterations != 0)
+	}
+}

@@ -5,8 +5,8 @@ import (
 )
 
 // CostInput gathers the figures of the seed's Docker cost analysis from the outcome's results (decide.Cost does the
-// arithmetic): each bus's memory per connection at Test 2's agent count and the per-round cold-start difference of spawn-docker over persistent-docker (one agent container's memory comes from
-// the spawn decision itself).
+// arithmetic): each bus's memory per connection at Test 2's agent count, and the per-round cold-start difference of
+// spawn-docker over persistent-docker. One agent container's memory comes from the spawn decision itself.
 func (o *Outcome) CostInput() decide.CostInput {
 	var in decide.CostInput
 	for _, f := range o.Files {

@@ -81,13 +81,13 @@ func fixedLifecycle() *comparison {
 		g.before, g.after, g.n, g.ok = 100<<20, 100<<20+3<<19, 3, true
 		g.fill(h)
 		for i := 0; i < 3; i++ {
-			h.Shims = append(h.Shims, memstat.ShimMemory{PID: 100 + i, PSSBytes: 3 << 20, PrivateBytes: 5 << 19, RSSBytes: 13 << 20})
-			h.Proxies = append(h.Proxies, memstat.ProxyMemory{Processes: int(min(proxy, 2)), PSSBytes: proxy << 19, PrivateBytes: proxy << 19, RSSBytes: proxy << 20})
+			h.Shims = append(h.Shims, memstat.ShimMemory{PID: 100 + i, PSSBytes: 3 << 20, PrivateBytes: 5 << 19, PrivateDirtyBytes: 5 << 19, RSSBytes: 13 << 20})
+			h.Proxies = append(h.Proxies, memstat.ProxyMemory{Processes: int(min(proxy, 2)), PSSBytes: proxy << 19, PrivateBytes: proxy << 19, PrivateDirtyBytes: proxy << 19, RSSBytes: proxy << 20})
 		}
 		f := func(v float64) *float64 { return &v }
-		h.Containers, h.ShimPSSBytes, h.ShimPrivateBytes = 3, f(3<<20), f(5<<19)
-		h.ProxyPSSBytes, h.ProxyPrivateBytes = f(float64(proxy<<19)), f(float64(proxy<<19))
-		m := decide.MarginalHost(h.CgroupBytes, *h.ShimPrivateBytes, *h.ProxyPrivateBytes, h.DaemonGrowthBytes)
+		h.Containers, h.ShimPSSBytes, h.ShimPrivateDirtyBytes = 3, f(3<<20), f(5<<19)
+		h.ProxyPSSBytes, h.ProxyPrivateDirtyBytes = f(float64(proxy<<19)), f(float64(proxy<<19))
+		m := decide.MarginalHost(h.CgroupBytes, *h.ShimPrivateDirtyBytes, *h.ProxyPrivateDirtyBytes, h.DaemonGrowthBytes)
 		h.MarginalHostBytesPerContainer = &m
 		return h
 	}

@@ -99,9 +99,9 @@ func TestPatternMemoryFigures(t *testing.T) {
 			t.Logf("%s: %s", h.Pattern, h.NotMeasurable)
 			continue
 		}
-		// Every container has a shim holding private memory; the marginal figure is at least cgroup + shim private.
-		pss, priv, proxy := orZero(h.ShimPSSBytes), orZero(h.ShimPrivateBytes), orZero(h.ProxyPrivateBytes)
-		if len(h.Shims) != h.Containers || priv <= 0 || pss < priv || h.ProxyPrivateBytes == nil ||
+		// Every container has a shim holding private dirty memory; the marginal figure is at least cgroup + that.
+		pss, priv, proxy := orZero(h.ShimPSSBytes), orZero(h.ShimPrivateDirtyBytes), orZero(h.ProxyPrivateDirtyBytes)
+		if len(h.Shims) != h.Containers || priv <= 0 || pss < priv || h.ProxyPrivateDirtyBytes == nil ||
 			h.MarginalHostBytesPerContainer == nil || *h.MarginalHostBytesPerContainer < h.CgroupBytes+priv+proxy {
 			t.Errorf("%s host overhead %+v", h.Pattern, h)
 			continue
@@ -110,10 +110,10 @@ func TestPatternMemoryFigures(t *testing.T) {
 		if h.DaemonGrowthBytes != nil {
 			daemon = fmt.Sprintf("%+.2f MiB (N=%d)", *h.DaemonGrowthBytes/mib, h.DaemonN)
 		}
-		t.Logf("%s, %d containers: cgroup %.2f, shim PSS %.2f / private %.2f, proxy private %.2f MiB, daemon growth %s → marginal %.2f MiB",
+		t.Logf("%s, %d containers: cgroup %.2f, shim PSS %.2f / private dirty %.2f, proxy private dirty %.2f MiB, daemon growth %s → marginal %.2f MiB",
 			h.Pattern, h.Containers, h.CgroupBytes/mib, pss/mib, priv/mib, proxy/mib, daemon, *h.MarginalHostBytesPerContainer/mib)
 	}
-	if orZero(sh.ProxyPrivateBytes) != 0 {
+	if orZero(sh.ProxyPrivateDirtyBytes) != 0 {
 		t.Errorf("spawn containers (network none) have docker-proxy memory: %+v", sh.Proxies)
 	}
 	// The probe containers are gone (the task containers too).
@@ -135,8 +135,8 @@ func TestHostOverheadRemoteSaidOnce(t *testing.T) {
 		if err := measureHost(ctx, loc, nil, []string{"a", "b"}, &daemonGrowth{}, h); err != nil {
 			t.Fatal(err)
 		}
-		if h.MarginalHostBytesPerContainer != nil || h.DaemonGrowthBytes != nil || h.ShimPrivateBytes != nil ||
-			h.ProxyPrivateBytes != nil || h.NotMeasurable == "" || h.Containers != 2 {
+		if h.MarginalHostBytesPerContainer != nil || h.DaemonGrowthBytes != nil || h.ShimPrivateDirtyBytes != nil ||
+			h.ProxyPrivateDirtyBytes != nil || h.NotMeasurable == "" || h.Containers != 2 {
 			t.Fatalf("remote %s: %+v", name, h)
 		}
 		res = append(res, &patternResult{Memory: memoryResult{Host: h}})

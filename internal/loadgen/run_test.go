@@ -202,3 +202,15 @@ func TestClosedInFlightBound(t *testing.T) {
 		t.Errorf("bus at drain end: %v (%s)", res.BusAtDrainEnd[prom.Key("bus_registered_agents")], res.BusScrapeErr)
 	}
 }
+
+// The several-generator barrier reads bus_registered_agents through the lab's one Prometheus parser.
+func TestRegisteredAgents(t *testing.T) {
+	addr := startBus(t)
+	n, err := registeredAgents(context.Background(), http.DefaultClient, "http://"+addr+"/metrics")
+	if err != nil || n != 0 {
+		t.Fatalf("registered agents %d, %v", n, err)
+	}
+	if _, err := registeredAgents(context.Background(), http.DefaultClient, "http://"+addr+"/health"); err == nil {
+		t.Error("a page without the metric was accepted")
+	}
+}

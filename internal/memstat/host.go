@@ -35,10 +35,11 @@ func PresumedLocality(cli client.APIClient) Locality {
 // (dockerd's userland proxy: one per published port and address family), from /proc/<pid>/smaps_rollup, bytes.
 // A container without published ports, or a daemon with the userland proxy off, has none (all zero).
 type ProxyMemory struct {
-	Processes    int   `json:"processes"`
-	PSSBytes     int64 `json:"pss_bytes"`
-	PrivateBytes int64 `json:"private_bytes"`
-	RSSBytes     int64 `json:"rss_bytes"`
+	Processes         int   `json:"processes"`
+	PSSBytes          int64 `json:"pss_bytes"`
+	PrivateBytes      int64 `json:"private_bytes"`       // Private_Clean + Private_Dirty
+	PrivateDirtyBytes int64 `json:"private_dirty_bytes"` // what only these processes hold (see ShimMemory)
+	RSSBytes          int64 `json:"rss_bytes"`
 }
 
 // ProxyOverhead finds the docker-proxy processes whose "-container-ip" is one of container id's addresses and sums
@@ -93,6 +94,7 @@ func ProxyOverhead(ctx context.Context, loc Locality, cli client.APIClient, id s
 		m.Processes++
 		m.PSSBytes += int64(r.Pss)
 		m.PrivateBytes += int64(r.PrivateClean + r.PrivateDirty)
+		m.PrivateDirtyBytes += int64(r.PrivateDirty)
 		m.RSSBytes += int64(r.Rss)
 	}
 	return m, nil

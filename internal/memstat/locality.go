@@ -55,8 +55,8 @@ func (l Locality) Sources() string {
 	if l.Local {
 		return "daemon local (" + l.Reason + "): cgroup files and /proc of this host, Docker stats API"
 	}
-	return "daemon remote (" + l.Reason + "): Docker Engine API only (stats); host /proc, cgroup files, per-CPU " +
-		"busy time and shim memory not measurable from here"
+	return "daemon remote (" + l.Reason + "): through the daemon only — Docker Engine API stats, and cAdvisor where it starts on the " +
+		"daemon's host; this host's /proc, cgroup files, per-CPU busy time and shim memory not measurable from here"
 }
 
 func (l Locality) procRoot() string {

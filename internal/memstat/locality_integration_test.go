@@ -3,8 +3,6 @@ package memstat
 import (
 	"context"
 	"errors"
-	"net"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -65,7 +63,8 @@ func TestIntegrationLocalAgentContainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if shim.PID <= 0 || shim.PSSBytes <= 0 || shim.PrivateBytes > shim.RSSBytes || shim.PSSBytes > shim.RSSBytes {
+	if shim.PID <= 0 || shim.PSSBytes <= 0 || shim.PrivateBytes > shim.RSSBytes || shim.PSSBytes > shim.RSSBytes ||
+		shim.PrivateDirtyBytes <= 0 || shim.PrivateDirtyBytes > shim.PrivateBytes {
 		t.Fatalf("shim %+v", shim)
 	}
 	// testcontainers publishes the image's exposed port: dockerd's userland proxy runs one docker-proxy per
@@ -79,60 +78,31 @@ func TestIntegrationLocalAgentContainer(t *testing.T) {
 		bindings += len(bs)
 	}
 	px, err := ProxyOverhead(ctx, loc, r.Client, id)
-	if err != nil || (px.Processes != bindings && px.Processes != 0) || px.PrivateBytes > px.RSSBytes {
+	if err != nil || (px.Processes != bindings && px.Processes != 0) || px.PrivateBytes > px.RSSBytes || px.PrivateDirtyBytes > px.PrivateBytes {
 		t.Errorf("ProxyOverhead with %d published bindings: %+v %v", bindings, px, err)
 	}
 	if d, err := DaemonPSS(loc); err != nil || d <= 0 {
 		t.Errorf("DaemonPSS = %d, %v", d, err)
 	}
 	t.Logf("%s", loc.Sources())
-	t.Logf("agent container: cgroup memory %.2f MiB (usage %.2f), peak %.2f MiB (%s); shim pid %d: RSS %.2f, PSS %.2f, private %.2f MiB; %d docker-proxy: PSS %.2f, private %.2f MiB",
+	t.Logf("agent container: cgroup memory %.2f MiB (usage %.2f), peak %.2f MiB (%s); shim pid %d: RSS %.2f, PSS %.2f, private %.2f (dirty %.2f) MiB; %d docker-proxy: PSS %.2f, private dirty %.2f MiB",
 		float64(smp.MemoryBytes)/mib, float64(smp.UsageBytes)/mib, float64(peak)/mib, src, shim.PID,
 		float64(shim.RSSBytes)/mib, float64(shim.PSSBytes)/mib, float64(shim.PrivateBytes)/mib,
-		px.Processes, float64(px.PSSBytes)/mib, float64(px.PrivateBytes)/mib)
+		float64(shim.PrivateDirtyBytes)/mib, px.Processes, float64(px.PSSBytes)/mib, float64(px.PrivateDirtyBytes)/mib)
 	if res := s.Results(); res.Locality == nil || !res.Locality.Local || !slices.Contains(res.Sources, SourceCgroup) {
 		t.Errorf("results locality %+v sources %v", res.Locality, res.Sources)
 	}
 }
 
-// The same daemon over TCP (socat in front of its socket) is remote: API sources only, nothing local read.
+// The same daemon over TCP (socat in front of its socket) is remote: API sources only, nothing local read
+// (LocalReads counts every cgroup or /proc file memstat reads).
 func TestIntegrationTCPDaemonIsRemote(t *testing.T) {
 	r := labtest.Docker(t)
-	socat, err := exec.LookPath("socat")
-	if err != nil {
-		t.Skip("socat not installed: cannot expose the daemon over TCP (apt-get install -y socat)")
-	}
-	sock := strings.TrimPrefix(r.Client.DaemonHost(), "unix://")
-	ln, err := net.Listen("tcp", "127.0.0.1:0") // a free port for socat
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	proxy := exec.Command(socat, "TCP-LISTEN:"+addr[strings.LastIndexByte(addr, ':')+1:]+",bind=127.0.0.1,reuseaddr,fork", "UNIX-CONNECT:"+sock)
-	if err := proxy.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Process.Kill(); proxy.Wait() })
-
+	cli := r.TCPDaemon(t)
 	id := runAgent(t, r)
-	cli, err := client.New(client.WithHost("tcp://"+addr), client.WithAPIVersionNegotiation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for { // socat takes a moment to listen
-		if _, err := cli.Ping(ctx, client.PingOptions{}); err == nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("socat never answered")
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	before := LocalReads()
 	loc := DetectLocality(ctx, cli, id)
 	if loc.Local || !strings.Contains(loc.Reason, "not a unix socket") {
 		t.Fatalf("tcp daemon: %+v", loc)
@@ -151,6 +121,12 @@ func TestIntegrationTCPDaemonIsRemote(t *testing.T) {
 	}
 	if _, err := ShimOverhead(ctx, loc, cli, id); !errors.Is(err, ErrNotLocal) {
 		t.Errorf("ShimOverhead over tcp: %v", err)
+	}
+	if busy := NewCPUSetBusy(loc, []int{0}); func() bool { _, ok := busy.Read(); return ok }() {
+		t.Error("per-CPU busy time read for a remote daemon")
+	}
+	if n := LocalReads() - before; n != 0 {
+		t.Errorf("%d local cgroup or /proc files read for a remote daemon", n)
 	}
 	peak, src, err := ContainerPeak(ctx, loc, cli, id)
 	t.Logf("%s; docker stats memory %.2f MiB, peak %.2f MiB (%s, %v)", loc.Sources(), float64(smp.MemoryBytes)/mib,

@@ -1,0 +1,342 @@
+package report
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"flag"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/perf/benchfmt"
+
+	"github.com/agentlab/agentlab/scenarios"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+// fixture is a real `--scenario all --quick --mock` results folder (testdata/run), copied so Write can add to it.
+func fixture(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	es, err := os.ReadDir("testdata/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		b, err := os.ReadFile(filepath.Join("testdata/run", e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestMarkdownGolden(t *testing.T) {
+	r, err := scenarios.ReadResults("testdata/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := build(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	d.markdown(&got)
+	// The golden file holds report.md up to the stdout tables: those are each scenario's, with golden files of
+	// their own in scenarios/testdata; below, every line of them is checked to be in report.md.
+	const golden = "testdata/report.md.golden"
+	own := got.Bytes()[:bytes.Index(got.Bytes(), []byte("\n## Tables (as printed on stdout)"))]
+	if *update {
+		if err := os.WriteFile(golden, own, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (go test ./report -run Golden -update creates it)", err)
+	}
+	if !bytes.Equal(own, want) {
+		t.Errorf("report.md differs from %s (go test ./report -run Golden -update after an intended change)", golden)
+	}
+	// Every table printed on stdout is in report.md.
+	var tables bytes.Buffer
+	if err := r.Report(&tables); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(tables.String()), "\n") {
+		if !strings.Contains(got.String(), line) {
+			t.Fatalf("stdout line missing from report.md: %q", line)
+		}
+	}
+	for _, want := range []string{"## Migration scenario", "## Docker cost analysis", "## Decision tree", "memory savings"} {
+		if !strings.Contains(got.String(), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+}
+
+func TestBenchTxtParsesWithBenchfmt(t *testing.T) {
+	r, err := scenarios.ReadResults("testdata/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := Bench(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	rd := benchfmt.NewReader(&b, "bench.txt")
+	n := 0
+	units := map[string]bool{}
+	for rd.Scan() {
+		switch rec := rd.Result().(type) {
+		case *benchfmt.Result:
+			n++
+			for _, v := range rec.Values {
+				units[v.Unit] = true
+			}
+		case *benchfmt.SyntaxError:
+			t.Fatalf("benchfmt: %v", rec)
+		}
+	}
+	if err := rd.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n < 50 || !units["latency_p95_ms"] || !units["per_token_cpu_ms"] || !units["time_mean_ms"] || !units["success_pct"] {
+		t.Errorf("%d results, units %v", n, units)
+	}
+}
+
+func TestCompareWithItselfIsNoChange(t *testing.T) {
+	r, err := scenarios.ReadResults("testdata/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := Compare(&b, r, r); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if strings.Contains(out, "WARNING") {
+		t.Errorf("same environment warned:\n%s", out)
+	}
+	rows := 0
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.Contains(line, " n=") || strings.HasPrefix(line, "medians") {
+			continue
+		}
+		rows++
+		if !strings.Contains(line, "~ (p=") {
+			t.Errorf("a run against itself must be ~: %q", line)
+		}
+	}
+	if rows < 50 {
+		t.Errorf("only %d rows compared:\n%s", rows, out)
+	}
+}
+
+func TestCompareWarnsOnEnvironment(t *testing.T) {
+	a, _ := scenarios.ReadResults("testdata/run")
+	b, _ := scenarios.ReadResults("testdata/run")
+	b.Env.CPUs, b.Env.GitCommit = a.Env.CPUs*2, "0123456789abcdef"
+	var out bytes.Buffer
+	if err := Compare(&out, a, b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "WARNING: the environments differ (cpus") || !strings.Contains(out.String(), "git commit") {
+		t.Errorf("no warning:\n%s", out.String())
+	}
+}
+
+func TestThresholds(t *testing.T) {
+	names := scenarios.Default().Names()
+	for _, bad := range []string{"bus-load.go.targeted.latency_p95_ms", "latency<5", "bus-load.go.targeted.latency_p95_ms<<5", "x.go.latency_p95_ms<5",
+		"bus-load.go.targeted.bogus_ms<5", "bus-load.go.targeted.latency_p95_ms<abc"} {
+		if _, err := ParseThreshold(bad, names); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if _, err := ParseThreshold("bus-load.go.targeted.latency_p95_ms<50", names); err != nil {
+		t.Fatal(err)
+	}
+	r, err := scenarios.ReadResults("testdata/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ts []Threshold
+	for _, s := range []string{"bus-load.go.targeted.latency_p95_ms<100000", "bus-load.go.targeted.latency_p95_ms<0.001",
+		"agent-messaging.go.direct.success_pct>=0", "bus-load.nats.targeted.latency_p95_ms<50"} {
+		th, err := ParseThreshold(s, names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts = append(ts, th)
+	}
+	rs := Evaluate(ts, r)
+	if !rs[0].Pass || rs[1].Pass || !rs[2].Pass || rs[3].Pass || rs[3].Measured {
+		t.Errorf("%+v", rs)
+	}
+	var out bytes.Buffer
+	if PrintThresholds(&out, rs) || !strings.Contains(out.String(), "✓ bus-load.go.targeted.latency_p95_ms<100000") ||
+		!strings.Contains(out.String(), "✗ bus-load.nats.targeted.latency_p95_ms<50: not measured") {
+		t.Errorf("printed:\n%s", out.String())
+	}
+}
+
+// proxy counts every connection made to it and the first line of each (the request that left the page).
+type proxy struct {
+	ln   net.Listener
+	mu   sync.Mutex
+	seen []string
+}
+
+func newProxy(t *testing.T) *proxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetReadDeadline(time.Now().Add(2 * time.Second))
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				p.mu.Lock()
+				p.seen = append(p.seen, strings.TrimSpace(line))
+				p.mu.Unlock()
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return p
+}
+
+// browserHosts are Chromium's own services (updates, network time, sign-in), which it may call whatever page it
+// shows even with background networking disabled: requests to exactly these hosts are not the page's.
+var browserHosts = []string{"clients2.google.com", "update.googleapis.com", "accounts.google.com",
+	"optimizationguide-pa.googleapis.com", "edgedl.me.gvt1.com", "redirector.gvt1.com", "safebrowsingohttpgateway.googleapis.com"}
+
+// requests are the requests seen, leaving out the browser's own (browserHosts).
+func (p *proxy) requests() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+next:
+	for _, r := range p.seen {
+		f := strings.Fields(r)
+		if len(f) >= 2 {
+			target := f[1] // CONNECT host:443, or GET http://host/path
+			target = strings.TrimPrefix(strings.TrimPrefix(target, "http://"), "https://")
+			host := strings.SplitN(strings.SplitN(target, "/", 2)[0], ":", 2)[0]
+			for _, h := range browserHosts {
+				if host == h {
+					continue next
+				}
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// chromium loads url headless, every request sent to the counting proxy, and returns the rendered DOM.
+func chromium(t *testing.T, bin, url string, p *proxy) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions",
+		"--disable-default-apps", "--no-pings", "--disable-domain-reliability", "--disable-client-side-phishing-detection",
+		"--metrics-recording-only", "--safebrowsing-disable-auto-update", "--disable-breakpad",
+		"--disable-features=NetworkTimeServiceQuerying,Translate,OptimizationHints,MediaRouter,AutofillServerCommunication,CertificateTransparencyComponentUpdater",
+		"--user-data-dir="+t.TempDir(),
+		"--proxy-server=http://"+p.ln.Addr().String(), "--proxy-bypass-list=<-loopback>",
+		"--virtual-time-budget=3000", "--dump-dom", url)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium: %v\n%s", err, stderr.String())
+	}
+	return string(out)
+}
+
+var externalRef = regexp.MustCompile(`(?i)(src|href)\s*=\s*["']?\s*(https?:|//)|url\(\s*["']?\s*(https?:|//)|<script|<link`)
+
+func TestHTMLRendersOfflineInChromium(t *testing.T) {
+	bin := ""
+	for _, n := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(n); err == nil {
+			bin = p
+			break
+		}
+	}
+	if bin == "" {
+		t.Skip("no chromium on PATH (apt-get install -y chromium): report.html is not checked in a browser here")
+	}
+	dir := fixture(t)
+	if err := Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := externalRef.Find(page); m != nil {
+		t.Errorf("report.html refers outside itself: %q", m)
+	}
+	p := newProxy(t)
+
+	// The control: a page that does reach out is seen by the proxy, so silence below means something.
+	ctl := filepath.Join(t.TempDir(), "control.html")
+	os.WriteFile(ctl, []byte(`<!DOCTYPE html><html><body><img src="http://agentlab.invalid/x.png"></body></html>`), 0o644)
+	chromium(t, bin, "file://"+ctl, p)
+	if len(p.requests()) == 0 {
+		t.Fatal("the control page's request did not reach the proxy: the check would see nothing")
+	}
+	before := len(p.requests())
+
+	dom := chromium(t, bin, "file://"+filepath.Join(dir, "report.html"), p)
+	if got := p.requests()[before:]; len(got) > 0 {
+		t.Errorf("report.html made %d requests: %q", len(got), got)
+	}
+	plots := strings.Count(string(page), "<figure")
+	if plots < 8 || strings.Count(dom, "<svg") < plots {
+		t.Errorf("rendered %d svg of %d plots", strings.Count(dom, "<svg"), plots)
+	}
+	for _, want := range []string{"Migration scenario", "Docker cost analysis", "Decision tree", "Bus latency CDF", "Messaging fault recovery",
+		"Streaming decode cost per client", "Time per task per lifecycle pattern", "Memory over time"} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("rendered page lacks %q", want)
+		}
+	}
+}
+
+func TestThresholdsFile(t *testing.T) {
+	names := scenarios.Default().Names()
+	f := filepath.Join(t.TempDir(), "thresholds")
+	os.WriteFile(f, []byte("# the seed's bars\nbus-load.go.targeted.latency_p95_ms<50\n\nagent-messaging.go.direct.success_pct>95 # Test 5\n"), 0o644)
+	ts, err := ReadThresholds(f, names)
+	if err != nil || len(ts) != 2 || ts[1].Limit != 95 || ts[1].Op != ">" {
+		t.Fatalf("%v %+v", err, ts)
+	}
+	os.WriteFile(f, []byte("bus-load.go.targeted.latency_p95_ms<50\nbus-load.go.targeted.latency_p95_ms 50\n"), 0o644)
+	if _, err := ReadThresholds(f, names); err == nil || !strings.Contains(err.Error(), ":2: bad threshold") {
+		t.Errorf("want the line number: %v", err)
+	}
+}
