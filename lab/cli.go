@@ -320,6 +320,12 @@ func write(ctx context.Context, o Options, runID, root string, cli *client.Clien
 			return err
 		}
 	}
+	// A run that evaluated every section of the tree (the full lab) ends with the seed's migration scenario and cost.
+	if len(final.NotRun) == 0 {
+		if err := report.Summary(io.Stdout, &final); err != nil {
+			return err
+		}
+	}
 	// report.md, report.html, bench.txt and runs.csv are rendered from the files just written, exactly as
 	// `lab report DIR` renders them later.
 	if err := report.Write(run.Dir); err != nil {

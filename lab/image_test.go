@@ -37,6 +37,8 @@ func TestLabImageOverTCP(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	img := r.Image(t, "lab")
+	// Built here from the repository: the lab image must find it by the same hash tag, not build it again.
+	agent := r.Image(t, "agent")
 
 	dockerHost := os.Getenv("AGENTLAB_LAB_DOCKER_HOST")
 	if dockerHost == "" {
@@ -82,6 +84,9 @@ func TestLabImageOverTCP(t *testing.T) {
 	}
 	if strings.Contains(stderr, "compiling ") {
 		t.Errorf("the lab image compiled something: it must only use the binaries it carries:\n%s", stderr)
+	}
+	if strings.Contains(stderr, "building image agentlab/agent:") {
+		t.Errorf("the lab image built agentlab/agent again: its bundle must give the same hash tag as %s:\n%s", agent, stderr)
 	}
 
 	files := resultFiles(t, r.Client, id)

@@ -193,6 +193,12 @@ func linePlot(title, xlabel, ylabel string, ss []series) (*plot.Plot, bool) {
 		n++
 	}
 	p.Add(plotter.NewGrid())
+	// From zero with headroom: an axis fitted to the data puts a lone point (one agent count) on the plot's edge
+	// and makes a small difference look large.
+	if p.Y.Min > 0 {
+		p.Y.Min = 0
+	}
+	p.Y.Max *= 1.1
 	return p, n > 0
 }
 

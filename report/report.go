@@ -7,9 +7,11 @@ package report
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/agentlab/agentlab/decide"
 	"github.com/agentlab/agentlab/internal/stats"
@@ -114,38 +116,7 @@ func build(r *scenarios.Results) (*doc, error) {
 	d.Sections = append(d.Sections, env)
 
 	if f := r.Final; f != nil {
-		m := f.Migration
-		mig := section{Title: "Migration scenario (seed: Migration Recommendations)", Text: []string{
-			"**" + m.Answer + "**", "Rule: " + m.Rule}}
-		t := table{Header: []string{"scenario", "all met", "criterion", "answer", "from", "detail"}}
-		for _, s := range m.Scenarios {
-			for i, c := range s.Criteria {
-				name, met := "", ""
-				if i == 0 {
-					name, met = s.ID+" "+s.Name, string(s.Met)
-				}
-				t.Rows = append(t.Rows, []string{name, met, c.Criterion, string(c.Answer), c.From, c.Detail})
-			}
-		}
-		mig.Tables = append(mig.Tables, t)
-		d.Sections = append(d.Sections, mig)
-
-		c := f.DockerCost
-		cost := section{Title: "Docker cost analysis (seed formula)", Text: append([]string{c.Formula}, c.Notes...)}
-		ct := table{Header: []string{"figure", "value [95 % CI]", "source"}, Rows: [][]string{
-			{"memory savings, Rust vs Go per connection (%)", ivs(c.MemorySavingsPct, "%.1f"), c.MemorySource},
-			{"estimated Docker cost reduction (%)", ivs(c.CostReductionPct, "%.1f"), "0.6 × memory savings"},
-			{"agent container memory (bytes)", ivs(c.AgentContainerBytes, "%.0f"), c.AgentContainerSource},
-			{"agent containers per GiB", ivs(c.AgentContainersPerGiB, "%.1f"), "1 GiB ÷ agent container memory"},
-			{"cold start added per task (ms)", ivs(c.ColdStartMS, "%.1f"), "spawn-docker − persistent-docker mean time per task, per round"},
-			{"cold start ratio (spawn ÷ persistent)", ivs(c.ColdStartRatio, "%.1f"), "per round"},
-		}}
-		for _, b := range c.Buses {
-			ct.Rows = append(ct.Rows, []string{fmt.Sprintf("%s bus: connections per GiB at %d agents", b.Bus, b.AgentCount),
-				b.PerGiB.Format("%.0f"), "1 GiB ÷ memory per connection (" + b.Source + ")"})
-		}
-		cost.Tables = append(cost.Tables, ct)
-		d.Sections = append(d.Sections, cost)
+		d.Sections = append(d.Sections, finalSections(f)...)
 
 		dt := table{Header: []string{"test", "question", "answer", "value", "then", "detail"}}
 		ds := f.Decisions
@@ -195,4 +166,61 @@ func build(r *scenarios.Results) (*doc, error) {
 	}
 	d.Sections = append(d.Sections, section{Title: "Tables (as printed on stdout)", Pre: strings.TrimLeft(tb.String(), "\n")})
 	return d, nil
+}
+
+// finalSections are the migration scenario and the Docker cost analysis of final-report.json.
+func finalSections(f *decide.FinalReport) []section {
+	m := f.Migration
+	mig := section{Title: "Migration scenario (seed: Migration Recommendations)", Text: []string{
+		"**" + m.Answer + "**", "Rule: " + m.Rule}}
+	t := table{Header: []string{"scenario", "all met", "criterion", "answer", "from", "detail"}}
+	for _, s := range m.Scenarios {
+		for i, c := range s.Criteria {
+			name, met := "", ""
+			if i == 0 {
+				name, met = s.ID+" "+s.Name, string(s.Met)
+			}
+			t.Rows = append(t.Rows, []string{name, met, c.Criterion, string(c.Answer), c.From, c.Detail})
+		}
+	}
+	mig.Tables = append(mig.Tables, t)
+
+	c := f.DockerCost
+	cost := section{Title: "Docker cost analysis (seed formula)", Text: append([]string{c.Formula}, c.Notes...)}
+	ct := table{Header: []string{"figure", "value [95 % CI]", "source"}, Rows: [][]string{
+		{"memory savings, Rust vs Go per connection (%)", ivs(c.MemorySavingsPct, "%.1f"), c.MemorySource},
+		{"estimated Docker cost reduction (%)", ivs(c.CostReductionPct, "%.1f"), "0.6 × memory savings"},
+		{"agent container memory (bytes)", ivs(c.AgentContainerBytes, "%.0f"), c.AgentContainerSource},
+		{"agent containers per GiB", ivs(c.AgentContainersPerGiB, "%.1f"), "1 GiB ÷ agent container memory"},
+		{"cold start added per task (ms)", ivs(c.ColdStartMS, "%.1f"), "spawn-docker − persistent-docker mean time per task, per round"},
+		{"cold start ratio (spawn ÷ persistent)", ivs(c.ColdStartRatio, "%.1f"), "per round"},
+	}}
+	for _, b := range c.Buses {
+		ct.Rows = append(ct.Rows, []string{fmt.Sprintf("%s bus: connections per GiB at %d agents", b.Bus, b.AgentCount),
+			b.PerGiB.Format("%.0f"), "1 GiB ÷ memory per connection (" + b.Source + ")"})
+	}
+	cost.Tables = append(cost.Tables, ct)
+	return []section{mig, cost}
+}
+
+// Summary prints the migration scenario and the Docker cost analysis as text, for the end of a run's stdout: the
+// same sections report.md has.
+func Summary(w io.Writer, f *decide.FinalReport) error {
+	for _, sec := range finalSections(f) {
+		fmt.Fprintf(w, "\n%s\n", sec.Title)
+		for _, t := range sec.Text {
+			fmt.Fprintf(w, "  %s\n", strings.ReplaceAll(t, "**", ""))
+		}
+		for _, t := range sec.Tables {
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			fmt.Fprintf(tw, "  %s\n", strings.Join(t.Header, "\t"))
+			for _, r := range t.Rows {
+				fmt.Fprintf(tw, "  %s\n", strings.Join(r, "\t"))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -340,3 +340,33 @@ func TestThresholdsFile(t *testing.T) {
 		t.Errorf("want the line number: %v", err)
 	}
 }
+
+// The stdout summary of a full run names the chosen migration scenario (or why none), every criterion with its
+// answer, and the cost figures — the same rows report.md has.
+func TestSummary(t *testing.T) {
+	r, err := scenarios.ReadResults("testdata/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := Summary(&b, r.Final); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	md, err := os.ReadFile("testdata/report.md.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{r.Final.Migration.Answer, "Docker cost analysis", "estimated Docker cost reduction"} {
+		if !strings.Contains(out, want) || !strings.Contains(string(md), want) {
+			t.Errorf("summary or report.md lacks %q:\n%s", want, out)
+		}
+	}
+	for _, s := range r.Final.Migration.Scenarios {
+		for _, c := range s.Criteria {
+			if !strings.Contains(out, c.Criterion) {
+				t.Errorf("summary lacks criterion %q", c.Criterion)
+			}
+		}
+	}
+}

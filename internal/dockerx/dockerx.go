@@ -47,7 +47,7 @@ func Connect(ctx context.Context) (*client.Client, error) {
 	defer cancel()
 	tc, err := testcontainers.NewDockerClientWithOpts(pctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %s", ErrNoDocker, hostDescription(""), oneLine(err))
+		return nil, fmt.Errorf("%w: %s: %s%s", ErrNoDocker, hostDescription(""), oneLine(err), permissionHint(err))
 	}
 	cli := tc.Client
 	if env := os.Getenv("DOCKER_HOST"); env != "" && !sameHost(env, cli.DaemonHost()) {
@@ -96,6 +96,29 @@ func daemonInOurNetns(ctx context.Context, cli *client.Client) bool {
 		}
 	}
 	return false
+}
+
+// permissionHint says how to get the socket's group, when the socket refused this user.
+func permissionHint(err error) string {
+	if !strings.Contains(err.Error(), "permission denied") {
+		return ""
+	}
+	return fmt.Sprintf(" (uid %d, groups %s: add the socket's group — docker-compose.yml: DOCKER_GID=$(stat -c %%g /var/run/docker.sock))",
+		os.Getuid(), groups())
+}
+
+func groups() string {
+	gs, err := os.Getgroups()
+	if err != nil {
+		return "unknown"
+	}
+	out := fmt.Sprint(os.Getgid())
+	for _, g := range gs {
+		if g != os.Getgid() {
+			out += fmt.Sprintf(",%d", g)
+		}
+	}
+	return out
 }
 
 // hostDescription names the daemon tried: DOCKER_HOST when set, else what was resolved (a docker context or

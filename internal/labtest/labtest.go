@@ -31,7 +31,7 @@ func (r *Run) Labels(role string) map[string]string { return dockerx.Labels(r.ID
 // Image builds (or finds) the lab image name and returns its reference.
 func (r *Run) Image(t testing.TB, name string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute) // agentlab/lab compiles every image's binary
 	defer cancel()
 	ref, err := r.build.Ensure(ctx, name)
 	if err != nil {
