@@ -59,6 +59,13 @@ type metricDef struct {
 	v    func(*busRun) float64
 }
 
+// zeroUnmeasured are the metrics whose 0 means the run could not measure them (memory per connection without two
+// distinct readings): such runs are left out of medians and ratios instead of pulling them to 0.
+var zeroUnmeasured = map[Metric]bool{MetricMemPerConn: true, MetricRSSPerConn: true}
+
+// measured reports whether value v of d is a measurement.
+func (d metricDef) measured(v float64) bool { return v != 0 || !zeroUnmeasured[d.Name] }
+
 // busMetrics are the per-run figures summarised over repeats, in report order.
 var busMetrics = []metricDef{
 	{MetricDeliveredPerS, UnitPerS, "deliveries per second in the measured window", func(r *busRun) float64 { return r.DeliveredPerS }},

@@ -59,11 +59,15 @@ func (res *busLoadResult) report(w io.Writer) error {
 			if ms := res.MemSampling; ms != nil && ms.Locality != nil && !ms.Locality.Local {
 				busy = "n/a (remote)"
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%.4f\t%.2f\t%s\t%s\t%.2f\t%.1f\t%.1f\t%.2f\t%.0f\t%s\t%s\t%.0f\t%.0f/%.0f/%.0f\t\n",
+			memConn := "—" // no run of this configuration could measure it
+			if iv, ok := s.Metrics[MetricMemPerConn]; ok && iv.N > 0 {
+				memConn = fmt.Sprintf("%.1f", iv.Estimate/1024)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%.4f\t%.2f\t%s\t%s\t%.2f\t%.1f\t%s\t%.2f\t%.0f\t%s\t%s\t%.0f\t%.0f/%.0f/%.0f\t\n",
 				k.agents, k.pattern, k.model, b.Name, sess, s.Metrics[MetricDeliveredPerS].Format("%.0f"),
 				s.m(MetricDeliveryRatio), s.m(MetricLatencyP50), s.Metrics[MetricLatencyP95].Format("%.2f"),
 				s.Metrics[MetricLatencyP99].Format("%.2f"), s.m(MetricLatencyP999), s.m(MetricLatencyMax),
-				s.m(MetricMemPerConn)/1024, s.m(MetricBusCPU), s.m(MetricPerCPUSecond), gen, busy, s.m(MetricDropped),
+				memConn, s.m(MetricBusCPU), s.m(MetricPerCPUSecond), gen, busy, s.m(MetricDropped),
 				s.m(MetricLate), s.m(MetricStillQueued), s.m(MetricLost))
 		}
 		for _, rt := range res.ratios {

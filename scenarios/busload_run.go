@@ -559,10 +559,14 @@ func busFromSamples(f *busFigures, ss []busSample, t loadgen.Times, registered i
 	}
 	f.MemIdle, f.MemConnected = med(idle, mem), med(conn, mem)
 	f.RSSIdle, f.RSSConnected = med(idle, rss), med(conn, rss)
-	if registered > 0 && f.MemConnected > 0 {
+	// Per connection needs a reading taken after the idle one: a source that answers about once a second (Docker
+	// stats over a remote daemon) can give the same reading for both, and 0 per connection would be a figure no
+	// one measured. Not measured stays 0 and is left out of the summaries.
+	distinct := len(conn) > 0 && conn[0].T.After(idle[len(idle)-1].T)
+	if registered > 0 && f.MemConnected > 0 && distinct {
 		f.MemPerConn = (f.MemConnected - f.MemIdle) / float64(registered)
 	}
-	if registered > 0 && f.RSSConnected > 0 && f.RSSIdle > 0 {
+	if registered > 0 && f.RSSConnected > 0 && f.RSSIdle > 0 && distinct {
 		f.RSSPerConn = (f.RSSConnected - f.RSSIdle) / float64(registered)
 	}
 	for _, s := range between(at(t.TrafficStart), at(t.End)) {

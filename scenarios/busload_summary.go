@@ -258,7 +258,9 @@ func (res *busLoadResult) summarize(bus string, k cfgKey) (busSummary, bool) {
 	for _, m := range busMetrics {
 		var xs []float64
 		for _, r := range good {
-			xs = append(xs, m.v(r))
+			if v := m.v(r); m.measured(v) {
+				xs = append(xs, v)
+			}
 		}
 		if len(xs) > 0 {
 			s.Metrics[m.Name] = stats.MedianCI(xs)
@@ -277,11 +279,13 @@ func (res *busLoadResult) summary(bus string, k cfgKey) (busSummary, bool) {
 	return busSummary{}, false
 }
 
-// values is metric m of each successful run, in run order.
+// values is metric m of each successful run that measured it, in run order.
 func values(runs []*busRun, m metricDef) []float64 {
-	out := make([]float64, len(runs))
-	for i, r := range runs {
-		out[i] = m.v(r)
+	out := make([]float64, 0, len(runs))
+	for _, r := range runs {
+		if v := m.v(r); m.measured(v) {
+			out = append(out, v)
+		}
 	}
 	return out
 }
@@ -323,7 +327,7 @@ func (res *busLoadResult) compare(a, b string, k cfgKey) (map[Metric]natsFigure,
 		var paired []float64
 		for _, x := range aRuns {
 			for _, y := range bRuns {
-				if y.Repeat == x.Repeat && m.v(y) != 0 {
+				if y.Repeat == x.Repeat && m.v(y) != 0 && m.measured(m.v(x)) {
 					paired = append(paired, m.v(x)/m.v(y))
 				}
 			}
@@ -350,8 +354,8 @@ func (res *busLoadResult) byRepeat(bus string, k cfgKey, m Metric) []float64 {
 	}
 	good, _ := res.runsOf(bus, k)
 	for _, r := range good {
-		if r.Repeat >= 1 && r.Repeat <= len(out) {
-			out[r.Repeat-1] = d.v(r)
+		if v := d.v(r); r.Repeat >= 1 && r.Repeat <= len(out) && d.measured(v) {
+			out[r.Repeat-1] = v
 		}
 	}
 	return out

@@ -153,6 +153,30 @@ func TestBusFromSamples(t *testing.T) {
 	}
 }
 
+// A source that answered once before the connections and not again before traffic (Docker stats over a remote
+// daemon, about once a second) has no second reading: memory per connection is not measured — 0, and left out of
+// the summary, not a 0 median or a 0 per GiB.
+func TestMemPerConnNeedsTwoReadings(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	ns := func(ms int) int64 { return t0.Add(time.Duration(ms) * time.Millisecond).UnixNano() }
+	times := loadgen.Times{ConnectStart: ns(300), Connected: ns(500), TrafficStart: ns(600), MeasureStart: ns(700),
+		MeasureEnd: ns(1700), End: ns(2000)}
+	ss := []busSample{{T: t0.Add(100 * time.Millisecond), Mem: 10e6, RSS: 8e6}, {T: t0.Add(1500 * time.Millisecond), Mem: 12e6, RSS: 9e6}}
+	var f busFigures
+	busFromSamples(&f, ss, times, 100)
+	if f.MemPerConn != 0 || f.RSSPerConn != 0 {
+		t.Fatalf("per connection from one reading: %+v", f)
+	}
+	d, err := LookupMetric(string(MetricMemPerConn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := []*busRun{{BusFig: busFigures{MemPerConn: 0}}, {BusFig: busFigures{MemPerConn: 32768}}}
+	if v := values(runs, d); len(v) != 1 || v[0] != 32768 {
+		t.Errorf("values %v: the unmeasured run must be left out", v)
+	}
+}
+
 func TestMetricsCountersAndCores(t *testing.T) {
 	parse := func(s string) map[string]float64 {
 		m, err := prom.Parse(strings.NewReader(s))
