@@ -71,42 +71,20 @@ func (res *busLoadResult) report(w io.Writer) error {
 				s.m(MetricLate), s.m(MetricStillQueued), s.m(MetricLost))
 		}
 		for _, rt := range res.ratios {
-			if rt.Agents != k.agents || rt.Pattern != k.pattern || rt.Model != k.model {
-				continue
+			if rt.Agents == k.agents && rt.Pattern == k.pattern && rt.Model == k.model {
+				ratioRow(tw, "go/rust", func(m Metric) string {
+					f := rt.Metrics[m]
+					return ratioCell(f.Ratio, f.P, f.Significant)
+				})
 			}
-			x := func(m Metric) string {
-				f := rt.Metrics[m]
-				if f.Ratio == nil {
-					return "-"
-				}
-				out := times(*f.Ratio)
-				if f.P != nil && !f.Significant {
-					out += " ~"
-				}
-				return out
-			}
-			fmt.Fprintf(tw, "\t\t\tgo/rust\t\t%s\t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\t\t\n",
-				x(MetricDeliveredPerS), x(MetricLatencyP50), x(MetricLatencyP95), x(MetricLatencyP99),
-				x(MetricLatencyP999), x(MetricLatencyMax), x(MetricMemPerConn), x(MetricBusCPU), x(MetricPerCPUSecond))
 		}
 		for _, rt := range res.vsNATS {
-			if rt.Agents != k.agents || rt.Pattern != k.pattern || rt.Model != k.model {
-				continue
+			if rt.Agents == k.agents && rt.Pattern == k.pattern && rt.Model == k.model {
+				ratioRow(tw, rt.Bus+"/nats", func(m Metric) string {
+					f := rt.Metrics[m]
+					return ratioCell(f.Ratio, f.P, f.Significant)
+				})
 			}
-			x := func(m Metric) string {
-				f := rt.Metrics[m]
-				if f.Ratio == nil {
-					return "-"
-				}
-				out := times(*f.Ratio)
-				if f.P != nil && !f.Significant {
-					out += " ~"
-				}
-				return out
-			}
-			fmt.Fprintf(tw, "\t\t\t%s/nats\t\t%s\t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\t\t\n", rt.Bus,
-				x(MetricDeliveredPerS), x(MetricLatencyP50), x(MetricLatencyP95), x(MetricLatencyP99),
-				x(MetricLatencyP999), x(MetricLatencyMax), x(MetricMemPerConn), x(MetricBusCPU), x(MetricPerCPUSecond))
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -234,4 +212,24 @@ func (res *busLoadResult) reportMemSources(w io.Writer) {
 		}
 	}
 	tw.Flush()
+}
+
+// ratioCell is one ratio of medians, "~" when the Mann–Whitney test finds no significant difference, "-" when a
+// bus's figure is 0.
+func ratioCell(ratio, p *float64, significant bool) string {
+	if ratio == nil {
+		return "-"
+	}
+	out := times(*ratio)
+	if p != nil && !significant {
+		out += " ~"
+	}
+	return out
+}
+
+// ratioRow prints a ratio row under a configuration's bus rows, in the table's columns.
+func ratioRow(tw io.Writer, label string, cell func(Metric) string) {
+	fmt.Fprintf(tw, "\t\t\t%s\t\t%s\t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\t\t\n", label,
+		cell(MetricDeliveredPerS), cell(MetricLatencyP50), cell(MetricLatencyP95), cell(MetricLatencyP99),
+		cell(MetricLatencyP999), cell(MetricLatencyMax), cell(MetricMemPerConn), cell(MetricBusCPU), cell(MetricPerCPUSecond))
 }
