@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -14,6 +15,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgsvg"
 
+	"github.com/agentlab/agentlab/internal/memstat"
 	"github.com/agentlab/agentlab/internal/stats"
 	"github.com/agentlab/agentlab/scenarios"
 )
@@ -247,22 +249,35 @@ func plots(r *scenarios.Results) ([]Plot, error) {
 				if i >= 8 {
 					break
 				}
-				var ss []series
-				for _, src := range cm.Sources {
-					var xy plotter.XYs
-					samples := ct.Of(src)
-					for _, s := range samples {
-						xy = append(xy, plotter.XY{X: s.Time.Sub(samples[0].Time).Seconds(), Y: float64(s.WorkingSetBytes) / (1 << 20)})
-					}
-					ss = append(ss, series{src, xy})
-				}
-				name := ct.Name
-				if name == "" {
-					name = ct.ID
-				}
-				p, ok := linePlot("memory over time: "+name+" ("+ct.Role+")", "s", "MiB (working set)", ss)
-				addP("Memory over time, container "+name, "spawn-comparison.json → container_memory.containers[].series (working_set_bytes per source)", p, ok)
+				title, p, ok := containerMemPlot(ct, cm.Sources, "")
+				addP(title, "spawn-comparison.json → container_memory.containers[].series (working_set_bytes per source; first 8 containers)", p, ok)
 			}
+		}
+	}
+
+	// Memory over time of the bus containers of bus-load: per bus, the first repeat of each pattern and model at
+	// the largest agent count (the run that loads the bus most), from each source.
+	for _, f := range r.Buses {
+		ms := f.MemSampling
+		if ms == nil {
+			continue
+		}
+		top := 0
+		for _, run := range f.Runs {
+			top = max(top, run.Agents)
+		}
+		for _, run := range f.Runs {
+			if run.Agents != top || run.Repeat != 1 || run.BusFig.ContainerID == "" {
+				continue
+			}
+			ct, ok := (memstat.Results{Containers: ms.Containers}).Container(run.BusFig.ContainerID)
+			if !ok {
+				continue
+			}
+			what := fmt.Sprintf("%s bus, %d agents, %s %s, repeat 1", run.Bus, run.Agents, run.Pattern, run.Model)
+			title, p, ok := containerMemPlot(ct, ms.Sources, what)
+			addP(title, f.Bus.Name+"-ws-metrics.json → memory_sampling.containers[].series (working_set_bytes per source; "+
+				"the run's runs[].bus_resources.container_id; first repeat of each pattern and model at the largest agent count)", p, ok)
 		}
 	}
 
@@ -409,6 +424,20 @@ func plots(r *scenarios.Results) ([]Plot, error) {
 		}
 		p, ok = barPlot("fault recovery (every conversation moving again)", "ms (no bar: never recovered or not measured)", flabels, fg, false)
 		addP("Messaging fault recovery", "agent-messaging.json → faults[].recovery_ms", p, ok)
+
+		// Memory over time of every bus container and of the first few agent containers per bus, from each source.
+		if cm := m.ContainerMem; cm != nil {
+			agents := map[string]int{}
+			for _, ct := range cm.Containers {
+				if strings.HasPrefix(ct.Role, "agent") {
+					if agents[ct.Role]++; agents[ct.Role] > messagingAgentPlots {
+						continue
+					}
+				}
+				title, p, ok := containerMemPlot(ct, cm.Sources, "")
+				addP(title, fmt.Sprintf("agent-messaging.json → container_memory.containers[].series (working_set_bytes per source; every bus, the first %d agents per bus)", messagingAgentPlots), p, ok)
+			}
+		}
 	}
 
 	var out []Plot
@@ -425,6 +454,36 @@ func plots(r *scenarios.Results) ([]Plot, error) {
 		out = append(out, Plot{Title: pp.title, Caption: pp.caption, SVG: s})
 	}
 	return out, nil
+}
+
+// messagingAgentPlots is how many agent containers per bus get a memory plot: the agents run the same code, a few
+// show the shape; every agent's series stays in the file.
+const messagingAgentPlots = 2
+
+// containerMemPlot draws one container's memory over time, one line per source (working set, MiB; x: s since the
+// container's first sample, every source on one axis). what names the container in the title; "" uses its name and role.
+func containerMemPlot(ct memstat.ContainerResult, sources []string, what string) (string, *plot.Plot, bool) {
+	if what == "" {
+		name := ct.Name
+		if name == "" {
+			name = ct.ID
+		}
+		what = name + " (" + ct.Role + ")"
+	}
+	if len(ct.Series) == 0 {
+		return "", nil, false
+	}
+	t0 := ct.Series[0].Time // the series is by time: the sources share one time axis
+	var ss []series
+	for _, src := range sources {
+		var xy plotter.XYs
+		for _, s := range ct.Of(src) {
+			xy = append(xy, plotter.XY{X: s.Time.Sub(t0).Seconds(), Y: float64(s.WorkingSetBytes) / (1 << 20)})
+		}
+		ss = append(ss, series{src, xy})
+	}
+	p, ok := linePlot("memory over time: "+what, "s", "MiB (working set)", ss)
+	return "Memory over time, container " + what, p, ok
 }
 
 func patternOf(f *scenarios.BusFile) string { return f.Parameters.ClosedPattern }

@@ -119,17 +119,18 @@ func (m *busMeter) cpusetSource() string {
 	return m.busBusy.Source()
 }
 
-// stop ends sampling, removes the sidecar and returns what the sampler used (without the series: each run keeps
-// its own summary by source).
+// stop ends sampling, removes the sidecar and returns what the sampler used, with every bus container's series
+// (downsampled to seriesMaxPerSource; each run keeps its own summary by source and names its container).
 func (m *busMeter) stop(ctx context.Context) busMemSampling {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := m.s.Stop(sctx); err != nil {
 		fmt.Fprintf(m.log, "bus-load: %v\n", err)
 	}
-	r := m.s.Results()
+	r := m.s.Results().Downsampled(seriesMaxPerSource)
 	return busMemSampling{Sources: r.Sources, Interval: r.Interval, Note: r.Note, Locality: r.Locality,
-		CAdvisor: r.CAdvisor, Errors: r.Errors, CPUSetBusy: m.cpusetSource()}
+		CAdvisor: r.CAdvisor, Errors: r.Errors, CPUSetBusy: m.cpusetSource(), SeriesMax: r.SeriesMax,
+		Containers: r.Containers}
 }
 
 // busMemSource is one source's reading of one run's bus container.
@@ -151,6 +152,10 @@ type busMemSampling struct {
 	CAdvisor   *memstat.SidecarInfo             `json:"cadvisor,omitempty"`
 	Errors     map[string]*memstat.SourceErrors `json:"errors,omitempty"`
 	CPUSetBusy string                           `json:"cpuset_busy_source"`
+	// SeriesMax and Containers are memstat.Results' fields: every run's bus container (runs[].bus_resources
+	// .container_id) with its series from each source, in the order the runs started.
+	SeriesMax  int                       `json:"series_max_per_source,omitempty"`
+	Containers []memstat.ContainerResult `json:"containers"`
 }
 
 // crossCheckVerdict is one comparison in a few words.

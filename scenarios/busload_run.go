@@ -92,6 +92,8 @@ type busRun struct {
 // busFigures are the bus container's resources, sampled by the lab during the run.
 type busFigures struct {
 	MemSource string `json:"memory_source"` // the fast reader of every sample (memstat Sampler.Read)
+	// ContainerID is the run's bus container: its series is memory_sampling.containers[id].
+	ContainerID string `json:"container_id"`
 	// MemSources are the bus container over the run by every source of the scenario's sampler side by side
 	// (Docker stats, cgroup files when the daemon is local, cAdvisor with --cadvisor), cross-checked.
 	MemSources []busMemSource `json:"memory_sources"`
@@ -268,6 +270,7 @@ func (l *busLab) measure(ctx context.Context, b busSpec, r *busRun, rate float64
 	r.BusFig.MemSource = <-srcName
 	samples := <-sampled
 	r.BusFig.MemSources = l.mem.done(bus.GetContainerID())
+	r.BusFig.ContainerID = bus.GetContainerID()
 
 	// After the generators exited the bus may still be busy with their backlog: a longer timeout.
 	m1, scrapeErr := scrapeMetrics(ctx, &http.Client{Timeout: 10 * time.Second}, metricsURL)

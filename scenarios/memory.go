@@ -102,12 +102,18 @@ func (c *containerSampler) hold(ctx context.Context) {
 	}
 }
 
-// stop ends sampling (and removes the sidecar) and returns the series.
+// seriesMaxPerSource is the most samples per container and source a results file keeps of a memory series
+// (memstat Results.Downsampled: first, last and the peak of each equal run between): at the 1 s interval a
+// container sampled 2 minutes keeps every sample, a 10-minute bus keeps one in five, and a file with a hundred
+// agent containers stays a few hundred KiB.
+const seriesMaxPerSource = 120
+
+// stop ends sampling (and removes the sidecar) and returns the series, downsampled to seriesMaxPerSource.
 func (c *containerSampler) stop(ctx context.Context) memstat.Results {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	c.s.Stop(sctx)
-	return c.s.Results()
+	return c.s.Results().Downsampled(seriesMaxPerSource)
 }
 
 // reportContainerMemory prints every sampled container's memory from each source side by side, and the

@@ -29,10 +29,12 @@ type MessagingResult struct {
 	Runs     []MessagingRun     `json:"runs"`    // clean runs, one per bus × pattern × repeat, in the order run
 	Summary  []MessagingSummary `json:"summary"` // clean runs per bus × pattern: medians over repeats with 95 % CIs
 	// FaultRuns are the faults, one per bus × fault, reported beside the clean runs and never mixed into the verdict.
-	FaultRuns []FaultRun                `json:"faults"`
-	Memory    []MemoryFig               `json:"memory"`
-	Decision  *decide.MessagingDecision `json:"decision"`
-	Notes     []string                  `json:"notes"`
+	FaultRuns []FaultRun  `json:"faults"`
+	Memory    []MemoryFig `json:"memory"`
+	// ContainerMem is every bus and agent container's memory series from each source (memstat, as spawn's).
+	ContainerMem *memstat.Results          `json:"container_memory,omitempty"`
+	Decision     *decide.MessagingDecision `json:"decision"`
+	Notes        []string                  `json:"notes"`
 	// Interrupted: the run was stopped by a signal; what ran is kept.
 	Interrupted bool `json:"interrupted"`
 }

@@ -59,7 +59,10 @@ func (l *msgLab) run(ctx context.Context, buses []busSpec, faults []string) erro
 		return err
 	}
 	l.mem = mem
-	defer func() { l.res.Memory = memoryFigures(l.mem.stop(ctx)) }()
+	defer func() {
+		res := l.mem.stop(ctx)
+		l.res.Memory, l.res.ContainerMem = memoryFigures(res), &res
+	}()
 
 	var stacks []*convStack
 	defer func() {

@@ -483,6 +483,9 @@ type Results struct {
 	Errors   map[string]*SourceErrors `json:"errors,omitempty"`
 	// Containers are in the order they were added.
 	Containers []ContainerResult `json:"containers"`
+	// SeriesMax, when not 0, is the most samples per container and source the series keep (Downsampled); the
+	// summaries and cross-checks are of every sample.
+	SeriesMax int `json:"series_max_per_source,omitempty"`
 }
 
 // SidecarInfo describes the cAdvisor sidecar that was used.
