@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -43,17 +42,9 @@ const (
 
 // dialNATS connects to a nats:// URL: INFO, CONNECT, PING, PONG before ctx ends.
 func dialNATS(ctx context.Context, u *url.URL) (*wsConn, error) {
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), natsDefaultPort)
-	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", host)
+	nc, err := dialTCP(ctx, u, natsDefaultPort)
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", host, err)
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = nc.SetDeadline(dl)
+		return nil, err
 	}
 	c := &wsConn{nc: nc, br: bufio.NewReaderSize(nc, readBufSize), nats: true, rbuf: make([]byte, 0, 512)}
 	line, err := c.natsLine()

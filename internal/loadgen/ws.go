@@ -73,17 +73,9 @@ func dialWS(ctx context.Context, u *url.URL) (*wsConn, error) {
 	if u.Scheme != "ws" {
 		return nil, fmt.Errorf("unsupported scheme %q (ws or nats)", u.Scheme)
 	}
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "80")
-	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", host)
+	nc, err := dialTCP(ctx, u, "80")
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", host, err)
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = nc.SetDeadline(dl)
+		return nil, err
 	}
 	c, err := handshake(nc, u)
 	if err != nil {
@@ -300,4 +292,22 @@ func (c *wsConn) readFrame() (op byte, fin bool, payload []byte, err error) {
 		maskBytes(c.rbuf, key)
 	}
 	return op, fin, c.rbuf, nil
+}
+
+// dialTCP connects to u's host (defaultPort when it names none), with ctx's deadline on the connection until the
+// caller's handshake is done.
+func dialTCP(ctx context.Context, u *url.URL, defaultPort string) (net.Conn, error) {
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), defaultPort)
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", host, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = nc.SetDeadline(dl)
+	}
+	return nc, nil
 }
