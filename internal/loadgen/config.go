@@ -70,6 +70,9 @@ type Config struct {
 	// fraction of the allowance.
 	SaturationThreshold float64 `json:"saturation_threshold"`
 	Seed                uint64  `json:"seed"`
+	// CPUProfile, when set, is where the generator writes a pprof CPU profile of its whole run (not in the
+	// result: a diagnostic of the generator, not a measurement of the bus).
+	CPUProfile string `json:"-"`
 }
 
 // DefaultConfig is a small open-model targeted run against ws://bus:8080/ws.
@@ -113,6 +116,7 @@ func Parse(args []string, errOut io.Writer) (Config, error) {
 	fs.Float64Var(&c.CPUAllowance, "cpus", 0, "cores this generator may use (default: GOMAXPROCS)")
 	fs.Float64Var(&c.SaturationThreshold, "saturation", c.SaturationThreshold, "CPU fraction of the allowance that marks the run generator-bound")
 	fs.Uint64Var(&c.Seed, "seed", c.Seed, "random seed (targets, groups)")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a pprof CPU profile of the generator to this file")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
