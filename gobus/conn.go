@@ -1,23 +1,18 @@
 package gobus
 
 import (
-	"errors"
-	"io"
-	"net"
 	"sync"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
-// conn is one WebSocket connection. Its reader goroutine lives as long as the connection; a writer goroutine
-// exists only while its queue holds frames, so an idle connection costs one parked goroutine and a small read
-// buffer.
+// conn is one WebSocket connection as routing sees it: registration, and the outbound queue its transport
+// drains. The socket side (gorilla's reader and writer goroutines, or the netpoll transport's epoll loop) is
+// behind sock, so route.go does not know which transport it runs on.
 type conn struct {
-	s  *Server
-	ws *websocket.Conn // nil for in-process test connections, whose queues the test drains
+	s    *Server
+	sock sock // nil for in-process test connections, whose queues the test drains
 
-	// Registration, written by the reader goroutine under hub.mu held for writing, read by others under hub.mu.
+	// Registration, written by the reader under hub.mu held for writing, read by others under hub.mu.
 	id     string
 	idJSON []byte
 	groups []*group
@@ -26,16 +21,22 @@ type conn struct {
 	mu      sync.Mutex
 	queue   []*frame // queue[head:] are waiting to be written
 	head    int
-	writing bool // a writer goroutine is running
+	writing bool // the transport is draining the queue (or holds unwritten bytes of it)
 	closed  bool // no more frames are accepted
+}
 
-	// wlock (a one-slot channel, so a control write can give up at its deadline) serialises writes to the
-	// socket: the writer's coalesced data frames and control frames (pong, close). Data is written to the
-	// net.Conn directly, not through gorilla's writer, so one syscall carries every frame the queue held; control
-	// frames still go through gorilla's WriteControl.
-	wlock     chan struct{}
-	ctrlDL    bool // a control write left a write deadline on the socket: clear it before the next data write
-	closeSent bool // a close frame went out: nothing may follow it
+// sock is the socket side of a connection: the smallest surface the transport-neutral code (queueing, routing,
+// Shutdown) needs from a transport.
+type sock interface {
+	// wake is called, with c.mu held, each time the queue goes from idle to holding frames (writing has just been
+	// set): the transport drains it with nextBatch, which clears writing once the queue is empty. It must not
+	// block.
+	wake()
+	// sendClose writes a close frame with payload after the data being written, giving up at deadline; after it,
+	// no data frame goes out.
+	sendClose(payload []byte, deadline time.Time) error
+	// close closes the socket now; the transport's read side then unregisters and forgets the connection.
+	close()
 }
 
 type pushResult uint8
@@ -88,16 +89,11 @@ func (c *conn) enqueue(f *frame) pushResult {
 		c.head = 0
 	}
 	c.queue = append(c.queue, f)
-	start := !c.writing && c.ws != nil
-	if start {
+	if !c.writing && c.sock != nil {
 		c.writing = true
-		// The reader goroutine holds a count until it has set closed, so this Add never races with Wait at zero.
-		c.s.wg.Add(1)
+		c.sock.wake()
 	}
 	c.mu.Unlock()
-	if start {
-		go c.writeLoop()
-	}
 	return pushQueued
 }
 
@@ -122,56 +118,30 @@ func (c *conn) pop() *frame {
 // maxWriteBatch bounds the bytes one write syscall carries; a single larger frame goes alone.
 const maxWriteBatch = 64 << 10
 
-// writeLoop writes the queued frames in order, as many as fit in maxWriteBatch with one write syscall, and exits
-// when the queue is empty; enqueue starts a new one on demand. Its write buffer is pooled and held only while
-// the queue is being drained.
-func (c *conn) writeLoop() {
-	defer c.s.wg.Done()
-	bp := c.s.writeBufs.get()
-	defer c.s.writeBufs.put(bp)
-	for {
-		b := (*bp)[:0]
-		c.mu.Lock()
-		if c.closed {
-			c.writing = false
-			c.mu.Unlock()
-			return
-		}
-		for len(b) < maxWriteBatch {
-			f := c.pop()
-			if f == nil {
-				break
-			}
-			b = appendServerFrame(b, f.b)
-			c.s.frames.release(f)
-		}
-		if len(b) == 0 {
-			c.writing = false
-			c.mu.Unlock()
-			return
-		}
-		c.mu.Unlock()
-		*bp = b
-		if err := c.writeData(b); err != nil {
-			c.mu.Lock()
-			c.writing = false
-			c.mu.Unlock()
-			c.shut()
-			// Closing the socket makes the reader goroutine fail and clean up.
-			c.ws.Close()
-			return
-		}
+// nextBatch frames queued frames onto b, as many as fit in maxWriteBatch, releasing them. With nothing queued
+// (or c closed) it clears writing and reports false: the next enqueue wakes the transport again.
+func (c *conn) nextBatch(b []byte) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		c.writing = false
+		return b, false
 	}
+	n := len(b)
+	for len(b) < maxWriteBatch {
+		f := c.pop()
+		if f == nil {
+			break
+		}
+		b = appendServerFrame(b, f.b)
+		c.s.frames.release(f)
+	}
+	if len(b) == n {
+		c.writing = false
+		return b, false
+	}
+	return b, true
 }
-
-// errControlTimeout: a control frame could not be written before its deadline (a data write held the socket).
-var errControlTimeout = timeoutError{}
-
-type timeoutError struct{}
-
-func (timeoutError) Error() string   { return "gobus: control frame: write deadline exceeded" }
-func (timeoutError) Timeout() bool   { return true }
-func (timeoutError) Temporary() bool { return true }
 
 // appendServerFrame appends one final, unmasked text frame holding p (RFC 6455 §5.2).
 func appendServerFrame(b, p []byte) []byte {
@@ -187,66 +157,6 @@ func appendServerFrame(b, p []byte) []byte {
 	return append(b, p...)
 }
 
-// writeData writes already framed data; after a close frame it writes nothing.
-func (c *conn) writeData(b []byte) error {
-	c.wlock <- struct{}{}
-	defer func() { <-c.wlock }()
-	if c.closeSent {
-		return nil
-	}
-	nc := c.ws.NetConn()
-	if c.ctrlDL {
-		c.ctrlDL = false
-		if err := nc.SetWriteDeadline(time.Time{}); err != nil {
-			return err
-		}
-	}
-	_, err := nc.Write(b)
-	return err
-}
-
-// writeControl writes a control frame through gorilla, in order with data writes; like gorilla's own, it gives up
-// at deadline, also while a data write holds the socket (that write is left alone: a slow reader is not cut off
-// for a ping).
-func (c *conn) writeControl(op int, data []byte, deadline time.Time) error {
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
-	select {
-	case c.wlock <- struct{}{}:
-	case <-t.C:
-		return errControlTimeout
-	}
-	defer func() { <-c.wlock }()
-	if c.closeSent {
-		return websocket.ErrCloseSent
-	}
-	c.ctrlDL = true
-	if op == websocket.CloseMessage {
-		c.closeSent = true
-	}
-	return c.ws.WriteControl(op, data, deadline)
-}
-
-// setControlHandlers answers pings and close frames through writeControl, so they never interleave with a data
-// write (gorilla's defaults would write to the socket on their own).
-func (c *conn) setControlHandlers() {
-	c.ws.SetPingHandler(func(data string) error {
-		err := c.writeControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
-		if err == websocket.ErrCloseSent {
-			return nil
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return nil
-		}
-		return err
-	})
-	c.ws.SetCloseHandler(func(code int, _ string) error {
-		c.writeControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(time.Second))
-		return nil
-	})
-}
-
 // shut stops accepting frames and releases the queued ones.
 func (c *conn) shut() {
 	c.mu.Lock()
@@ -256,65 +166,4 @@ func (c *conn) shut() {
 		c.s.frames.release(f)
 	}
 	c.queue = nil
-}
-
-// run is the reader goroutine: it handles frames until the connection fails or closes, then releases everything
-// the connection held.
-func (c *conn) run() {
-	s := c.s
-	defer s.wg.Done()
-	err := c.readLoop()
-	switch {
-	case errors.Is(err, websocket.ErrReadLimit):
-		// gorilla has already sent close 1009.
-		s.m.errors[codeTooLarge].Inc()
-	case !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived):
-		s.opts.Logger.Debug("connection ended", "remote", c.ws.RemoteAddr().String(), "id", c.id, "err", err)
-	}
-	s.unregister(c)
-	c.shut()
-	c.ws.Close()
-	s.dropConn(c)
-}
-
-func (c *conn) readLoop() error {
-	s := c.s
-	for {
-		mt, r, err := c.ws.NextReader()
-		if err != nil {
-			return err
-		}
-		if mt != websocket.TextMessage {
-			// The unread body is discarded by the next NextReader, which still enforces the size limit.
-			s.malformed(c, nil, "binary frames are not part of the protocol")
-			continue
-		}
-		bp := s.readBufs.get()
-		data, err := readAll(r, bp)
-		if err != nil {
-			s.readBufs.put(bp)
-			return err
-		}
-		s.handleFrame(c, data)
-		s.readBufs.put(bp)
-	}
-}
-
-// readAll reads r to the end into *bp, growing it as needed, and leaves the grown buffer in *bp.
-func readAll(r io.Reader, bp *[]byte) ([]byte, error) {
-	b := (*bp)[:0]
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err != nil {
-			*bp = b
-			if err == io.EOF {
-				return b, nil
-			}
-			return b, err
-		}
-	}
 }

@@ -14,12 +14,12 @@ import (
 func TestWriteControlOrderAndDeadline(t *testing.T) {
 	ls := startServer(t, Options{})
 	cl := ls.dial(t)
-	var c *conn
+	var c *gorillaConn
 	waitFor(t, "the connection to be served", func() bool {
 		ls.mu.Lock()
 		defer ls.mu.Unlock()
 		for k := range ls.conns {
-			c = k
+			c = k.sock.(*gorillaConn)
 		}
 		return c != nil
 	})

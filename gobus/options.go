@@ -14,6 +14,12 @@ const (
 	DefaultMaxConnections  = 20000
 	// DefaultReadBufferSize keeps an idle connection small; longer frames are read straight into a pooled buffer.
 	DefaultReadBufferSize = 1024
+	// TransportGorilla serves each connection with gorilla/websocket: a reader goroutine per connection, a
+	// writer goroutine while its queue holds frames (the default).
+	TransportGorilla = "gorilla"
+	// TransportNetpoll moves each connection, after the handshake, to a few epoll loops (Linux only): an idle
+	// connection has no goroutine and no buffer.
+	TransportNetpoll = "netpoll"
 	// DefaultCloseGrace is how long Shutdown waits for clients to answer the 1001 close before cutting them off.
 	DefaultCloseGrace = 2 * time.Second
 )
@@ -34,6 +40,9 @@ type Options struct {
 	ReadBufferSize int
 	// CloseGrace bounds how long Shutdown waits for clients to answer its close frame (default 2 s).
 	CloseGrace time.Duration
+	// Transport is TransportGorilla (default) or TransportNetpoll; both speak the same protocol through the same
+	// routing, queues, limits and metrics.
+	Transport string
 	// Logger receives connection-level errors; nil discards them.
 	Logger *slog.Logger
 }
@@ -41,6 +50,18 @@ type Options struct {
 func (o Options) withDefaults() (Options, error) {
 	if o.MaxMessageBytes < 0 || o.QueueLen < 0 || o.MaxConnections < 0 || o.ReadBufferSize < 0 || o.CloseGrace < 0 {
 		return o, fmt.Errorf("%w: negative limit in %+v", ErrInvalidOptions, o)
+	}
+	switch o.Transport {
+	case "":
+		o.Transport = TransportGorilla
+	case TransportGorilla:
+	case TransportNetpoll:
+		if !netpollSupported {
+			return o, fmt.Errorf("%w: transport %q needs Linux (epoll)", ErrInvalidOptions, o.Transport)
+		}
+	default:
+		return o, fmt.Errorf("%w: transport %q: want %q or %q", ErrInvalidOptions, o.Transport, TransportGorilla,
+			TransportNetpoll)
 	}
 	if o.Addr == "" {
 		o.Addr = DefaultAddr

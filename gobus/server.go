@@ -43,7 +43,10 @@ type Server struct {
 	servers  []*http.Server
 	shutDone chan struct{} // closed when the first Shutdown has finished
 
-	// wg counts connection goroutines (readers and writers).
+	// np is the netpoll transport's pollers (nil until its first connection), under mu.
+	np *netpoll
+
+	// wg counts gorilla's connection goroutines (readers and writers) and the netpoll transport's connections.
 	wg sync.WaitGroup
 }
 
@@ -104,6 +107,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.m.connections.Inc()
+	if s.opts.Transport == TransportNetpoll {
+		s.serveNetpoll(w, r)
+		return
+	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		// Upgrade has answered the request already.
@@ -112,8 +119,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(int64(s.opts.MaxMessageBytes))
-	c := &conn{s: s, ws: ws, wlock: make(chan struct{}, 1)}
-	c.setControlHandlers()
+	c := newGorillaConn(s, ws)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -123,7 +129,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.m.connections.Dec()
 		return
 	}
-	s.conns[c] = struct{}{}
+	s.conns[&c.conn] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.m.accepted.Inc()
@@ -149,7 +155,7 @@ func goingAway() []byte {
 	return websocket.FormatCloseMessage(websocket.CloseGoingAway, "bus shutting down")
 }
 
-// dropConn forgets a connection whose reader goroutine has finished.
+// dropConn forgets a connection whose reader has finished.
 func (s *Server) dropConn(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
@@ -252,7 +258,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for range min(len(conns), 32) {
 		sendWG.Go(func() {
 			for c := range work {
-				c.writeControl(websocket.CloseMessage, closeMsg, deadline)
+				c.sock.sendClose(closeMsg, deadline)
 			}
 		})
 	}
@@ -272,9 +278,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-grace.C:
 	case <-ctx.Done():
 	}
-	// Cut off clients that did not answer; their reader goroutines then exit.
+	// Cut off clients that did not answer; their readers then clean up.
 	for _, c := range conns {
-		c.ws.Close()
+		c.sock.close()
 	}
 	select {
 	case <-done:
@@ -282,5 +288,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = fmt.Errorf("gobus: shutdown: %w", ctx.Err())
 	}
 	httpWG.Wait()
+	s.mu.Lock()
+	np := s.np
+	s.mu.Unlock()
+	if np != nil {
+		np.stop()
+	}
 	return err
 }

@@ -24,24 +24,29 @@ import (
 // TestConformance runs the protocol suite against the Go bus in this process (fast, no Docker, runs under -short)
 // and against the gobus and rustbus images.
 func TestConformance(t *testing.T) {
-	t.Run("bus=go-inprocess", func(t *testing.T) {
-		conformance.Run(t, conformance.Target{Name: "go-inprocess", Start: startInProcess})
-	})
+	for _, tr := range []string{gobus.TransportGorilla, gobus.TransportNetpoll} {
+		t.Run("bus=go-inprocess/transport="+tr, func(t *testing.T) {
+			conformance.Run(t, conformance.Target{Name: "go-inprocess-" + tr, Start: startInProcess(tr)})
+		})
+	}
 	t.Run("bus=go", func(t *testing.T) { conformance.Run(t, containerTarget(t, "gobus")) })
 	t.Run("bus=rust", func(t *testing.T) { conformance.Run(t, containerTarget(t, "rustbus")) })
 }
 
-// startInProcess serves a gobus.Server on a loopback port. Env is the command's business, not the package's:
-// cases that set it are skipped here (the container targets cover them).
-func startInProcess(t *testing.T, o conformance.Options) conformance.Bus {
-	if len(o.Env) > 0 {
-		t.Skip("environment variables are read by cmd/gobus; covered by bus=go")
+// startInProcess serves a gobus.Server with the given transport on a loopback port. Env is the command's
+// business, not the package's: cases that set it are skipped here (the container targets cover them).
+func startInProcess(transport string) func(t *testing.T, o conformance.Options) conformance.Bus {
+	return func(t *testing.T, o conformance.Options) conformance.Bus {
+		if len(o.Env) > 0 {
+			t.Skip("environment variables are read by cmd/gobus; covered by bus=go")
+		}
+		opts, err := gobusOptions(o.Flags)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Transport = transport
+		return &procBus{gobustest.Start(t, opts)}
 	}
-	opts, err := gobusOptions(o.Flags)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &procBus{gobustest.Start(t, opts)}
 }
 
 // gobusOptions maps the protocol's flags onto gobus.Options.

@@ -42,7 +42,8 @@ func main() {
 		os.Exit(1)
 	}
 	log.Info("gobus listening", "addr", ln.Addr().String(), "max_message_bytes", srv.Options().MaxMessageBytes,
-		"queue_len", srv.Options().QueueLen, "max_connections", srv.Options().MaxConnections)
+		"queue_len", srv.Options().QueueLen, "max_connections", srv.Options().MaxConnections,
+		"transport", srv.Options().Transport)
 	// On SIGTERM/SIGINT, Serve shuts down (close 1001 to everyone, bounded to 4.5 s) before returning.
 	if err := srv.Serve(ctx, ln); err != nil && !errors.Is(err, gobus.ErrServerClosed) {
 		log.Error("gobus stopped", "err", err)
@@ -63,6 +64,8 @@ func parseFlags(args []string, getenv func(string) string, errOut io.Writer) (go
 	fs.IntVar(&o.QueueLen, "queue-len", gobus.DefaultQueueLen, "outbound queue per connection, frames (env BUS_QUEUE_LEN)")
 	fs.IntVar(&o.MaxConnections, "max-connections", gobus.DefaultMaxConnections,
 		"concurrent WebSocket connections (env BUS_MAX_CONNECTIONS)")
+	fs.StringVar(&o.Transport, "transport", gobus.TransportGorilla,
+		`connection transport: "gorilla" (goroutines per connection) or "netpoll" (epoll loops; Linux) (env BUS_TRANSPORT)`)
 
 	// Environment first, so flags parsed afterwards override it.
 	for _, e := range []struct{ flag, env string }{
@@ -70,6 +73,7 @@ func parseFlags(args []string, getenv func(string) string, errOut io.Writer) (go
 		{"max-message-bytes", "BUS_MAX_MESSAGE_BYTES"},
 		{"queue-len", "BUS_QUEUE_LEN"},
 		{"max-connections", "BUS_MAX_CONNECTIONS"},
+		{"transport", "BUS_TRANSPORT"},
 	} {
 		if v := getenv(e.env); v != "" {
 			if err := fs.Set(e.flag, v); err != nil {

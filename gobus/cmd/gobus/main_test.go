@@ -18,14 +18,14 @@ import (
 )
 
 func TestParseFlags(t *testing.T) {
-	env := map[string]string{"BUS_ADDR": ":9000", "BUS_QUEUE_LEN": "32", "BUS_MAX_CONNECTIONS": "7"}
+	env := map[string]string{"BUS_ADDR": ":9000", "BUS_QUEUE_LEN": "32", "BUS_MAX_CONNECTIONS": "7", "BUS_TRANSPORT": "netpoll"}
 	getenv := func(k string) string { return env[k] }
 
 	o, err := parseFlags([]string{"--queue-len", "64"}, getenv, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := gobus.Options{Addr: ":9000", MaxMessageBytes: 65536, QueueLen: 64, MaxConnections: 7}
+	want := gobus.Options{Addr: ":9000", MaxMessageBytes: 65536, QueueLen: 64, MaxConnections: 7, Transport: "netpoll"}
 	if o != want {
 		t.Errorf("got %+v, want %+v (env fallback, flag wins)", o, want)
 	}
@@ -34,7 +34,8 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (gobus.Options{Addr: ":8080", MaxMessageBytes: 65536, QueueLen: 256, MaxConnections: 20000}); o != want {
+	if want := (gobus.Options{Addr: ":8080", MaxMessageBytes: 65536, QueueLen: 256, MaxConnections: 20000,
+		Transport: "gorilla"}); o != want {
 		t.Errorf("defaults %+v", o)
 	}
 
@@ -83,15 +84,22 @@ func runMain(t *testing.T, args string) (*exec.Cmd, *bufio.Reader) {
 }
 
 func TestBadFlagExits2(t *testing.T) {
-	cmd, stderr := runMain(t, "--queue-len=oops")
+	for _, arg := range []string{"--queue-len=oops", "--transport=nope"} {
+		t.Run(arg, func(t *testing.T) { badFlagExits2(t, arg) })
+	}
+}
+
+func badFlagExits2(t *testing.T, arg string) {
+	cmd, stderr := runMain(t, arg)
 	out, _ := io.ReadAll(stderr)
 	err := cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
 		t.Fatalf("exit: %v, want status 2", err)
 	}
-	if lines := strings.Count(strings.TrimSpace(string(out)), "\n"); lines != 0 || !strings.Contains(string(out), "queue-len") {
-		t.Errorf("stderr %q, want one line about queue-len", out)
+	name := strings.TrimPrefix(strings.Split(arg, "=")[0], "--")
+	if lines := strings.Count(strings.TrimSpace(string(out)), "\n"); lines != 0 || !strings.Contains(string(out), name) {
+		t.Errorf("stderr %q, want one line about %s", out, name)
 	}
 }
 
