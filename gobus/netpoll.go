@@ -166,15 +166,17 @@ func (p *poller) closeFDs() {
 	unix.Close(p.evfd)
 }
 
-// add puts c's socket in p's set.
+// add puts c's socket in p's set. c belongs to the poller from here on: nothing of it is read after the
+// epoll_ctl (the race detector cannot see the kernel's ordering).
 func (p *poller) add(c *pollConn) error {
+	fd := c.fd
 	p.mu.Lock()
-	p.conns[int32(c.fd)] = c
+	p.conns[int32(fd)] = c
 	p.mu.Unlock()
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(c.fd)}
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		p.mu.Lock()
-		delete(p.conns, int32(c.fd))
+		delete(p.conns, int32(fd))
 		p.mu.Unlock()
 		return fmt.Errorf("gobus: epoll_ctl add: %w", err)
 	}
@@ -728,7 +730,7 @@ func (s *Server) serveNetpoll(w http.ResponseWriter, r *http.Request) {
 		delete(s.conns, &c.conn)
 		s.mu.Unlock()
 		s.wg.Done()
-		unix.Close(fd)
+		unix.Close(fd) // fd, not c.fd: see add
 		s.open.Add(-1)
 		s.m.connections.Dec()
 		return

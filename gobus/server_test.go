@@ -21,6 +21,13 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// forEachTransport runs test once per transport, as subtests named transport=….
+func forEachTransport(t *testing.T, test func(t *testing.T, transport string)) {
+	for _, tr := range []string{TransportGorilla, TransportNetpoll} {
+		t.Run("transport="+tr, func(t *testing.T) { test(t, tr) })
+	}
+}
+
 // liveServer is a Server serving on a loopback port.
 type liveServer struct {
 	*Server
@@ -158,8 +165,10 @@ func httpGet(t testing.TB, url string) (*http.Response, string) {
 	return resp, string(body)
 }
 
-func TestWebSocketEndToEnd(t *testing.T) {
-	ls := startServer(t, Options{})
+func TestWebSocketEndToEnd(t *testing.T) { forEachTransport(t, testWebSocketEndToEnd) }
+
+func testWebSocketEndToEnd(t *testing.T, tr string) {
+	ls := startServer(t, Options{Transport: tr})
 	a := ls.dial(t).register("a", "g")
 	b := ls.dial(t).register("b", "g")
 
@@ -207,8 +216,10 @@ func TestWebSocketEndToEnd(t *testing.T) {
 	}
 }
 
-func TestHTTPEndpoints(t *testing.T) {
-	ls := startServer(t, Options{})
+func TestHTTPEndpoints(t *testing.T) { forEachTransport(t, testHTTPEndpoints) }
+
+func testHTTPEndpoints(t *testing.T, tr string) {
+	ls := startServer(t, Options{Transport: tr})
 	ls.dial(t).register("a")
 	ls.dial(t)
 
@@ -264,8 +275,10 @@ func TestHTTPEndpoints(t *testing.T) {
 	}
 }
 
-func TestMaxConnections(t *testing.T) {
-	ls := startServer(t, Options{MaxConnections: 2})
+func TestMaxConnections(t *testing.T) { forEachTransport(t, testMaxConnections) }
+
+func testMaxConnections(t *testing.T, tr string) {
+	ls := startServer(t, Options{Transport: tr, MaxConnections: 2})
 	a := ls.dial(t)
 	ls.dial(t)
 	_, resp, err := websocket.DefaultDialer.Dial("ws://"+ls.addr+"/ws", nil)
@@ -282,9 +295,11 @@ func TestMaxConnections(t *testing.T) {
 	ls.dial(t).register("late")
 }
 
-func TestOversizeClosesWith1009(t *testing.T) {
+func TestOversizeClosesWith1009(t *testing.T) { forEachTransport(t, testOversizeClosesWith1009) }
+
+func testOversizeClosesWith1009(t *testing.T, tr string) {
 	const limit = 200
-	ls := startServer(t, Options{MaxMessageBytes: limit})
+	ls := startServer(t, Options{Transport: tr, MaxMessageBytes: limit})
 	other := ls.dial(t).register("other")
 	a := ls.dial(t).register("a")
 
@@ -331,8 +346,10 @@ func TestOversizeClosesWith1009(t *testing.T) {
 	}
 }
 
-func TestSlowConsumerOverTheWire(t *testing.T) {
-	ls := startServer(t, Options{QueueLen: 4})
+func TestSlowConsumerOverTheWire(t *testing.T) { forEachTransport(t, testSlowConsumerOverTheWire) }
+
+func testSlowConsumerOverTheWire(t *testing.T, tr string) {
+	ls := startServer(t, Options{Transport: tr, QueueLen: 4})
 	a := ls.dial(t).register("a")
 	b := ls.dial(t).register("b") // b stops reading
 
@@ -372,8 +389,10 @@ func TestSlowConsumerOverTheWire(t *testing.T) {
 	}
 }
 
-func TestShutdownSends1001(t *testing.T) {
-	ls := startServer(t, Options{})
+func TestShutdownSends1001(t *testing.T) { forEachTransport(t, testShutdownSends1001) }
+
+func testShutdownSends1001(t *testing.T, tr string) {
+	ls := startServer(t, Options{Transport: tr})
 	readers := []*client{ls.dial(t).register("a"), ls.dial(t), ls.dial(t).register("c", "g")}
 	silent := ls.dial(t) // never reads, so never answers the close
 
@@ -421,7 +440,11 @@ func TestShutdownSends1001(t *testing.T) {
 }
 
 func TestServeContextCancelShutsDown(t *testing.T) {
-	s := newTestServer(t, Options{})
+	forEachTransport(t, testServeContextCancelShutsDown)
+}
+
+func testServeContextCancelShutsDown(t *testing.T, tr string) {
+	s := newTestServer(t, Options{Transport: tr})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -450,8 +473,12 @@ func TestServeContextCancelShutsDown(t *testing.T) {
 }
 
 func TestAbruptDisconnectsLeakNothing(t *testing.T) {
+	forEachTransport(t, testAbruptDisconnectsLeakNothing)
+}
+
+func testAbruptDisconnectsLeakNothing(t *testing.T, tr string) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	s := newTestServer(t, Options{QueueLen: 16})
+	s := newTestServer(t, Options{Transport: tr, QueueLen: 16})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
