@@ -38,11 +38,12 @@ images: .env
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./gobus/
 
-# CPU and allocation profiles of the Go bus at saturation (targeted, closed model, 100 agents): the bus runs in the
+# CPU and allocation profiles of the Go bus at saturation (targeted, closed model, 100 agents; transport=netpoll
+# with PROFILE_BENCH=Saturation/pattern=targeted/agents=100/transport=netpoll$$): the bus runs in the
 # benchmark's process pinned to CPU 0, the real load generator in a child pinned to CPU 1 (BenchmarkSaturation).
 # Profiles and the test binary go to $(PROFILE_DIR); the top of each is printed.
 PROFILE_DIR ?= results/profile
-PROFILE_BENCH ?= Saturation/pattern=targeted/agents=100$$
+PROFILE_BENCH ?= Saturation/pattern=targeted/agents=100/transport=gorilla$$
 profile:
 	mkdir -p $(PROFILE_DIR)
 	$(GO) test -c -o $(PROFILE_DIR)/gobus.test ./gobus/
