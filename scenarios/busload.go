@@ -82,8 +82,8 @@ func (busLoadScenario) Check(p Params) error { return checkBusLoad(p) }
 
 func checkBusLoad(p Params) error {
 	var errs []error
-	if !slices.Contains([]string{"go", "rust", "nats", "both", "all"}, p.Bus) {
-		errs = append(errs, fmt.Errorf("--bus %q: want go, rust, nats, both (go and rust) or all (go, rust and nats)", p.Bus))
+	if !slices.Contains([]string{"go", goNetpollBus, "rust", "nats", "both", "all"}, p.Bus) {
+		errs = append(errs, fmt.Errorf("--bus %q: want go, go-netpoll, rust, nats, both (go and rust) or all (go, go-netpoll, rust and nats)", p.Bus))
 	}
 	if p.Repeat < 1 {
 		errs = append(errs, fmt.Errorf("--repeat must be ≥ 1, got %d", p.Repeat))
@@ -243,11 +243,16 @@ func (pl busPlan) runs(nBuses int) int {
 
 // busSpec is one bus under test.
 type busSpec struct {
-	Name  string `json:"name"` // go | rust | nats
-	Impl  string `json:"implementation"`
-	Image string `json:"image"`
-	File  string `json:"-"` // results file
+	Name  string   `json:"name"` // go | go-netpoll | rust | nats
+	Impl  string   `json:"implementation"`
+	Image string   `json:"image"`
+	Args  []string `json:"args,omitempty"` // the bus's command line (go-netpoll: --transport=netpoll)
+	File  string   `json:"-"`              // results file
 }
+
+// goNetpollBus is the Go bus on its netpoll transport: the same image, --transport=netpoll (epoll loops, no
+// goroutine or buffer per idle connection).
+const goNetpollBus = "go-netpoll"
 
 // busImages builds the images of the buses to measure. The Rust bus is left out, with one line saying why, under
 // --skip-rust or when cargo is missing (unless --bus rust asked for it alone).
@@ -255,12 +260,18 @@ func busImages(ctx context.Context, env *Env) ([]busSpec, []string, error) {
 	p := env.Params
 	var out []busSpec
 	var notes []string
-	if p.Bus != "rust" && p.Bus != "nats" {
+	if p.Bus == "go" || p.Bus == "both" || p.Bus == "all" || p.Bus == goNetpollBus {
 		ref, err := env.Images.Ensure(ctx, "gobus")
 		if err != nil {
 			return nil, nil, err
 		}
-		out = append(out, busSpec{Name: "go", Impl: "gobus (Go, gorilla/websocket)", Image: ref, File: "go-ws-metrics.json"})
+		if p.Bus != goNetpollBus {
+			out = append(out, busSpec{Name: "go", Impl: "gobus (Go, gorilla/websocket)", Image: ref, File: "go-ws-metrics.json"})
+		}
+		if p.Bus == goNetpollBus || p.Bus == "all" {
+			out = append(out, busSpec{Name: goNetpollBus, Impl: "gobus --transport=netpoll (Go, epoll loops, gobwas/ws)",
+				Image: ref, Args: []string{"--transport=netpoll"}, File: "go-netpoll-ws-metrics.json"})
+		}
 	}
 	if p.Bus == "rust" || p.Bus == "both" || p.Bus == "all" {
 		switch ref, err := env.Images.Ensure(ctx, "rustbus"); {

@@ -78,6 +78,14 @@ func (res *busLoadResult) report(w io.Writer) error {
 				})
 			}
 		}
+		for _, rt := range res.vsGo {
+			if rt.Agents == k.agents && rt.Pattern == k.pattern && rt.Model == k.model {
+				ratioRow(tw, rt.Bus+"/go", func(m Metric) string {
+					f := rt.Metrics[m]
+					return ratioCell(f.Ratio, f.P, f.Significant)
+				})
+			}
+		}
 		for _, rt := range res.vsNATS {
 			if rt.Agents == k.agents && rt.Pattern == k.pattern && rt.Model == k.model {
 				ratioRow(tw, rt.Bus+"/nats", func(m Metric) string {
@@ -93,7 +101,7 @@ func (res *busLoadResult) report(w io.Writer) error {
 	d := res.decision
 	fmt.Fprintf(w, "\ngenerator-bound runs: %d (generator CPU > %.0f %% of its cpuset, or its CPUs > %.0f %% busy: such a run shows the generator's limit, not the bus's)\n",
 		d.GeneratorBoundRuns, 100*genSaturation, 100*genCoreSaturation)
-	fmt.Fprintln(w, "columns: ratio = delivery ratio; deliv/CPU-s = deliveries per second of bus CPU time; cores busy b/g = host /proc/stat busy % of the bus's / generators' cpusets (softirq included); go/rust \"~\" = not significant (Mann–Whitney U, p ≥ 0.05); late/queued/lost = deliveries after the window / not arrived at the drain deadline / dropped by the bus or missing after a full drain")
+	fmt.Fprintln(w, "columns: ratio = delivery ratio; deliv/CPU-s = deliveries per second of bus CPU time; cores busy b/g = host /proc/stat busy % of the bus's / generators' cpusets (softirq included); go/rust (go-netpoll/go, bus/nats) \"~\" = not significant (Mann–Whitney U, p ≥ 0.05); late/queued/lost = deliveries after the window / not arrived at the drain deadline / dropped by the bus or missing after a full drain")
 	if d.MemorySource != "" {
 		fmt.Fprintf(w, "memory per connection: (memory with all agents connected − idle) / agents; source: %s\n", d.MemorySource)
 	}

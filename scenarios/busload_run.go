@@ -315,6 +315,9 @@ func (l *busLab) startBus(ctx context.Context, b busSpec, agents int) (*testcont
 		containers.WithNetworkAlias(l.nw, busAlias),
 		testcontainers.WithHostConfigModifier(limitHost(p.BusCPUs, l.plan.busMem)),
 	}
+	if len(b.Args) > 0 {
+		common = append(common, testcontainers.WithCmd(b.Args...))
+	}
 	maxConn := max(busMaxConn, agents+1000)
 	if b.Name == natsBus {
 		n, err := containers.RunNATS(ctx, b.Image, append(common, containers.WithNATSMaxConnections(maxConn))...)

@@ -25,7 +25,28 @@ type busLoadResult struct {
 	summaries map[string][]busSummary
 	ratios    []busRatio
 	vsNATS    []natsRatio
+	vsGo      []goRatio
 	decision  decide.BusDecision
+}
+
+// goRatio compares a variant of the Go bus (go-netpoll: the same bus on its netpoll transport) with the default
+// one, "go", on one configuration: bus/go per metric.
+type goRatio struct {
+	Bus     string              `json:"bus"`
+	Agents  int                 `json:"agents"`
+	Pattern string              `json:"pattern"`
+	Model   string              `json:"model"`
+	Metrics map[Metric]goFigure `json:"bus_over_go"`
+}
+
+// goFigure is ratioFigure with the variant in the numerator and the default Go bus in the denominator.
+type goFigure struct {
+	Bus         float64         `json:"bus"`
+	Go          float64         `json:"go"`
+	Ratio       *float64        `json:"ratio"`
+	Paired      *stats.Interval `json:"paired"`
+	P           *float64        `json:"p_value"`
+	Significant bool            `json:"significant"`
 }
 
 // natsBus is the reference bus's name in bus-load (agentlab/nats).
@@ -209,10 +230,13 @@ func (res *busLoadResult) finish(interrupted bool) {
 			}
 		}
 	}
-	res.ratios, res.vsNATS = nil, nil
+	res.ratios, res.vsNATS, res.vsGo = nil, nil, nil
 	for _, k := range res.keys() {
 		if rt, ok := res.ratio(k); ok {
 			res.ratios = append(res.ratios, rt)
+		}
+		if rt, ok := res.ratioToGo(goNetpollBus, k); ok {
+			res.vsGo = append(res.vsGo, rt)
 		}
 		for _, b := range res.Buses {
 			if b.Name == natsBus {
@@ -298,6 +322,19 @@ func (res *busLoadResult) ratio(k cfgKey) (busRatio, bool) {
 	out := busRatio{Agents: k.agents, Pattern: k.pattern, Model: k.model, Metrics: map[Metric]ratioFigure{}}
 	for m, f := range figs {
 		out.Metrics[m] = ratioFigure{Go: f.Bus, Rust: f.NATS, Ratio: f.Ratio, Paired: f.Paired, P: f.P, Significant: f.Significant}
+	}
+	return out, true
+}
+
+// ratioToGo compares bus (a variant of the Go bus) with the default Go bus at k.
+func (res *busLoadResult) ratioToGo(bus string, k cfgKey) (goRatio, bool) {
+	figs, ok := res.compare(bus, "go", k)
+	if !ok {
+		return goRatio{}, false
+	}
+	out := goRatio{Bus: bus, Agents: k.agents, Pattern: k.pattern, Model: k.model, Metrics: map[Metric]goFigure{}}
+	for m, f := range figs {
+		out.Metrics[m] = goFigure{Bus: f.Bus, Go: f.NATS, Ratio: f.Ratio, Paired: f.Paired, P: f.P, Significant: f.Significant}
 	}
 	return out, true
 }
@@ -463,6 +500,7 @@ type busFile struct {
 	Summaries      []busSummary        `json:"summaries"`
 	Comparison     []busRatio          `json:"comparison_go_over_rust,omitempty"`
 	ComparisonNATS []natsRatio         `json:"comparison_over_nats,omitempty"`
+	ComparisonGo   []goRatio           `json:"comparison_over_go,omitempty"`
 	Runs           []*busRun           `json:"runs"`
 	Interrupted    bool                `json:"interrupted"`
 	Decision       *decide.BusDecision `json:"decision"`
@@ -489,6 +527,7 @@ var busDefinitions = map[string]string{
 	"gen_cpu_utilization":      "generators' getrusage user+sys over the measured window / wall / cores of --gen-cpus; above generator_bound_above the run is generator-bound: its throughput is the generator's limit, not the bus's",
 	"metrics":                  "median over successful repeats with benchmath's distribution-free 95 % interval (ci95_low/ci95_high null below 6 repeats: no interval is claimed)",
 	"comparison_go_over_rust":  "go median / rust median per metric; the median of per-repeat ratios with its interval; the Mann–Whitney U p-value of Go's runs against Rust's",
+	"comparison_over_go":       "go-netpoll (the Go bus on its netpoll transport) over go (gorilla, the default) in the same run: median ratio per metric, the median of per-repeat ratios with its interval, the Mann–Whitney U p-value",
 	"comparison_over_nats":     "each bus we build over NATS (same run, same generator, NATS protocol): bus median / nats median per metric, the median of per-repeat ratios with its interval, the Mann–Whitney U p-value",
 }
 
@@ -500,7 +539,8 @@ func (res *busLoadResult) outcome() *Outcome {
 		files = append(files, File{Name: b.File, Value: busFile{
 			SchemaVersion: busLoadSchema, Bus: b, Parameters: res.Params, Limits: res.Limits, OpenRates: res.OpenRates,
 			MemSampling: res.MemSampling,
-			Notes:       res.Notes, Summaries: res.summaries[b.Name], Comparison: res.ratios, ComparisonNATS: res.vsNATS, Runs: res.runs[b.Name],
+			Notes:       res.Notes, Summaries: res.summaries[b.Name], Comparison: res.ratios, ComparisonNATS: res.vsNATS,
+			ComparisonGo: res.vsGo, Runs: res.runs[b.Name],
 			Interrupted: res.Interrupted, Decision: &res.decision, Definitions: busDefinitions,
 		}})
 	}

@@ -406,3 +406,57 @@ func TestBusRatiosToNATS(t *testing.T) {
 		}
 	}
 }
+
+// go-netpoll (gobus --transport=netpoll) is selectable alone and part of all; measured with go, it gets a
+// go-netpoll/go row per configuration (and its go-netpoll/nats rows), and the decision does not change.
+func TestBusGoNetpoll(t *testing.T) {
+	for _, bus := range []string{goNetpollBus, "all"} {
+		p := busParams()
+		p.Bus = bus
+		if err := checkBusLoad(p); err != nil {
+			t.Errorf("--bus %s rejected: %v", bus, err)
+		}
+	}
+	res := fakeResult(12, 100e3, 300e3, false)
+	before := res.decision
+	res.Buses = append(res.Buses, busSpec{Name: goNetpollBus, Impl: "gobus --transport=netpoll", Args: []string{"--transport=netpoll"}})
+	for rep := 1; rep <= fakeRepeats; rep++ {
+		jitter := float64(rep) / 100
+		res.add(goNetpollBus, fakeRun(goNetpollBus, rep, 1000, "targeted", "closed", 150e3*(1+jitter), 20, 4096, false))
+		for _, pt := range []string{"targeted", "broadcast"} {
+			res.add(goNetpollBus, fakeRun(goNetpollBus, rep, 1000, pt, "open", 1000, 8, 4096, false))
+		}
+	}
+	res.finish(false)
+	if len(res.vsGo) != 3 || len(res.ratios) != 3 || len(res.vsNATS) != 0 {
+		t.Fatalf("%d go-netpoll/go rows (want 3), %d go/rust rows, %d to NATS", len(res.vsGo), len(res.ratios), len(res.vsNATS))
+	}
+	for _, r := range res.vsGo {
+		if r.Model != "closed" {
+			continue
+		}
+		f := r.Metrics[MetricMemPerConn]
+		if r.Bus != goNetpollBus || f.Ratio == nil || math.Abs(*f.Ratio-0.125) > 1e-9 || f.Go != 32768 || f.Bus != 4096 {
+			t.Errorf("go-netpoll/go memory per connection %+v, want 4096/32768", f)
+		}
+	}
+	if res.decision.Recommendation != before.Recommendation || len(res.decision.VsNATS) != len(before.VsNATS) {
+		t.Errorf("go-netpoll changed the decision: %+v", res.decision)
+	}
+	var buf bytes.Buffer
+	if err := res.report(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"go-netpoll/go", "go-netpoll "} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, buf.String())
+		}
+	}
+	// The file of each bus carries the rows, and the table is rebuilt from the files.
+	for _, f := range res.outcome().Files {
+		bf := f.Value.(busFile)
+		if len(bf.ComparisonGo) != 3 {
+			t.Errorf("%s: %d comparison_over_go rows", f.Name, len(bf.ComparisonGo))
+		}
+	}
+}

@@ -29,7 +29,7 @@ type Params struct {
 
 	// bus-load (see busload.go)
 	AgentsSet   bool          `json:"agents_set"`   // --agents was given: bus-load measures that one count instead of its sweep
-	Bus         string        `json:"bus"`          // go | rust | both
+	Bus         string        `json:"bus"`          // go | go-netpoll | rust | nats | both | all
 	Repeat      int           `json:"repeat"`       // interleaved repeats per bus and configuration
 	Rate        float64       `json:"rate"`         // open model: deliveries/s offered (0 = derived from saturation)
 	Duration    time.Duration `json:"duration"`     // measured window per run
@@ -81,7 +81,7 @@ func (p *Params) Register(fs *flag.FlagSet) {
 	fs.BoolVar(&p.SkipDocker, "skip-docker", false, "run only what needs no Docker daemon (all: spawn-process and persistent-process)")
 	fs.BoolVar(&p.CAdvisor, "cadvisor", true, "sample container memory with a cAdvisor sidecar as well as Docker stats")
 	fs.DurationVar(&p.Sample, "sample-interval", 100*time.Millisecond, "memory sampling interval")
-	fs.StringVar(&p.Bus, "bus", "both", "bus-load: bus to measure: go, rust or both")
+	fs.StringVar(&p.Bus, "bus", "both", "bus-load: buses to measure: go, go-netpoll (gobus --transport=netpoll), rust, nats, both (go and rust) or all")
 	fs.IntVar(&p.Repeat, "repeat", 6, "bus-load: interleaved repeats per bus and configuration (6: the fewest a 95 % CI needs; --quick: 2)")
 	fs.Float64Var(&p.Rate, "rate", 0, "bus-load: open-model deliveries/s offered (0: half the slower bus's saturation throughput, lowered until the generator keeps headroom)")
 	fs.DurationVar(&p.Duration, "duration", 5*time.Second, "bus-load: measured window per run (--quick: 2s)")

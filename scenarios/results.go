@@ -107,7 +107,7 @@ func (r *Results) busResult() *busLoadResult {
 	}
 	f0 := r.Buses[0]
 	res := &busLoadResult{Params: f0.Parameters, Limits: f0.Limits, Notes: f0.Notes, OpenRates: f0.OpenRates,
-		Interrupted: f0.Interrupted, ratios: f0.Comparison, vsNATS: f0.ComparisonNATS, runs: map[string][]*busRun{}, summaries: map[string][]busSummary{}}
+		Interrupted: f0.Interrupted, ratios: f0.Comparison, vsNATS: f0.ComparisonNATS, vsGo: f0.ComparisonGo, runs: map[string][]*busRun{}, summaries: map[string][]busSummary{}}
 	if f0.Decision != nil {
 		res.decision = *f0.Decision
 	}
