@@ -29,8 +29,13 @@ func TestConformance(t *testing.T) {
 			conformance.Run(t, conformance.Target{Name: "go-inprocess-" + tr, Start: startInProcess(tr)})
 		})
 	}
-	t.Run("bus=go", func(t *testing.T) { conformance.Run(t, containerTarget(t, "gobus")) })
-	t.Run("bus=rust", func(t *testing.T) { conformance.Run(t, containerTarget(t, "rustbus")) })
+	t.Run("bus=go", func(t *testing.T) { conformance.Run(t, containerTarget(t, "gobus", nil)) })
+	// The same image on its netpoll transport, chosen by environment so the cases' flags and environment apply
+	// on top.
+	t.Run("bus=go-netpoll", func(t *testing.T) {
+		conformance.Run(t, containerTarget(t, "gobus", map[string]string{gobusTransportEnv: gobus.TransportNetpoll}))
+	})
+	t.Run("bus=rust", func(t *testing.T) { conformance.Run(t, containerTarget(t, "rustbus", nil)) })
 }
 
 // startInProcess serves a gobus.Server with the given transport on a loopback port. Env is the command's
@@ -92,9 +97,9 @@ func (b *procBus) Stop(ctx context.Context) (conformance.StopResult, error) {
 	return res, nil
 }
 
-// containerTarget builds image (once per target) and starts one container per bus. A missing Rust toolchain
-// skips the target; any other build failure fails it.
-func containerTarget(t *testing.T, image string) conformance.Target {
+// containerTarget builds image (once per target) and starts one container per bus, with env (nil for none) under
+// each case's own environment. A missing Rust toolchain skips the target; any other build failure fails it.
+func containerTarget(t *testing.T, image string, env map[string]string) conformance.Target {
 	r := labtest.Docker(t)
 	b := images.NewBuilder(r.Client, r.Root, logWriter{t})
 	t.Cleanup(func() { _ = b.Close() })
@@ -118,6 +123,9 @@ func containerTarget(t *testing.T, image string) conformance.Target {
 		if len(o.Flags) > 0 {
 			opts = append(opts, testcontainers.WithCmd(o.Flags...))
 		}
+		if len(env) > 0 {
+			opts = append(opts, containers.WithBusEnv(env))
+		}
 		if len(o.Env) > 0 {
 			opts = append(opts, containers.WithBusEnv(o.Env))
 		}
@@ -137,8 +145,15 @@ func containerTarget(t *testing.T, image string) conformance.Target {
 		}
 		return &containerBus{b: b, http: base, ws: ws}
 	}
-	return conformance.Target{Name: image, Start: start}
+	name := image
+	if env[gobusTransportEnv] != "" {
+		name += "-" + env[gobusTransportEnv]
+	}
+	return conformance.Target{Name: name, Start: start}
 }
+
+// gobusTransportEnv is cmd/gobus's transport variable.
+const gobusTransportEnv = "BUS_TRANSPORT"
 
 type containerBus struct {
 	b        *containers.Bus
