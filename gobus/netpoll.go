@@ -317,6 +317,7 @@ func (c *pollConn) sendControl(op byte, payload []byte) error {
 // writeLocked writes b (wmu held, nothing pending). What the socket does not take now is kept, in bp's buffer
 // when b is bp's (ownership passes), else copied into a pooled one, and written on EPOLLOUT.
 func (c *pollConn) writeLocked(b []byte, bp *[]byte) error {
+	retried := false
 	for len(b) > 0 {
 		n, err := unix.Write(c.fd, b)
 		if n > 0 {
@@ -325,6 +326,12 @@ func (c *pollConn) writeLocked(b []byte, bp *[]byte) error {
 		switch {
 		case err == nil:
 		case err == unix.EINTR:
+		case err == unix.EAGAIN && !retried:
+			// Announce the backlog, then try once more: an EPOLLOUT edge that the poller handled between the
+			// failed write and this store (seeing nothing pending) is not repeated, and the bytes would wait for
+			// the peer's next input. After the store, any later edge finds them.
+			c.pending.Store(true)
+			retried = true
 		case err == unix.EAGAIN:
 			if bp == nil {
 				bp = c.p.np.s.writeBufs.get()
@@ -346,6 +353,9 @@ func (c *pollConn) writeLocked(b []byte, bp *[]byte) error {
 	}
 	if bp != nil {
 		c.p.np.s.writeBufs.put(bp)
+	}
+	if retried {
+		c.pending.Store(false)
 	}
 	return nil
 }
