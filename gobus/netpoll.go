@@ -141,6 +141,7 @@ type poller struct {
 	// Used by the poller goroutine only.
 	buf   []byte
 	again []*pollConn // connections with input left after netpollReads reads
+	spare []*pollConn // again's other backing array
 }
 
 func newPoller(np *netpoll) (*poller, error) {
@@ -226,13 +227,14 @@ func (p *poller) loop() {
 		}
 		if len(p.again) > 0 {
 			again := p.again
-			p.again = nil
+			p.again = p.spare[:0]
 			for i, c := range again {
 				again[i] = nil
 				if !c.dead {
 					p.readable(c, false)
 				}
 			}
+			p.spare = again[:0]
 		}
 		p.np.flushWoken()
 	}

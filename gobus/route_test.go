@@ -1,6 +1,7 @@
 package gobus
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -347,7 +348,14 @@ func TestNewRejectsNegativeOptions(t *testing.T) {
 	}
 	s := newTestServer(t, Options{})
 	o := s.Options()
-	if o.Addr != ":8080" || o.MaxMessageBytes != 65536 || o.QueueLen != 256 || o.MaxConnections != 20000 {
+	if o.Addr != ":8080" || o.MaxMessageBytes != 65536 || o.QueueLen != 256 || o.MaxConnections != 20000 ||
+		o.Transport != TransportGorilla {
 		t.Errorf("defaults: %+v", o)
+	}
+	if _, err := New(Options{Transport: "epoll"}); !errors.Is(err, ErrInvalidOptions) {
+		t.Errorf("New with transport \"epoll\": %v, want ErrInvalidOptions", err)
+	}
+	if s, err := New(Options{Transport: TransportNetpoll}); err != nil || s.Options().Transport != TransportNetpoll {
+		t.Errorf("New with transport netpoll: %v", err)
 	}
 }
