@@ -327,8 +327,15 @@ func rawDial(addr string, register bool, i int) (net.Conn, error) {
 }
 
 // BenchmarkEndToEnd is a loopback round trip through real sockets: a sends to b, b reads (one op = one message).
+// allocs/op counts the gorilla client's allocations too; the difference between transports is the bus's.
 func BenchmarkEndToEnd(b *testing.B) {
-	ls := startServer(b, Options{})
+	for _, tr := range []string{TransportGorilla, TransportNetpoll} {
+		b.Run("transport="+tr, func(b *testing.B) { benchEndToEnd(b, tr) })
+	}
+}
+
+func benchEndToEnd(b *testing.B, transport string) {
+	ls := startServer(b, Options{Transport: transport})
 	a := ls.dial(b).register("a")
 	r := ls.dial(b).register("b")
 	frame := []byte(`{"type":"send","to":"b","seq":1,"payload":` + payload(64) + `}`)
