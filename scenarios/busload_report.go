@@ -26,8 +26,8 @@ func (res *busLoadResult) report(w io.Writer) error {
 		l.BusCPUs, units.BytesSize(float64(l.BusMemoryBytes)), l.GenCPUs, units.BytesSize(float64(l.GenMemoryBytes)),
 		l.Generators, p.DurationS, p.WarmupS)
 	if p.InFlight > 0 && slices.Contains([]string{"closed", "both"}, p.Model) {
-		fmt.Fprintf(w, "closed model: %d messages in flight over all agents (at most %d per agent): latency ≈ %d ÷ throughput (Little's law)\n",
-			p.InFlight, p.Window, p.InFlight)
+		fmt.Fprintf(w, "closed model: %d messages in flight over all agents (at most %d per agent, sent in batches of %d: one write each): latency ≈ %d ÷ throughput (Little's law)\n",
+			p.InFlight, p.Window, p.Batch, p.InFlight)
 	}
 	for _, o := range res.OpenRates {
 		fmt.Fprintf(w, "open model at %d agents: %.0f deliveries/s offered (%s)\n", o.Agents, o.DeliveriesPerS, o.How)

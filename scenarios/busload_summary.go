@@ -64,6 +64,7 @@ type busLoadParams struct {
 	DrainMaxS     float64  `json:"drain_max_s"`
 	Window        int      `json:"window"`
 	InFlight      int      `json:"inflight"`
+	Batch         int      `json:"batch"`
 	ConnectRate   float64  `json:"connect_rate"` // connections/s
 	PayloadBytes  int      `json:"payload_bytes"`
 	Quick         bool     `json:"quick"`
@@ -154,6 +155,7 @@ func newBusLoadResult(env *Env, pl busPlan, buses []busSpec, notes []string) *bu
 			Agents: pl.agents, Patterns: pl.patterns, Model: p.Model, ClosedPattern: pl.closedPattern,
 			Repeat: p.Repeat, Rate: p.Rate, DurationS: p.Duration.Seconds(), WarmupS: pl.warmup.Seconds(),
 			HoldS: busHold.Seconds(), DrainMaxS: busDrain.Seconds(), Window: p.Window, InFlight: p.InFlight,
+			Batch:       closedBatch(p),
 			ConnectRate: p.ConnectRate, PayloadBytes: busPayloadBytes, Quick: p.Quick,
 			SampleMS: float64(p.Sample.Microseconds()) / 1000, Order: "buses alternate within each repeat (A B A B …)",
 		},

@@ -81,6 +81,8 @@ func TestScanFrame(t *testing.T) {
 		{in: `{"type":"registered","id":"agent-7"}`, typ: "registered"},
 		{in: `{"type":"pong","seq":-1,"ts":-5}`, typ: "pong", ts: -5, hasTS: true},
 		{in: `{}`},
+		// Escaped quotes and backslashes inside strings, before and after the fields read.
+		{in: `{"p":"a\\","q":"\\\"}\"","type":"msg","r":"x\\\\","seq":5}`, typ: "msg", seq: 5, hasSeq: true},
 	}
 	for _, c := range cases {
 		m, err := scanFrame([]byte(c.in))
@@ -103,6 +105,7 @@ func TestScanFrame(t *testing.T) {
 func FuzzScanFrame(f *testing.F) {
 	f.Add([]byte(`{"type":"msg","seq":1,"ts":2,"payload":{"a":[1,"]"]}}`))
 	f.Add([]byte(`{"type":"error","code":"x"}`))
+	f.Add([]byte(`{"a":"\\\"","type":"b\\"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := scanFrame(b)
 		if err != nil {
