@@ -628,10 +628,10 @@ func scrapeMetrics(ctx context.Context, hc *http.Client, url string) (map[string
 	return loadgen.ScrapeBus(ctx, hc, url)
 }
 
-// closedBatch is the closed model's send batch: --batch, or half the window (the generator's default).
+// closedBatch is the closed model's send batch: --batch, or the whole window (the generator's default).
 func closedBatch(p Params) int {
 	if p.Batch > 0 {
 		return p.Batch
 	}
-	return max(1, p.Window/2)
+	return p.Window
 }

@@ -45,7 +45,7 @@ type Config struct {
 	// Window is the closed model's most messages in flight per agent.
 	Window int `json:"window"`
 	// Batch is the closed model's send batch: a sender waits until this many slots of its window are free (and
-	// the pool grants them) and writes them with one syscall (0: half the window). Fewer, larger writes keep the
+	// the pool grants them) and writes them with one syscall (0: the whole window). Fewer, larger writes keep the
 	// generator's cost per message below the bus's; the bound on messages in flight is unchanged.
 	Batch int `json:"batch"`
 	// InFlight bounds the closed model's messages in flight over all of this generator's agents (0: agents ×
@@ -105,7 +105,7 @@ func Parse(args []string, errOut io.Writer) (Config, error) {
 	fs.StringVar(&c.Model, "model", c.Model, "open (fixed schedule at --rate) | closed (--window in flight per agent)")
 	fs.Float64Var(&c.Rate, "rate", c.Rate, "open model: messages sent per second by this generator")
 	fs.IntVar(&c.Window, "window", c.Window, "closed model: most messages in flight per agent")
-	fs.IntVar(&c.Batch, "batch", c.Batch, "closed model: slots a sender waits for and writes at once (0: half the window)")
+	fs.IntVar(&c.Batch, "batch", c.Batch, "closed model: slots a sender waits for and writes at once (0: the whole window)")
 	fs.IntVar(&c.InFlight, "inflight", c.InFlight, "closed model: messages in flight over all agents (0: agents × window)")
 	fs.DurationVar(&c.TokenTimeout, "token-timeout", c.TokenTimeout, "a message not delivered within this is counted presumed lost (its slot is not re-opened)")
 	fs.DurationVar(&c.Hold, "hold", c.Hold, "idle time with every agent connected, before traffic")
@@ -137,7 +137,7 @@ func (c *Config) normalize() error {
 		c.TotalAgents = c.Agents * c.Generators
 	}
 	if c.Batch == 0 && c.Model == ModelClosed {
-		c.Batch = max(1, c.Window/2)
+		c.Batch = c.Window
 	}
 	if c.CPUAllowance == 0 {
 		c.CPUAllowance = float64(runtime.GOMAXPROCS(0))

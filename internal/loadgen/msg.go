@@ -107,7 +107,9 @@ type inbound struct {
 }
 
 // scanFrame reads the top-level fields of a JSON object without allocating: type and code (strings), ts and seq
-// (integers); every other value is skipped. It accepts any key order and whitespace, as JSON allows.
+// (integers); every other value is skipped. It accepts any key order and whitespace, as JSON allows. A "msg"
+// stops being scanned once its ts and seq are known: both buses and the NATS body put the payload after them, and
+// the payload is most of a frame.
 func scanFrame(b []byte) (inbound, error) {
 	var m inbound
 	i := skipWS(b, 0)
@@ -150,6 +152,9 @@ func scanFrame(b []byte) (inbound, error) {
 			if n, ok := parseInt(v); ok && n >= 0 {
 				m.seq, m.hasSeq = uint64(n), true
 			}
+		}
+		if m.hasTS && m.hasSeq && string(m.typ) == "msg" {
+			return m, nil
 		}
 		i = skipWS(b, vend)
 		if i >= len(b) {

@@ -50,6 +50,7 @@ type gen struct {
 	pool     *semaphore.Weighted
 	rx       *rxLoop // nil: a reader goroutine per connection
 	poolSize int
+	want     int64 // the closed model's batch: free window slots a sender waits for
 	closing  atomic.Bool
 	readers  sync.WaitGroup
 
@@ -126,6 +127,7 @@ func (g *gen) run(ctx context.Context) (*Result, error) {
 	}
 	// Set before the live set is published: readers reach the pool through it.
 	g.poolSize = inflight
+	g.want = min(max(1, int64(cfg.Batch)), int64(max(1, cfg.Window)), int64(inflight))
 	g.pool = semaphore.NewWeighted(int64(inflight))
 	g.live.Store(ls)
 	fmt.Fprintf(g.log, "loadgen %d: %d/%d agents registered in %v\n", cfg.Generator, len(ls.list), cfg.Agents,
@@ -507,19 +509,25 @@ func (a *agent) returnSlot(seq uint64, delivery bool) {
 		return
 	}
 	s := ls.list[sender]
+	var left int64
 	for {
 		v := s.inflight.Load()
 		if v <= 0 {
 			return // not a message of the closed traffic (a slot is never given back twice)
 		}
 		if s.inflight.CompareAndSwap(v, v-1) {
+			left = v - 1
 			break
 		}
 	}
 	a.g.pool.Release(1)
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	// Wake the sender only when it can send a batch: waking it for every returned slot costs a goroutine
+	// switch per message.
+	if int64(a.g.cfg.Window)-left >= a.g.want {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -659,7 +667,7 @@ func (g *gen) openSend(ctx context.Context, a *agent, ls *liveSet, sched Schedul
 func (g *gen) closedSend(ctx context.Context, a *agent, ls *liveSet, start time.Time) {
 	s := g.newSender(a, ls)
 	w := int64(g.cfg.Window)
-	want := min(max(1, int64(g.cfg.Batch)), w, int64(g.poolSize))
+	want := g.want
 	tm := time.NewTimer(time.Until(start))
 	defer tm.Stop()
 	select {
