@@ -90,13 +90,25 @@ func (t *template) set(to []byte, seq uint64, ts int64) {
 	putDigits(t.b[t.tsOff:t.tsOff+numWidth], uint64(ts))
 }
 
-// putDigits writes v right-aligned in b as decimal digits (v must have exactly len(b) digits to stay valid JSON).
+// putDigits writes v right-aligned in b as decimal digits (v must have exactly len(b) digits to stay valid JSON),
+// two digits per division: every message carries two 19-digit numbers.
 func putDigits(b []byte, v uint64) {
-	for i := len(b) - 1; i >= 0; i-- {
-		b[i] = byte('0' + v%10)
-		v /= 10
+	i := len(b)
+	for i >= 2 {
+		q := v / 100
+		d := (v - q*100) * 2
+		b[i-1], b[i-2] = digitPairs[d+1], digitPairs[d]
+		v = q
+		i -= 2
+	}
+	if i == 1 {
+		b[0] = byte('0' + v%10)
 	}
 }
+
+const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
 
 // inbound is what the generator needs from a frame the bus sent.
 type inbound struct {

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"testing"
 )
 
@@ -124,4 +125,17 @@ func FuzzScanFrame(f *testing.F) {
 			t.Fatalf("type %q, encoding/json says %q", m.typ, typ)
 		}
 	})
+}
+
+func TestPutDigits(t *testing.T) {
+	for _, v := range []uint64{0, 7, 42, 100, 1_000_000_000_000_000_000, 1_764_759_600_123_456_789, 9_999_999_999_999_999_999} {
+		for _, width := range []int{19, 20, 21} {
+			b := make([]byte, width)
+			putDigits(b, v)
+			want := fmt.Sprintf("%0*d", width, v)
+			if string(b) != want {
+				t.Errorf("putDigits(%d, width %d) = %q, want %q", v, width, b, want)
+			}
+		}
+	}
 }
