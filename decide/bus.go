@@ -87,6 +87,9 @@ type BusInput struct {
 	OfferedPerS float64 // the open model's offered deliveries/s
 	Open        []BusPattern
 	HaveRust    bool
+	// GoBus is the Go bus decided on ("go", or "go-netpoll" when it is Go's best design), GoBusNote why.
+	GoBus     string
+	GoBusNote string
 	// Saturation (closed model), per repeat: deliveries/s, and deliveries per bus CPU-second.
 	Throughput   Paired
 	PerCPUSecond Paired
@@ -103,6 +106,8 @@ type BusInput struct {
 // BusDecision is Test 2 with its inputs.
 type BusDecision struct {
 	Question    string       `json:"question"`
+	GoBus       string       `json:"go_bus"`
+	GoBusNote   string       `json:"go_bus_note,omitempty"`
 	Agents      int          `json:"agents"`
 	AgentsNote  string       `json:"agents_note,omitempty"`
 	OfferedPerS float64      `json:"offered_deliveries_per_s"`
@@ -135,11 +140,17 @@ type BusDecision struct {
 func Bus(in BusInput) BusDecision {
 	d := BusDecision{
 		Question:     "Go bus handles 1000 agents with P95 < 50 ms? If not, does Rust provide a 2–5× improvement? Rust memory < 50 % of Go's?",
+		GoBus:        in.GoBus,
+		GoBusNote:    in.GoBusNote,
 		Agents:       in.Agents,
 		AgentsNote:   in.AgentsNote,
 		OfferedPerS:  in.OfferedPerS,
 		Patterns:     in.Open,
 		MemorySource: in.MemorySource, GeneratorBoundRuns: in.GeneratorBoundRuns,
+	}
+
+	if d.GoBus == "" {
+		d.GoBus = "go"
 	}
 
 	// 1. Go handles the agents with P95 < 50 ms, every message delivered, every agent registered?

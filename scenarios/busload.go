@@ -103,6 +103,9 @@ func checkBusLoad(p Params) error {
 	if p.Window < 1 {
 		errs = append(errs, fmt.Errorf("--window must be ≥ 1, got %d", p.Window))
 	}
+	if p.Batch < 0 || p.Batch > p.Window {
+		errs = append(errs, fmt.Errorf("--batch must be in [0, --window (%d)], got %d", p.Window, p.Batch))
+	}
 	if p.InFlight < p.Generators {
 		errs = append(errs, fmt.Errorf("--inflight must be ≥ --generators (%d), got %d", p.Generators, p.InFlight))
 	}

@@ -26,8 +26,8 @@ func (res *busLoadResult) report(w io.Writer) error {
 		l.BusCPUs, units.BytesSize(float64(l.BusMemoryBytes)), l.GenCPUs, units.BytesSize(float64(l.GenMemoryBytes)),
 		l.Generators, p.DurationS, p.WarmupS)
 	if p.InFlight > 0 && slices.Contains([]string{"closed", "both"}, p.Model) {
-		fmt.Fprintf(w, "closed model: %d messages in flight over all agents (at most %d per agent): latency ≈ %d ÷ throughput (Little's law)\n",
-			p.InFlight, p.Window, p.InFlight)
+		fmt.Fprintf(w, "closed model: %d messages in flight over all agents (at most %d per agent, sent in batches of %d: one write each): latency ≈ %d ÷ throughput (Little's law)\n",
+			p.InFlight, p.Window, p.Batch, p.InFlight)
 	}
 	for _, o := range res.OpenRates {
 		fmt.Fprintf(w, "open model at %d agents: %.0f deliveries/s offered (%s)\n", o.Agents, o.DeliveriesPerS, o.How)
@@ -118,6 +118,9 @@ func writeBusDecision(w io.Writer, d decide.BusDecision) {
 	fmt.Fprintf(w, "\ndecision (seed Test 2) at %d agents:\n", d.Agents)
 	if d.AgentsNote != "" {
 		fmt.Fprintf(w, "  (%s)\n", d.AgentsNote)
+	}
+	if d.GoBusNote != "" {
+		fmt.Fprintf(w, "  (%s)\n", d.GoBusNote)
 	}
 	fmt.Fprintf(w, "  Go handles %d agents with P95 < 50 ms? %s\n", d.Agents, d.HandlesAnswer)
 	for _, c := range append(slices.Clone(d.HandlesP95), d.Delivered) {

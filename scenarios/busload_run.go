@@ -48,6 +48,7 @@ type busRun struct {
 	OfferedPerS  float64 `json:"offered_deliveries_per_s,omitempty"`
 	SendRatePerS float64 `json:"send_rate_per_s,omitempty"`
 	Window       int     `json:"window,omitempty"`
+	Batch        int     `json:"batch,omitempty"`
 	InFlight     int     `json:"inflight,omitempty"`
 
 	Sessions   loadgen.Sessions `json:"ws_sessions"`
@@ -140,8 +141,12 @@ type genFigures struct {
 	WallS       float64 `json:"wall_s"`
 	Utilization float64 `json:"utilization"` // (user+sys)/wall/cores
 	// CoresBusy is how busy the generators' cpuset was (host /proc/stat, softirq included; 0 when unknown).
-	CoresBusy float64  `json:"cpuset_busy"`
-	Notes     []string `json:"notes,omitempty"`
+	CoresBusy float64 `json:"cpuset_busy"`
+	// MsgsPerRead and MsgsPerWrite are the generators' batching over the window: deliveries received per read
+	// syscall and messages sent per write syscall (/proc/self/io; null when not counted).
+	MsgsPerRead  *float64 `json:"msgs_per_read_syscall"`
+	MsgsPerWrite *float64 `json:"msgs_per_write_syscall"`
+	Notes        []string `json:"notes,omitempty"`
 }
 
 // errBusStart is a bus that would not start: not a measurement, a broken set-up, so the sweep stops.
@@ -185,7 +190,7 @@ func (l *busLab) genConfigs(r *busRun, rate float64, rep int) []loadgen.Config {
 			r.SendRatePerS = rate / float64(r.Agents-1)
 		}
 	} else {
-		r.Window, r.InFlight = p.Window, p.InFlight
+		r.Window, r.InFlight, r.Batch = p.Window, p.InFlight, closedBatch(p)
 	}
 	for i := 0; i < g; i++ {
 		c := loadgen.DefaultConfig()
@@ -205,7 +210,7 @@ func (l *busLab) genConfigs(r *busRun, rate float64, rep int) []loadgen.Config {
 		if c.Model == loadgen.ModelClosed {
 			c.Rate = 0
 		}
-		c.Window = p.Window
+		c.Window, c.Batch = p.Window, closedBatch(p)
 		// The total in flight split over the generators (the first ones take the remainder).
 		c.InFlight = p.InFlight / g
 		if i < p.InFlight%g {
@@ -495,6 +500,14 @@ func (l *busLab) figures(r *busRun, results []*loadgen.Result, samples []busSamp
 	if g.WallS > 0 {
 		g.Utilization = (g.UserS + g.SysS) / g.WallS / float64(g.Cores)
 	}
+	perCall := func(msgs int64, calls *int64) *float64 {
+		if calls == nil || *calls <= 0 {
+			return nil
+		}
+		v := float64(msgs) / float64(*calls)
+		return &v
+	}
+	g.MsgsPerRead, g.MsgsPerWrite = perCall(c.Received, c.CPU.ReadSyscalls), perCall(c.Sent, c.CPU.WriteSyscalls)
 	g.CoresBusy = busFromSamples(&r.BusFig, samples, c.Times, c.Sessions.Registered)
 	r.GeneratorBound = g.Utilization > genSaturation || c.CPU.Saturated || g.CoresBusy > genCoreSaturation
 	if r.BusFig.CPUCores > 0 {
@@ -616,4 +629,12 @@ func errorCounts(m1, m0 map[string]float64) map[string]float64 {
 // NATS, /varz mapped onto the buses' series (loadgen.Varz.BusSeries).
 func scrapeMetrics(ctx context.Context, hc *http.Client, url string) (map[string]float64, error) {
 	return loadgen.ScrapeBus(ctx, hc, url)
+}
+
+// closedBatch is the closed model's send batch: --batch, or the whole window (the generator's default).
+func closedBatch(p Params) int {
+	if p.Batch > 0 {
+		return p.Batch
+	}
+	return p.Window
 }

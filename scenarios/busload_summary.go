@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/agentlab/agentlab/decide"
 	"github.com/agentlab/agentlab/internal/loadgen"
@@ -85,6 +86,7 @@ type busLoadParams struct {
 	DrainMaxS     float64  `json:"drain_max_s"`
 	Window        int      `json:"window"`
 	InFlight      int      `json:"inflight"`
+	Batch         int      `json:"batch"`
 	ConnectRate   float64  `json:"connect_rate"` // connections/s
 	PayloadBytes  int      `json:"payload_bytes"`
 	Quick         bool     `json:"quick"`
@@ -175,6 +177,7 @@ func newBusLoadResult(env *Env, pl busPlan, buses []busSpec, notes []string) *bu
 			Agents: pl.agents, Patterns: pl.patterns, Model: p.Model, ClosedPattern: pl.closedPattern,
 			Repeat: p.Repeat, Rate: p.Rate, DurationS: p.Duration.Seconds(), WarmupS: pl.warmup.Seconds(),
 			HoldS: busHold.Seconds(), DrainMaxS: busDrain.Seconds(), Window: p.Window, InFlight: p.InFlight,
+			Batch:       closedBatch(p),
 			ConnectRate: p.ConnectRate, PayloadBytes: busPayloadBytes, Quick: p.Quick,
 			SampleMS: float64(p.Sample.Microseconds()) / 1000, Order: "buses alternate within each repeat (A B A B …)",
 		},
@@ -404,7 +407,7 @@ func (res *busLoadResult) hasBus(name string) bool {
 
 // decideInput gathers Test 2's inputs at the agent count nearest the seed's 1000.
 func (res *busLoadResult) decideInput() decide.BusInput {
-	in := decide.BusInput{HaveRust: res.hasBus("rust") && res.hasBus("go")}
+	in := decide.BusInput{GoBus: "go"}
 	for _, b := range res.Buses {
 		for _, r := range res.runs[b.Name] {
 			if r.GeneratorBound {
@@ -426,6 +429,9 @@ func (res *busLoadResult) decideInput() decide.BusInput {
 		}
 	}
 	in.Agents = n
+	sat := cfgKey{n, res.Params.ClosedPattern, loadgen.ModelClosed}
+	goBus := res.goBest(sat, &in)
+	in.HaveRust = res.hasBus("rust") && res.hasBus(goBus)
 	if n != decide.BusAgents {
 		in.AgentsNote = fmt.Sprintf("%d agents not measured in this run: evaluated at %d (run with --agents %d or without --quick)",
 			decide.BusAgents, n, decide.BusAgents)
@@ -435,8 +441,8 @@ func (res *busLoadResult) decideInput() decide.BusInput {
 			continue
 		}
 		p := decide.BusPattern{Pattern: k.pattern, P95MS: decide.Paired{
-			Go: res.byRepeat("go", k, MetricLatencyP95), Rust: res.byRepeat("rust", k, MetricLatencyP95)}}
-		good, _ := res.runsOf("go", k)
+			Go: res.byRepeat(goBus, k, MetricLatencyP95), Rust: res.byRepeat("rust", k, MetricLatencyP95)}}
+		good, _ := res.runsOf(goBus, k)
 		for _, r := range good {
 			p.Undelivered = append(p.Undelivered, float64(r.Undelivered()))
 			p.Late = append(p.Late, float64(r.Late))
@@ -448,9 +454,8 @@ func (res *busLoadResult) decideInput() decide.BusInput {
 		}
 		in.Open = append(in.Open, p)
 	}
-	sat := cfgKey{n, res.Params.ClosedPattern, loadgen.ModelClosed}
-	in.Throughput = decide.Paired{Go: res.byRepeat("go", sat, MetricDeliveredPerS), Rust: res.byRepeat("rust", sat, MetricDeliveredPerS)}
-	in.PerCPUSecond = decide.Paired{Go: res.byRepeat("go", sat, MetricPerCPUSecond), Rust: res.byRepeat("rust", sat, MetricPerCPUSecond)}
+	in.Throughput = decide.Paired{Go: res.byRepeat(goBus, sat, MetricDeliveredPerS), Rust: res.byRepeat("rust", sat, MetricDeliveredPerS)}
+	in.PerCPUSecond = decide.Paired{Go: res.byRepeat(goBus, sat, MetricPerCPUSecond), Rust: res.byRepeat("rust", sat, MetricPerCPUSecond)}
 	if res.hasBus(natsBus) {
 		for _, b := range res.Buses {
 			if b.Name != natsBus {
@@ -459,26 +464,62 @@ func (res *busLoadResult) decideInput() decide.BusInput {
 			}
 		}
 	}
-	for _, b := range []string{"go", "rust"} {
+	for _, b := range []string{goBus, "rust"} {
 		if s, ok := res.summary(b, sat); ok && s.GeneratorBound > 0 {
 			in.SaturationBound = true
 		}
 	}
 	// Memory per connection is measured before every run's traffic: all of a bus's runs at n, paired by order.
-	for _, b := range []string{"go", "rust"} {
+	for _, b := range []string{goBus, "rust"} {
 		var xs []float64
 		for _, r := range res.runs[b] {
 			if r.Agents == n && r.Error == "" && r.BusFig.MemPerConn > 0 {
 				xs = append(xs, r.BusFig.MemPerConn)
 			}
 		}
-		if b == "go" {
+		if b == goBus {
 			in.MemPerConn.Go = xs
 		} else {
 			in.MemPerConn.Rust = xs
 		}
 	}
 	return in
+}
+
+// goBusNames are the Go buses, in preference order when neither is better measured.
+var goBusNames = []string{"go", "go-netpoll"}
+
+// goBest picks the Go bus Test 2 is decided on: of the Go designs measured, the one with the most deliveries per
+// bus CPU-second (median) in the saturation runs at sat — "Go's best", not only gorilla's — and says why in in.
+func (res *busLoadResult) goBest(sat cfgKey, in *decide.BusInput) string {
+	best, bestV := "", math.NaN()
+	var parts []string
+	for _, b := range goBusNames {
+		if !res.hasBus(b) {
+			continue
+		}
+		if best == "" {
+			best = b
+		}
+		iv := stats.MedianCI(res.byRepeat(b, sat, MetricPerCPUSecond))
+		v := iv.Estimate
+		if iv.N == 0 || math.IsNaN(v) || v <= 0 {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %.0f", b, v))
+		if math.IsNaN(bestV) || v > bestV {
+			best, bestV = b, v
+		}
+	}
+	if best == "" {
+		best = "go"
+	}
+	in.GoBus = best
+	if len(parts) > 1 {
+		in.GoBusNote = fmt.Sprintf("Go = %s, Go's best design here: deliveries per bus CPU-second at saturation (median) %s",
+			best, strings.Join(parts, " vs "))
+	}
+	return best
 }
 
 func abs(x int) int {

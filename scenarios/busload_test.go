@@ -408,7 +408,7 @@ func TestBusRatiosToNATS(t *testing.T) {
 }
 
 // go-netpoll (gobus --transport=netpoll) is selectable alone and part of all; measured with go, it gets a
-// go-netpoll/go row per configuration (and its go-netpoll/nats rows), and the decision does not change.
+// go-netpoll/go row per configuration (and its go-netpoll/nats rows), and the decision takes the better Go bus.
 func TestBusGoNetpoll(t *testing.T) {
 	for _, bus := range []string{goNetpollBus, "all"} {
 		p := busParams()
@@ -440,8 +440,9 @@ func TestBusGoNetpoll(t *testing.T) {
 			t.Errorf("go-netpoll/go memory per connection %+v, want 4096/32768", f)
 		}
 	}
-	if res.decision.Recommendation != before.Recommendation || len(res.decision.VsNATS) != len(before.VsNATS) {
-		t.Errorf("go-netpoll changed the decision: %+v", res.decision)
+	// More deliveries per bus CPU-second than go: Test 2 is decided on go-netpoll (Go's best design).
+	if before.GoBus != "go" || res.decision.GoBus != goNetpollBus {
+		t.Errorf("decided on %q (before go-netpoll: %q), want go-netpoll", res.decision.GoBus, before.GoBus)
 	}
 	var buf bytes.Buffer
 	if err := res.report(&buf); err != nil {
@@ -457,6 +458,35 @@ func TestBusGoNetpoll(t *testing.T) {
 		bf := f.Value.(busFile)
 		if len(bf.ComparisonGo) != 3 {
 			t.Errorf("%s: %d comparison_over_go rows", f.Name, len(bf.ComparisonGo))
+		}
+	}
+}
+
+// TestBusDecisionGoBest: with two Go designs measured, Test 2 is decided on the one with more deliveries per bus
+// CPU-second at saturation, and says so.
+func TestBusDecisionGoBest(t *testing.T) {
+	for _, tc := range []struct {
+		netpollSat float64
+		want       string
+	}{{200e3, "go-netpoll"}, {50e3, "go"}} {
+		res := &busLoadResult{Buses: []busSpec{{Name: "go", Impl: "gobus"}, {Name: "go-netpoll", Impl: "gobus netpoll"},
+			{Name: "rust", Impl: "rustbus"}}, runs: map[string][]*busRun{},
+			Params: busLoadParams{ClosedPattern: "targeted", Repeat: fakeRepeats}}
+		for rep := 1; rep <= fakeRepeats; rep++ {
+			jitter := float64(rep) / 100
+			res.add("go", fakeRun("go", rep, 1000, "targeted", "closed", 100e3*(1+jitter), 30, 32768, false))
+			res.add("go-netpoll", fakeRun("go-netpoll", rep, 1000, "targeted", "closed", tc.netpollSat*(1+jitter), 30, 4096, false))
+			res.add("rust", fakeRun("rust", rep, 1000, "targeted", "closed", 300e3*(1+jitter), 10, 8192, false))
+		}
+		res.finish(false)
+		d := res.decision
+		if d.GoBus != tc.want || !strings.Contains(d.GoBusNote, "Go = "+tc.want) {
+			t.Fatalf("go-netpoll at %.0f/s: decided on %q (%s), want %s", tc.netpollSat, d.GoBus, d.GoBusNote, tc.want)
+		}
+		// The memory question uses the same design: go-netpoll's 4 KiB against Rust's 8, gorilla's 32.
+		wantMem := map[string]float64{"go-netpoll": 2, "go": 0.25}[tc.want]
+		if d.Memory.Value == nil || math.Abs(d.Memory.Value.Estimate-wantMem) > 1e-9 {
+			t.Errorf("%s: memory ratio %+v, want %v", tc.want, d.Memory.Value, wantMem)
 		}
 	}
 }

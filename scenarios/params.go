@@ -37,6 +37,7 @@ type Params struct {
 	Model       string        `json:"model"`        // open | closed | both
 	Window      int           `json:"window"`       // closed model: most messages in flight per agent
 	InFlight    int           `json:"inflight"`     // closed model: messages in flight over all agents
+	Batch       int           `json:"batch"`        // closed model: slots a sender waits for and writes at once (0: the whole window)
 	Generators  int           `json:"generators"`   // generator containers per run
 	ConnectRate float64       `json:"connect_rate"` // new connections per second, all generators together
 	BusCPUs     string        `json:"bus_cpus"`     // cpuset of the bus container
@@ -87,8 +88,9 @@ func (p *Params) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&p.Duration, "duration", 5*time.Second, "bus-load: measured window per run (--quick: 2s)")
 	fs.StringVar(&p.Patterns, "patterns", "targeted,broadcast,roundrobin", "bus-load: traffic patterns")
 	fs.StringVar(&p.Model, "model", "both", "bus-load: open (fixed schedule), closed (saturation) or both")
-	fs.IntVar(&p.Window, "window", 16, "bus-load: closed model, most messages in flight per agent")
-	fs.IntVar(&p.InFlight, "inflight", 1000, "bus-load: closed model, messages in flight over all agents (the saturation runs' concurrency)")
+	fs.IntVar(&p.Window, "window", 32, "bus-load: closed model, most messages in flight per agent")
+	fs.IntVar(&p.Batch, "batch", 0, "bus-load: closed model, slots a sender waits for and writes with one syscall (0: the whole window)")
+	fs.IntVar(&p.InFlight, "inflight", 3000, "bus-load: closed model, messages in flight over all agents (the saturation runs' concurrency)")
 	fs.IntVar(&p.Generators, "generators", 1, "bus-load: load-generator containers per run")
 	fs.Float64Var(&p.ConnectRate, "connect-rate", 1000, "bus-load: new connections per second")
 	fs.StringVar(&p.BusCPUs, "bus-cpus", "0", "bus-load: cpuset of the bus container")

@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"runtime"
 	"sync"
 
 	"github.com/agentlab/agentlab/internal/stats"
@@ -13,19 +14,21 @@ type Hist = stats.Hist
 // NewHist returns an empty histogram.
 var NewHist = stats.NewHist
 
-const shards = 16
-
-// shardedHist lets many goroutines record with little contention: each records into shard (its index mod shards).
+// shardedHist lets many goroutines record with little contention: each records into shard (its index mod the
+// shard count). Two shards per core: each histogram's counts are a few hundred KiB, so more shards than cores
+// only spread the recording over more cache misses.
 type shardedHist struct {
-	s [shards]struct {
-		mu sync.Mutex
-		h  *stats.Hist
-		_  [48]byte // keep shards' locks on separate cache lines
-	}
+	s []histShard
+}
+
+type histShard struct {
+	mu sync.Mutex
+	h  *stats.Hist
+	_  [48]byte // keep shards' locks on separate cache lines
 }
 
 func newSharded() *shardedHist {
-	s := &shardedHist{}
+	s := &shardedHist{s: make([]histShard, 2*runtime.GOMAXPROCS(0))}
 	for i := range s.s {
 		s.s[i].h = stats.NewHist()
 	}
@@ -33,7 +36,7 @@ func newSharded() *shardedHist {
 }
 
 func (s *shardedHist) record(shard int, us int64) {
-	sh := &s.s[shard%shards]
+	sh := &s.s[shard%len(s.s)]
 	sh.mu.Lock()
 	sh.h.RecordUS(us)
 	sh.mu.Unlock()

@@ -90,13 +90,25 @@ func (t *template) set(to []byte, seq uint64, ts int64) {
 	putDigits(t.b[t.tsOff:t.tsOff+numWidth], uint64(ts))
 }
 
-// putDigits writes v right-aligned in b as decimal digits (v must have exactly len(b) digits to stay valid JSON).
+// putDigits writes v right-aligned in b as decimal digits (v must have exactly len(b) digits to stay valid JSON),
+// two digits per division: every message carries two 19-digit numbers.
 func putDigits(b []byte, v uint64) {
-	for i := len(b) - 1; i >= 0; i-- {
-		b[i] = byte('0' + v%10)
-		v /= 10
+	i := len(b)
+	for i >= 2 {
+		q := v / 100
+		d := (v - q*100) * 2
+		b[i-1], b[i-2] = digitPairs[d+1], digitPairs[d]
+		v = q
+		i -= 2
+	}
+	if i == 1 {
+		b[0] = byte('0' + v%10)
 	}
 }
+
+const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
 
 // inbound is what the generator needs from a frame the bus sent.
 type inbound struct {
@@ -107,7 +119,9 @@ type inbound struct {
 }
 
 // scanFrame reads the top-level fields of a JSON object without allocating: type and code (strings), ts and seq
-// (integers); every other value is skipped. It accepts any key order and whitespace, as JSON allows.
+// (integers); every other value is skipped. It accepts any key order and whitespace, as JSON allows. A "msg"
+// stops being scanned once its ts and seq are known: both buses and the NATS body put the payload after them, and
+// the payload is most of a frame.
 func scanFrame(b []byte) (inbound, error) {
 	var m inbound
 	i := skipWS(b, 0)
@@ -151,6 +165,9 @@ func scanFrame(b []byte) (inbound, error) {
 				m.seq, m.hasSeq = uint64(n), true
 			}
 		}
+		if m.hasTS && m.hasSeq && string(m.typ) == "msg" {
+			return m, nil
+		}
 		i = skipWS(b, vend)
 		if i >= len(b) {
 			return m, fmt.Errorf("unterminated object")
@@ -173,17 +190,25 @@ func skipWS(b []byte, i int) int {
 	return i
 }
 
-// skipString returns the index after the string starting at b[i] == '"', or -1.
+// skipString returns the index after the string starting at b[i] == '"', or -1. It jumps from quote to quote
+// (bytes.IndexByte is vectorised: payloads are most of a frame) and counts the backslashes before each.
 func skipString(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
+	j := i + 1
+	for {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return -1
 		}
+		q := j + k
+		bs := 0
+		for p := q - 1; p > i && b[p] == '\\'; p-- {
+			bs++
+		}
+		if bs%2 == 0 {
+			return q + 1
+		}
+		j = q + 1
 	}
-	return -1
 }
 
 // skipValue returns the index after the JSON value starting at b[i], or -1.

@@ -1,7 +1,9 @@
 package loadgen
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"testing"
 )
 
@@ -81,6 +83,8 @@ func TestScanFrame(t *testing.T) {
 		{in: `{"type":"registered","id":"agent-7"}`, typ: "registered"},
 		{in: `{"type":"pong","seq":-1,"ts":-5}`, typ: "pong", ts: -5, hasTS: true},
 		{in: `{}`},
+		// Escaped quotes and backslashes inside strings, before and after the fields read.
+		{in: `{"p":"a\\","q":"\\\"}\"","type":"msg","r":"x\\\\","seq":5}`, typ: "msg", seq: 5, hasSeq: true},
 	}
 	for _, c := range cases {
 		m, err := scanFrame([]byte(c.in))
@@ -103,6 +107,7 @@ func TestScanFrame(t *testing.T) {
 func FuzzScanFrame(f *testing.F) {
 	f.Add([]byte(`{"type":"msg","seq":1,"ts":2,"payload":{"a":[1,"]"]}}`))
 	f.Add([]byte(`{"type":"error","code":"x"}`))
+	f.Add([]byte(`{"a":"\\\"","type":"b\\"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := scanFrame(b)
 		if err != nil {
@@ -114,9 +119,23 @@ func FuzzScanFrame(f *testing.F) {
 			return
 		}
 		var typ string
-		if raw, ok := v["type"]; ok && json.Unmarshal(raw, &typ) == nil && typ != "" && string(raw) == `"`+typ+`"` &&
+		// (A key given twice: encoding/json keeps the last, the scanner may stop at the first "msg".)
+		if raw, ok := v["type"]; ok && bytes.Count(b, []byte(`"type"`)) == 1 && json.Unmarshal(raw, &typ) == nil && typ != "" && string(raw) == `"`+typ+`"` &&
 			string(m.typ) != typ {
 			t.Fatalf("type %q, encoding/json says %q", m.typ, typ)
 		}
 	})
+}
+
+func TestPutDigits(t *testing.T) {
+	for _, v := range []uint64{0, 7, 42, 100, 1_000_000_000_000_000_000, 1_764_759_600_123_456_789, 9_999_999_999_999_999_999} {
+		for _, width := range []int{19, 20, 21} {
+			b := make([]byte, width)
+			putDigits(b, v)
+			want := fmt.Sprintf("%0*d", width, v)
+			if string(b) != want {
+				t.Errorf("putDigits(%d, width %d) = %q, want %q", v, width, b, want)
+			}
+		}
+	}
 }

@@ -46,7 +46,7 @@ func dialNATS(ctx context.Context, u *url.URL) (*wsConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &wsConn{nc: nc, br: bufio.NewReaderSize(nc, readBufSize), nats: true, rbuf: make([]byte, 0, 512)}
+	c := &wsConn{nc: nc, br: bufio.NewReaderSize(nc, readBufSize), nats: true, rbuf: make([]byte, 0, 512), fd: -1}
 	line, err := c.natsLine()
 	if err != nil || !bytes.HasPrefix(line, []byte("INFO ")) {
 		nc.Close()

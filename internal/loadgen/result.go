@@ -88,6 +88,11 @@ type CPU struct {
 	// Utilization is (user+sys)/wall/allowance; above Config.SaturationThreshold the run is generator-bound.
 	Utilization float64 `json:"utilization"`
 	Saturated   bool    `json:"saturated"`
+	// ReadSyscalls and WriteSyscalls are the generator's read and write syscalls over the window (/proc/self/io
+	// syscr, syscw; null where unreadable): with the messages sent and received they give messages per syscall,
+	// the generator's batching.
+	ReadSyscalls  *int64 `json:"read_syscalls,omitempty"`
+	WriteSyscalls *int64 `json:"write_syscalls,omitempty"`
 }
 
 // DecodeResult reads a generator's stdout: the last line that holds a JSON object is the result.
@@ -194,6 +199,8 @@ func Combine(rs []*Result) *Result {
 		out.CPU.AllowanceCores += r.CPU.AllowanceCores
 		out.CPU.Saturated = out.CPU.Saturated || r.CPU.Saturated
 		wall = max(wall, r.CPU.WallS)
+		out.CPU.ReadSyscalls = addOpt(out.CPU.ReadSyscalls, r.CPU.ReadSyscalls, i == 0)
+		out.CPU.WriteSyscalls = addOpt(out.CPU.WriteSyscalls, r.CPU.WriteSyscalls, i == 0)
 	}
 	out.CPU.WallS = wall
 	if wall > 0 && out.CPU.AllowanceCores > 0 {
@@ -217,4 +224,16 @@ func worseDrainEnd(a, b string) string {
 		return b
 	}
 	return a
+}
+
+// addOpt sums optional counts: unknown (nil) as soon as one generator could not count.
+func addOpt(sum, v *int64, first bool) *int64 {
+	if v == nil || (sum == nil && !first) {
+		return nil
+	}
+	n := *v
+	if sum != nil {
+		n += *sum
+	}
+	return &n
 }

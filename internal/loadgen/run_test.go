@@ -34,13 +34,14 @@ func TestRunDeliversEverything(t *testing.T) {
 	if testing.Short() {
 		t.Skip("timing-based (skipped with -short)")
 	}
-	addr := startBus(t)
 	for _, tc := range []struct{ pattern, model string }{
 		{PatternTargeted, ModelOpen}, {PatternBroadcast, ModelOpen}, {PatternRoundRobin, ModelOpen},
 		{PatternTargeted, ModelClosed}, {PatternRoundRobin, ModelClosed},
 	} {
 		t.Run(tc.pattern+"-"+tc.model, func(t *testing.T) {
-			cfg := smallConfig(addr)
+			// A bus per run, as bus-load starts a container per run: the previous run's agents may still be
+			// registered while the bus reads their closes, and the ids repeat.
+			cfg := smallConfig(startBus(t))
 			cfg.Pattern, cfg.Model = tc.pattern, tc.model
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -138,6 +139,9 @@ func TestClosedBacklogAtDeadlineIsNoUnknownTarget(t *testing.T) {
 	b := gobustest.Start(t, gobus.Options{})
 	cfg := smallConfig(b.Addr)
 	cfg.Model, cfg.Agents, cfg.Window, cfg.TokenTimeout, cfg.Drain = ModelClosed, 50, 256, 20*time.Millisecond, time.Millisecond
+	// One message per send, not the whole window at once: every returned slot is refilled at once, so the bus is
+	// never idle and still holds a backlog when the window ends.
+	cfg.Batch = 1
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := Run(ctx, cfg, io.Discard)

@@ -61,6 +61,15 @@ type wsConn struct {
 	mbuf []byte // fragmented message being reassembled
 
 	nats bool // the NATS protocol (nats.go), not WebSocket
+
+	// Once detached (rx_linux.go) the rx loop reads the descriptor fd: nc and br are nil, in[inOff:] is input not
+	// yet parsed, frag says a fragmented text message is being reassembled. fd is -1 before; fdClosed (under wmu)
+	// once the descriptor is closed.
+	fd       int
+	fdClosed bool
+	in       []byte
+	inOff    int
+	frag     bool
 }
 
 var timeZero time.Time
@@ -116,7 +125,7 @@ func handshake(nc net.Conn, u *url.URL) (*wsConn, error) {
 		return nil, fmt.Errorf("handshake: Upgrade header %q", resp.Header.Get("Upgrade"))
 	}
 	m := binary.LittleEndian.Uint64(seed[16:]) | 1
-	return &wsConn{nc: nc, br: br, mask: m, rbuf: make([]byte, 0, 512)}, nil
+	return &wsConn{nc: nc, br: br, mask: m, rbuf: make([]byte, 0, 512), fd: -1}, nil
 }
 
 // nextMask returns a fresh masking key (xorshift64: the bus only needs keys to vary, not to be secret).
@@ -172,35 +181,46 @@ func (c *wsConn) writeMessages(payloads ...[]byte) error {
 	for _, p := range payloads {
 		c.wbuf = appendFrame(c.wbuf, opText, p, c.nextMask())
 	}
-	_, err := c.nc.Write(c.wbuf)
-	return err
+	return c.writeLocked(c.wbuf, time.Time{})
 }
 
 // writeRaw writes frames already built with appendFrame (by a caller holding no lock on c's buffers).
 func (c *wsConn) writeRaw(frames []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	_, err := c.nc.Write(frames)
-	return err
+	return c.writeLocked(frames, time.Time{})
 }
 
 func (c *wsConn) writeControl(op byte, payload []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.wbuf = appendFrame(c.wbuf[:0], op, payload, c.nextMask())
-	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-	_, err := c.nc.Write(c.wbuf)
-	_ = c.nc.SetWriteDeadline(time.Time{})
+	return c.writeLocked(c.wbuf, time.Now().Add(time.Second))
+}
+
+// writeLocked writes b to the socket, giving up at deadline (zero: none); the caller holds wmu.
+func (c *wsConn) writeLocked(b []byte, deadline time.Time) error {
+	if c.nc == nil {
+		return c.writeFD(b, deadline)
+	}
+	if !deadline.IsZero() {
+		_ = c.nc.SetWriteDeadline(deadline)
+		defer c.nc.SetWriteDeadline(time.Time{})
+	}
+	_, err := c.nc.Write(b)
 	return err
 }
 
-// closeGracefully sends close 1000 (bounded to a second) and closes the socket without waiting for the echo.
+// closeGracefully sends close 1000 (bounded to a second) and closes the socket without waiting for the echo. A
+// detached connection is shut down: the rx loop then reads its end and closes the descriptor.
 func (c *wsConn) closeGracefully() {
-	if c.nats {
-		c.nc.Close()
+	if !c.nats {
+		_ = c.writeControl(opClose, []byte{0x03, 0xE8})
+	}
+	if c.nc == nil {
+		c.shutdownFD()
 		return
 	}
-	_ = c.writeControl(opClose, []byte{0x03, 0xE8})
 	c.nc.Close()
 }
 
