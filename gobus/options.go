@@ -36,7 +36,8 @@ type Options struct {
 	QueueLen int
 	// MaxConnections caps concurrent WebSocket connections; further upgrades get HTTP 503 (default 20000).
 	MaxConnections int
-	// ReadBufferSize is gorilla's per-connection read buffer (default 1024; at least 125 is used).
+	// ReadBufferSize is gorilla's per-connection read buffer (default 1024; at least 125 is used). The netpoll
+	// transport has none: each poller reads into one buffer of its own.
 	ReadBufferSize int
 	// CloseGrace bounds how long Shutdown waits for clients to answer its close frame (default 2 s).
 	CloseGrace time.Duration

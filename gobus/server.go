@@ -1,5 +1,9 @@
 // Package gobus is the lab's Go message bus: agents connect over WebSocket, register an id and groups, and send
 // direct, broadcast and round-robin group messages, exactly as docs/protocol.md specifies.
+//
+// Two transports carry the same routing, queues, limits and metrics (Options.Transport): gorilla/websocket with a
+// reader goroutine per connection (conn_gorilla.go, the default), and netpoll, where connections live in a few
+// epoll loops after the handshake and an idle one has no goroutine and no buffer (netpoll.go, Linux).
 package gobus
 
 import (
