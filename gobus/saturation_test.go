@@ -98,7 +98,8 @@ func runSaturation(b *testing.B, bin, transport string, agents int) satRun {
 	cfg.URL = "ws://" + ls.addr + "/ws"
 	cfg.Agents = agents
 	cfg.Model = loadgen.ModelClosed
-	cfg.Window = 16
+	// bus-load's closed model: 32 per agent sent as one batch, 3000 in flight over all agents.
+	cfg.Window, cfg.InFlight = 32, 3000
 	cfg.Hold, cfg.Warmup, cfg.Duration = 200*time.Millisecond, time.Second, *satDuration
 	cfg.ConnectRate = 5000
 	cfg.CPUAllowance = 1
