@@ -171,7 +171,8 @@ func (c *wsConn) shutdownFD() {
 	}
 }
 
-// closeFD closes the descriptor once no write holds it (the rx loop calls it after removing the connection).
+// closeFD closes the descriptor once no write holds it (the rx loop calls it after removing the connection). It
+// waits in a goroutine of its own: a sender blocked on a full socket must not stall the loop that reads every other.
 func (c *wsConn) closeFD() {
 	go func() {
 		c.wmu.Lock()
