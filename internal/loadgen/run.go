@@ -133,9 +133,11 @@ func (g *gen) run(ctx context.Context) (*Result, error) {
 	fmt.Fprintf(g.log, "loadgen %d: %d/%d agents registered in %v\n", cfg.Generator, len(ls.list), cfg.Agents,
 		time.Since(time.Unix(0, res.Times.ConnectStart)).Round(time.Millisecond))
 	if err := ctx.Err(); err != nil {
+		g.abandon()
 		return res, err
 	}
 	if len(ls.list) < 2 {
+		g.abandon()
 		return res, fmt.Errorf("only %d of %d agents registered (first error: %s)", len(ls.list), cfg.Agents, g.firstError)
 	}
 	if cfg.Generators > 1 {
@@ -205,18 +207,33 @@ func (g *gen) run(ctx context.Context) (*Result, error) {
 		}
 	}
 	// Closing unblocks any sender stuck in a write and ends every reader.
-	g.closing.Store(true)
-	for _, a := range g.byNum {
-		if a != nil {
-			a.c.closeGracefully()
-		}
-	}
+	g.closeAll()
 	senders.Wait()
 	g.readers.Wait()
 	if g.rx != nil {
 		g.rx.close()
 	}
 	return res, ctx.Err()
+}
+
+// closeAll closes every agent's connection; the run's counting stops first (closing), so what the teardown
+// causes is not counted.
+func (g *gen) closeAll() {
+	g.closing.Store(true)
+	for _, a := range g.byNum {
+		if a != nil {
+			a.c.closeGracefully()
+		}
+	}
+}
+
+// abandon ends a run that stops before its traffic: connections closed, readers and the rx loop gone.
+func (g *gen) abandon() {
+	g.closeAll()
+	g.readers.Wait()
+	if g.rx != nil {
+		g.rx.close()
+	}
 }
 
 // finish copies the counters into res.

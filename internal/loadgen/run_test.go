@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -217,4 +219,53 @@ func TestRegisteredAgents(t *testing.T) {
 	if _, err := registeredAgents(context.Background(), http.DefaultClient, "http://"+addr+"/health"); err == nil {
 		t.Error("a page without the metric was accepted")
 	}
+}
+
+// A run that cannot start (a bus at its connection limit: only one of two agents gets in) says why and leaves
+// nothing behind: the agent that did connect is closed, its reader and the rx loop are gone.
+func TestRunTooFewAgentsCleansUp(t *testing.T) {
+	b := gobustest.Start(t, gobus.Options{MaxConnections: 1})
+	cfg := smallConfig(b.Addr)
+	cfg.Agents = 2
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := Run(ctx, cfg, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "only 1 of 2 agents registered") {
+		t.Fatalf("err %v, want only 1 of 2 agents registered", err)
+	}
+	if res.Sessions.Failures["http_503"] != 1 {
+		t.Errorf("failures %v, want one http_503", res.Sessions.Failures)
+	}
+	// The bus sees the agent leave once the generator closed it. (No keep-alive: an idle scrape connection would
+	// keep goroutines of its own.)
+	cl := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	for {
+		m, err := prom.Scrape(ctx, cl, "http://"+b.Addr+"/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		left := generatorGoroutines()
+		if m.Get("bus_registered_agents") == 0 && left == "" {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("after the run: %v agents registered; the generator's goroutines left:\n%s",
+				m.Get("bus_registered_agents"), left)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// generatorGoroutines returns the stacks of goroutines running the generator's code (a method of one of its
+// types: the rx loop, a reader, a sender), or "".
+func generatorGoroutines() string {
+	buf := make([]byte, 1<<20)
+	var out []string
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "internal/loadgen.(*") {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
 }
