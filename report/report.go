@@ -121,11 +121,17 @@ func build(r *scenarios.Results) (*doc, error) {
 		dt := table{Header: []string{"test", "question", "answer", "value", "then", "detail"}}
 		ds := f.Decisions
 		if b := ds.MessageBus; b != nil {
+			if b.GoBusNote != "" {
+				dt.Rows = append(dt.Rows, []string{"2 bus", "the Go bus decided on", b.GoBus, "", "", b.GoBusNote})
+			}
 			for _, c := range b.HandlesP95 {
 				dt.Rows = append(dt.Rows, check("2 bus", c))
 			}
 			dt.Rows = append(dt.Rows, check("2 bus", b.Delivered), check("2 bus", b.Improvement), check("2 bus", b.Memory),
 				[]string{"2 bus", "recommendation", "", "", b.Recommendation, ""})
+			for _, c := range b.VsNATS {
+				dt.Rows = append(dt.Rows, check("2 bus vs NATS", c))
+			}
 		}
 		if s := ds.SpawnPatterns; s != nil {
 			for _, c := range s.Savings {

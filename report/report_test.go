@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/perf/benchfmt"
 
+	"github.com/agentlab/agentlab/decide"
 	"github.com/agentlab/agentlab/scenarios"
 )
 
@@ -367,6 +368,33 @@ func TestSummary(t *testing.T) {
 			if !strings.Contains(out, c.Criterion) {
 				t.Errorf("summary lacks criterion %q", c.Criterion)
 			}
+		}
+	}
+}
+
+// The decision table names the Go bus Test 2 was decided on (when two Go designs ran) and a bus-vs-NATS row per
+// bus we build.
+func TestDecisionTableGoBusAndNATS(t *testing.T) {
+	r, err := scenarios.ReadResults("testdata/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := r.Final.Decisions.MessageBus
+	if b == nil {
+		t.Fatal("the fixture has no message-bus decision")
+	}
+	b.GoBus, b.GoBusNote = "go-netpoll", "Go = go-netpoll, Go's best design here: … go 1 vs go-netpoll 2"
+	b.VsNATS = []decide.Check{{Question: "rust bus delivers more per CPU-second than NATS?", Answer: decide.Inconclusive}}
+	d, err := build(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	d.markdown(&got)
+	for _, want := range []string{"| 2 bus | the Go bus decided on | go-netpoll |", "Go's best design here",
+		"| 2 bus vs NATS | rust bus delivers more per CPU-second than NATS? | inconclusive |"} {
+		if !strings.Contains(got.String(), want) {
+			t.Errorf("report.md lacks %q", want)
 		}
 	}
 }
