@@ -172,10 +172,10 @@ type command struct {
 // (A function, not a variable: run's --help lists them.)
 func commands() []command {
 	return []command{
-	{"run", "run --scenario NAME [flags]   run a scenario (the default command)", runCmd},
-	{"images", "images [NAMES|all]            build images (agentlab/<name>:<hash> and :latest) and exit", imagesCmd},
-	{"clean", "clean                         remove every container and network of every lab run on this daemon", cleanCmd},
-	{"compare", "compare RESULTS_A RESULTS_B   benchstat-style comparison of two results folders", compareCmd},
+		{"run", "run --scenario NAME [flags]   run a scenario (the default command)", runCmd},
+		{"images", "images [NAMES|all]            build images (agentlab/<name>:<hash> and :latest) and exit", imagesCmd},
+		{"clean", "clean                         remove every container and network of every lab run on this daemon", cleanCmd},
+		{"compare", "compare RESULTS_A RESULTS_B   benchstat-style comparison of two results folders", compareCmd},
 		{"report", "report RESULTS_DIR            render report.md, report.html, bench.txt and runs.csv again", reportCmd},
 	}
 }
