@@ -76,7 +76,7 @@ type RunResult struct {
 	DrainEnd     string `json:"drain_end"` // complete | quiet | deadline
 
 	Latency    stats.Summary `json:"latency"`     // delivery − intended send time (open) or send time (closed), ms
-	LatencyHDR *loadgen.Hist `json:"latency_hdr"` // the histogram (µs), HdrHistogram V2 compressed base64
+	LatencyHDR *stats.Hist   `json:"latency_hdr"` // the histogram (µs), HdrHistogram V2 compressed base64
 	SendLag    stats.Summary `json:"send_lag"`    // open model: actual − intended send time, ms
 
 	ErrorFrames map[string]int64 `json:"error_frames"` // error frames the agents received, by code

@@ -271,7 +271,7 @@ func (res *Result) summarize(bus string, k cfgKey) (Summary, bool) {
 	}
 	s := Summary{Agents: k.agents, Pattern: k.pattern, Model: k.model, Runs: len(all), Failed: len(all) - len(good),
 		Metrics: map[scenario.Metric]stats.Interval{}}
-	pooled := loadgen.NewHist()
+	pooled := stats.NewHist()
 	for _, r := range all {
 		s.OfferedPerS = r.OfferedPerS
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/agentlab/agentlab/decide"
 	"github.com/agentlab/agentlab/internal/agent"
-	"github.com/agentlab/agentlab/internal/loadgen"
+	"github.com/agentlab/agentlab/internal/stats"
 	"github.com/agentlab/agentlab/scenarios/buses"
 	"github.com/agentlab/agentlab/scenarios/scenario"
 )
@@ -156,8 +156,8 @@ func TestFaultAnalyse(t *testing.T) {
 	}
 }
 
-func hist(us ...int64) *loadgen.Hist {
-	h := loadgen.NewHist()
+func hist(us ...int64) *stats.Hist {
+	h := stats.NewHist()
 	for _, v := range us {
 		h.RecordUS(v)
 	}
