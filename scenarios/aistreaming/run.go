@@ -1,7 +1,6 @@
 package aistreaming
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,8 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/moby/moby/api/pkg/stdcopy"
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/network"
@@ -277,26 +274,13 @@ func (l *streamLab) run(ctx context.Context, c streamClientInfo, n int, delay ti
 // readStreamClient waits for a client container to exit and decodes its result (stdout); a failed run's stderr
 // tail becomes the error.
 func readStreamClient(ctx context.Context, cli *client.Client, id string) (*streamclient.Result, error) {
-	w := cli.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
-	var code int64
-	select {
-	case r := <-w.Result:
-		code = r.StatusCode
-	case err := <-w.Error:
-		return nil, fmt.Errorf("wait for the stream client: %w", err)
-	}
-	logs, err := cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
+	out, errb, code, err := dockerx.WaitOutput(ctx, cli, id)
 	if err != nil {
-		return nil, fmt.Errorf("stream client logs: %w", err)
+		return nil, fmt.Errorf("stream client: %w", err)
 	}
-	defer logs.Close()
-	var out, errb bytes.Buffer
-	if _, err := stdcopy.StdCopy(&out, &errb, logs); err != nil {
-		return nil, fmt.Errorf("stream client logs: %w", err)
-	}
-	res, decErr := streamclient.DecodeResult(out.Bytes())
+	res, decErr := streamclient.DecodeResult(out)
 	if code != 0 {
-		return res, fmt.Errorf("stream client exit %d: %s", code, scenario.LastLine(errb.String()))
+		return res, fmt.Errorf("stream client exit %d: %s", code, scenario.LastLine(string(errb)))
 	}
 	return res, decErr
 }

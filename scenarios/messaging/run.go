@@ -1,7 +1,6 @@
 package messaging
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 
@@ -461,14 +459,9 @@ func (l *msgLab) readReports(ctx context.Context, st *convStack) []ctrReport {
 }
 
 func containerReports(ctx context.Context, cli *client.Client, id string) ([]agent.Report, error) {
-	logs, err := cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true})
+	out, _, err := dockerx.Logs(ctx, cli, id)
 	if err != nil {
-		return nil, fmt.Errorf("logs: %w", err)
+		return nil, err
 	}
-	defer logs.Close()
-	var stdout, stderr bytes.Buffer
-	if _, err := stdcopy.StdCopy(&stdout, &stderr, logs); err != nil {
-		return nil, fmt.Errorf("logs: %w", err)
-	}
-	return agent.DecodeReports(stdout.Bytes())
+	return agent.DecodeReports(out)
 }
