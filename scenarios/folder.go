@@ -85,7 +85,7 @@ func ReadFolder(dir string) (*Folder, error) {
 			return nil, fmt.Errorf("decode %s: %w", n, err)
 		}
 		var head struct {
-			RunID string              `json:"run_id"`
+			RunID string             `json:"run_id"`
 			Env   rundir.Environment `json:"environment"`
 		}
 		if json.Unmarshal(b, &head) == nil && (r.RunID == "" || n == "final-report.json") {

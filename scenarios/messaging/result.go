@@ -32,7 +32,7 @@ type Result struct {
 	FaultRuns []FaultRun  `json:"faults"`
 	Memory    []MemoryFig `json:"memory"`
 	// ContainerMem is every bus and agent container's memory series from each source (memstat, as spawn's).
-	ContainerMem *memstat.Recording          `json:"container_memory,omitempty"`
+	ContainerMem *memstat.Recording        `json:"container_memory,omitempty"`
 	Decision     *decide.MessagingDecision `json:"decision"`
 	Notes        []string                  `json:"notes"`
 	// Interrupted: the run was stopped by a signal; what ran is kept.
