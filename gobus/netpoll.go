@@ -594,11 +594,12 @@ func (c *pollConn) parse(b []byte) (int, error) {
 			return off, c.protocolError("message start before final message frame")
 		}
 		if op.IsData() {
-			total := n
+			// Compared without adding, so a 64-bit length cannot wrap the total around (fragLen ≤ the limit).
+			limit := uint64(s.opts.MaxMessageBytes)
 			if op == ws.OpContinuation {
-				total += uint64(c.fragLen)
+				limit -= uint64(c.fragLen)
 			}
-			if total > uint64(s.opts.MaxMessageBytes) {
+			if n > limit {
 				// As gorilla's read limit: close 1009 as soon as the header says so, nothing of the message handled.
 				c.sendControl(byte(ws.OpClose), closePayload(1009, ""))
 				s.m.errors[codeTooLarge].Inc()
