@@ -57,7 +57,8 @@ type wireOutcome struct {
 	failed bool
 	// ended: a close or a failure; bytes after it are not read.
 	ended bool
-	// need is the number of bytes that would complete the frame the stream ends in (0 at a frame boundary).
+	// need is the number of bytes that would complete the frame the stream ends in (0 at a frame boundary); for
+	// a failed stream, the header (mask key included) of the frame that failed it.
 	need int
 	// inMessage: the stream ends inside a fragmented message.
 	inMessage bool
@@ -79,8 +80,11 @@ func modelWire(b []byte, maxMsg int, d wireDialect) wireOutcome {
 	var fragOp byte // 0: no message in progress
 	var frag []byte
 	var fragLen uint64 // counted toward the limit
+	headerEnd := 0 // where the current frame's header (mask key included) ends
 	fail := func(code int) wireOutcome {
 		o.close, o.failed, o.ended = code, true, true
+		// A transport may want the whole header before it judges a frame (gorilla reads the mask key first).
+		o.need = max(0, headerEnd-len(b))
 		return o
 	}
 	off := 0
@@ -111,6 +115,7 @@ func modelWire(b []byte, maxMsg int, d wireDialect) wireOutcome {
 			n = binary.BigEndian.Uint64(h[2:10])
 		}
 		control := op >= 8
+		headerEnd = off + hl + 4
 		switch {
 		case h[0]&0x70 != 0, h[1]&0x80 == 0: // reserved bits, unmasked client frame (§5.1, §5.2)
 			return fail(1002)
@@ -229,7 +234,7 @@ func completeStream(stream []byte, maxMsg int, d wireDialect) (phases [][]byte, 
 		o = modelWire(b, maxMsg, d)
 	}
 	if o.ended {
-		return [][]byte{b}, o
+		return [][]byte{append(b, make([]byte, o.need)...)}, o
 	}
 	if o.inMessage {
 		b = append(b, maskedFrame(0, true, [4]byte{}, nil)...)

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/agentlab/agentlab/gobus"
 	"github.com/agentlab/agentlab/internal/conformance"
@@ -54,6 +55,7 @@ var diffDesigns = []struct {
 const (
 	diffStreamsEnv     = "AGENTLAB_DIFF_STREAMS"
 	diffSeedEnv        = "AGENTLAB_DIFF_SEED"
+	diffShowEnv        = "AGENTLAB_DIFF_SHOW" // differing streams printed in full (default 5)
 	diffDefaultStreams = 500
 	// diffMaxMessage is the buses' default max_message_bytes (the streams' oversize cases are built on it).
 	diffMaxMessage = 65536
@@ -65,9 +67,29 @@ type diffAllowance struct {
 	Kind, Design, End string
 }
 
+// diffDefect is a known defect of a design (docs/protocol.md, "Known defects"): a stream it matches may differ on
+// that design; the test counts it instead of failing. Fixing the defect is removing the line.
+type diffDefect struct {
+	Design, Why string
+	Match       func(diffStream) bool
+}
+
+var diffKnownDefects = []diffDefect{
+	{"rust", "invalid UTF-8 in a fragmented text message (tungstenite keeps a message whose continuation fails " +
+		"UTF-8 open: the rest is delivered corrupted, or the next message fails the connection)",
+		func(s diffStream) bool { return s.utf8Frag }},
+	{"rust", "a close frame whose reason is invalid UTF-8 is answered with malformed and the connection kept",
+		func(s diffStream) bool { return s.kind == "close-reason-invalid-utf8" }},
+}
+
 var diffAllowed = []diffAllowance{
 	// gorilla reads a 1-byte close body as "no status" and answers with an empty close frame.
 	{Kind: "close-body-1-byte", Design: "go", End: "close empty"},
+	// tungstenite judges a frame once all of it has arrived; the Go transports judge the header as soon as it is
+	// in. A stream cut inside a frame with a bad header: rust sees the end of the stream first (no close frame).
+	{Kind: "garbage", Design: "rust", End: "eof"},
+	{Kind: "truncated-header", Design: "rust", End: "eof"},
+	{Kind: "truncated-payload", Design: "rust", End: "eof"},
 }
 
 // diffTarget is one running bus of a design.
@@ -128,6 +150,8 @@ func TestDifferential(t *testing.T) {
 	differ := 0
 	allowed := map[string]int{}
 	kinds := map[string]int{} // differing answers by ending kind and design
+	defects := map[string]int{}
+	show := envInt(t, diffShowEnv, 5)
 	for i, s := range streams {
 		for k := 1; k < len(targets); k++ {
 			got, want := answers[k][i], answers[0][i]
@@ -138,20 +162,36 @@ func TestDifferential(t *testing.T) {
 				allowed[fmt.Sprintf("%s/%s→%s", a.Kind, a.Design, a.End)]++
 				continue
 			}
+			if d, ok := knownDefect(s, targets[k].name); ok {
+				defects[d.Design+": "+d.Why]++
+				continue
+			}
 			differ++
 			kinds[s.kind+"/"+targets[k].name]++
-			if differ <= 5 {
+			if differ <= show {
 				t.Errorf("stream %d (seed %d, ends %s): %s and %s differ\nstream (hex, phases split by |):\n%s\n%s:\n%s\n%s:\n%s",
 					i, seed, s.kind, targets[k].name, ref, s.hex(), ref, clipLines(want), targets[k].name, clipLines(got))
 			}
 		}
 	}
-	if differ > 5 {
+	if differ > show {
 		t.Errorf("… %d differing answers in all, by ending/design: %v", differ, kinds)
 	}
 	for k, v := range allowed {
 		t.Logf("allowed difference %s: %d streams", k, v)
 	}
+	for k, v := range defects {
+		t.Logf("known defect of %s: %d streams", k, v)
+	}
+}
+
+func knownDefect(s diffStream, design string) (diffDefect, bool) {
+	for _, d := range diffKnownDefects {
+		if d.Design == design && d.Match(s) {
+			return d, true
+		}
+	}
+	return diffDefect{}, false
 }
 
 // allowedDiff reports whether got differs from want only by an allowed ending.
@@ -200,6 +240,8 @@ type diffStream struct {
 	id    string
 	steps []diffStep
 	kind  string // the ending's kind: "clean" (a close 1000 from the client) or a hostile one
+	// utf8Frag: a text message with invalid UTF-8 is sent in fragments.
+	utf8Frag bool
 }
 
 type diffStep struct {
@@ -299,7 +341,9 @@ func genStream(r *rand.Rand, i int) diffStream {
 	for range r.IntN(6) {
 		var b []byte
 		for range 1 + r.IntN(3) {
-			b = append(b, validFrames(r, self, i)...)
+			f, bad := validFrames(r, self, i)
+			b = append(b, f...)
+			s.utf8Frag = s.utf8Frag || bad
 		}
 		s.steps = append(s.steps, diffStep{b: b, cuts: cuts(r, len(b))})
 	}
@@ -314,17 +358,17 @@ func genStream(r *rand.Rand, i int) diffStream {
 }
 
 // validFrames is one valid unit: a message (text or binary, whole or fragmented with control frames between the
-// fragments) or a lone control frame.
-func validFrames(r *rand.Rand, self string, i int) []byte {
+// fragments) or a lone control frame; utf8Frag when it is a text message with invalid UTF-8 in fragments.
+func validFrames(r *rand.Rand, self string, i int) (b []byte, utf8Frag bool) {
 	switch r.IntN(8) {
 	case 0:
 		p := make([]byte, r.IntN(126))
 		for j := range p {
 			p[j] = byte(r.Uint32())
 		}
-		return frame(r, 9, true, p) // ping
+		return frame(r, 9, true, p), false // ping
 	case 1:
-		return frame(r, 0xA, true, []byte("unsolicited")) // pong
+		return frame(r, 0xA, true, []byte("unsolicited")), false // pong
 	}
 	op := byte(1)
 	m := message(r, self, i)
@@ -332,7 +376,7 @@ func validFrames(r *rand.Rand, self string, i int) []byte {
 		op = 2
 	}
 	if r.IntN(5) < 3 || len(m) < 2 {
-		return frame(r, op, true, m)
+		return frame(r, op, true, m), false
 	}
 	// Fragments at random points (also inside a UTF-8 sequence), pings between some.
 	k := 2 + r.IntN(3)
@@ -342,7 +386,6 @@ func validFrames(r *rand.Rand, self string, i int) []byte {
 	}
 	slices.Sort(pts)
 	pts = append(pts, len(m))
-	var b []byte
 	for j := 0; j+1 < len(pts); j++ {
 		fop := byte(0)
 		if j == 0 {
@@ -353,7 +396,7 @@ func validFrames(r *rand.Rand, self string, i int) []byte {
 			b = append(b, frame(r, 9, true, []byte("between"))...)
 		}
 	}
-	return b
+	return b, op == 1 && !utf8.Valid(m)
 }
 
 // hostile returns one hostile ending: its kind, bytes, and whether the client then half-closes.
