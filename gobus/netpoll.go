@@ -142,6 +142,7 @@ type poller struct {
 	buf   []byte
 	again []*pollConn // connections with input left after netpollReads reads
 	spare []*pollConn // again's other backing array
+	pongs []byte      // pongs of the connection being parsed, written together (netpoll_pong.go)
 }
 
 func newPoller(np *netpoll) (*poller, error) {
@@ -452,6 +453,9 @@ func (p *poller) readable(c *pollConn, hup bool) {
 			b = p.buf[:n]
 		}
 		used, err := c.parse(b)
+		if ferr := c.flushPongs(); err == nil {
+			err = ferr
+		}
 		if err != nil {
 			p.teardown(c, err)
 			return
@@ -537,6 +541,7 @@ func (e *closeError) Error() string { return fmt.Sprintf("gobus: close %d: %s", 
 
 // protocolError sends close 1002 and returns the error that ends the connection (as gorilla does).
 func (c *pollConn) protocolError(why string) error {
+	c.flushPongs()
 	c.sendControl(byte(ws.OpClose), closePayload(1002, why))
 	return &closeError{1002, why}
 }
@@ -601,6 +606,7 @@ func (c *pollConn) parse(b []byte) (int, error) {
 			}
 			if n > limit {
 				// As gorilla's read limit: close 1009 as soon as the header says so, nothing of the message handled.
+				c.flushPongs()
 				c.sendControl(byte(ws.OpClose), closePayload(1009, ""))
 				s.m.errors[codeTooLarge].Inc()
 				return off, &closeError{1009, "message too large"}
@@ -646,7 +652,7 @@ func (c *pollConn) parse(b []byte) (int, error) {
 			}
 			c.fragOp, c.fragLen = ws.OpContinuation, 0
 		case ws.OpPing:
-			if err := c.sendControl(byte(ws.OpPong), payload); err != nil && !errors.Is(err, errCloseSent) {
+			if err := c.queuePong(payload); err != nil {
 				return off, err
 			}
 		case ws.OpPong:
@@ -676,6 +682,7 @@ func (c *pollConn) onClose(payload []byte) error {
 	if code != 1005 {
 		reply = []byte{byte(code >> 8), byte(code)}
 	}
+	c.flushPongs()
 	c.sendControl(byte(ws.OpClose), reply)
 	return errPeerGone
 }

@@ -80,7 +80,7 @@ func modelWire(b []byte, maxMsg int, d wireDialect) wireOutcome {
 	var fragOp byte // 0: no message in progress
 	var frag []byte
 	var fragLen uint64 // counted toward the limit
-	headerEnd := 0 // where the current frame's header (mask key included) ends
+	headerEnd := 0     // where the current frame's header (mask key included) ends
 	fail := func(code int) wireOutcome {
 		o.close, o.failed, o.ended = code, true, true
 		// A transport may want the whole header before it judges a frame (gorilla reads the mask key first).

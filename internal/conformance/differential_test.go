@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -604,12 +605,27 @@ type rawConn struct {
 	r *bufio.Reader
 }
 
-func dialRaw(ctx context.Context, wsURL string) (*rawConn, error) {
+func dialRaw(ctx context.Context, wsURL string) (*rawConn, error) { return dialRawBuf(ctx, wsURL, 0) }
+
+// dialRawBuf is dialRaw with the socket's receive buffer set to rcvbuf bytes before connecting (0: the
+// system's), as a client that wants to hold the bus's data back with a small window would.
+func dialRawBuf(ctx context.Context, wsURL string, rcvbuf int) (*rawConn, error) {
 	u, err := url.Parse(wsURL)
 	if err != nil {
 		return nil, err
 	}
 	var d net.Dialer
+	if rcvbuf > 0 {
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			if err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
+			}); err != nil {
+				return err
+			}
+			return serr
+		}
+	}
 	nc, err := d.DialContext(ctx, "tcp", u.Host)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", u.Host, err)
