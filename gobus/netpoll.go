@@ -591,7 +591,9 @@ func (c *pollConn) parse(b []byte) (int, error) {
 			return off, c.protocolError("incorrect mask flag")
 		case op.IsReserved():
 			return off, c.protocolError("unknown opcode " + fmt.Sprint(op))
-		case op.IsControl() && (!fin || n > ws.MaxControlFramePayloadSize):
+		case op.IsControl() && (!fin || h[1]&0x7f > ws.MaxControlFramePayloadSize):
+			// The 7-bit field, not the decoded length: a control frame's length in the 16- or 64-bit form is
+			// over 125 or not minimally encoded (§5.2), and gorilla refuses both (FuzzGorillaFrames found it).
 			return off, c.protocolError("control frame length > 125 or not final")
 		case op == ws.OpContinuation && c.fragOp == ws.OpContinuation:
 			return off, c.protocolError("continuation after final message frame")

@@ -19,6 +19,8 @@ func TestWireRegressions(t *testing.T) {
 		// A 64-bit length with its most significant bit set (RFC 6455 §5.2 says it must be 0): too large, 1009
 		// (gorilla returned ErrReadLimit without a close frame).
 		{"64-bit length with the top bit set", []byte{0x81, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, nil, 1},
+		// A ping whose length 0 is written in the 64-bit form: gorilla refuses it (1002), netpoll answered it.
+		{"control frame length in the 64-bit form", []byte{0x89, 0xFF}, nil, 1},
 		// A malformed message, then a protocol error: gorilla wrote its close 1002 while the bus's writer was
 		// draining the malformed reply, which then followed the close frame (fixed by closeGuard).
 		{"no data frame after a close frame", []byte("\x81\x9d\x00\x00\x00\x00{\"type\":\"register\",\"id\"\x81\x9d\x00:\"fz\"}" +

@@ -121,7 +121,7 @@ func modelWire(b []byte, maxMsg int, d wireDialect) wireOutcome {
 			return fail(1002)
 		case op >= 3 && op <= 7, op >= 0xB: // reserved opcodes
 			return fail(1002)
-		case control && (!fin || n > 125): // §5.5
+		case control && (!fin || h[1]&0x7f > 125): // §5.5; a 16/64-bit length form is not minimal for ≤ 125 (§5.2)
 			return fail(1002)
 		case op == 0 && fragOp == 0, (op == 1 || op == 2) && fragOp != 0: // §5.4
 			return fail(1002)

@@ -417,6 +417,12 @@ func hostile(r *rand.Rand) (string, []byte, bool) {
 	case 3:
 		return "control-too-long", frame(r, 9, true, bytes.Repeat([]byte("p"), 126+r.IntN(200))), false
 	case 4:
+		if r.IntN(2) == 0 {
+			// A short ping with its length in the 16-bit form (not minimal, §5.2).
+			f := frameKey(9, true, true, [4]byte{1, 2, 3, 4}, bytes.Repeat([]byte("p"), 126))
+			f[2], f[3] = 0, 5
+			return "control-long-form", f[:8+5], false
+		}
 		return "control-fragmented", frame(r, 9, false, []byte("x")), false
 	case 5:
 		return "continuation-first", frame(r, 0, r.IntN(2) == 0, ok), false
