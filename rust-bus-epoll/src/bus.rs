@@ -961,12 +961,7 @@ impl Bus {
             self.m.dropped_slow_consumer += 1;
             return false;
         }
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        c.out.reserve(len + 10);
-        frame::append_header(&mut c.out, OP_TEXT, len);
-        for p in parts {
-            c.out.extend_from_slice(p);
-        }
+        let len = append_text_frame(&mut c.out, parts);
         c.qn += 1;
         if !c.woken && !c.blocked {
             c.woken = true;
@@ -1223,6 +1218,25 @@ impl Bus {
         all[7] = b"}";
         self.enqueue(i, &all, OutType::Error);
     }
+}
+
+/// Appends one server text frame whose payload is the concatenation of parts; returns the payload length.
+#[inline]
+pub fn append_text_frame(out: &mut Vec<u8>, parts: &[&[u8]]) -> usize {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    out.reserve(len + 10);
+    frame::append_header(out, OP_TEXT, len);
+    // One capacity check for the whole frame instead of one per part (measured: route 42 → see the commit).
+    // SAFETY: reserve made room for len more bytes; the parts are copied into it, then exposed.
+    unsafe {
+        let mut dst = out.as_mut_ptr().add(out.len());
+        for p in parts {
+            std::ptr::copy_nonoverlapping(p.as_ptr(), dst, p.len());
+            dst = dst.add(p.len());
+        }
+        out.set_len(out.len() + len);
+    }
+    len
 }
 
 type Pair<'a> = (&'a [u8], &'a [u8]);
