@@ -493,9 +493,20 @@ func TestBusDecisionGoBest(t *testing.T) {
 	}
 }
 
-// TestBusDecisionRustBest: with two Rust designs measured, Test 2 is decided on the one with more deliveries per
-// bus CPU-second at saturation, names both designs, and compares it with Go's best.
+// TestBusDecisionRustBest: rust-epoll is selectable alone and part of all; with two Rust designs measured, Test 2
+// is decided on the one with more deliveries per bus CPU-second at saturation, names both designs, and compares it
+// with Go's best.
 func TestBusDecisionRustBest(t *testing.T) {
+	for _, bus := range []string{buses.RustEpoll, "all"} {
+		p := busParams()
+		p.Bus = bus
+		if err := checkBusLoad(p); err != nil {
+			t.Errorf("--bus %s rejected: %v", bus, err)
+		}
+	}
+	if p := busParams(); func() bool { p.Bus = "rust-tokio"; return checkBusLoad(p) == nil }() {
+		t.Error("--bus rust-tokio accepted")
+	}
 	for _, tc := range []struct {
 		epollSat float64
 		want     string
