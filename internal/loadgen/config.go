@@ -98,7 +98,7 @@ func DefaultConfig() Config {
 		Pattern: PatternTargeted, Model: ModelOpen, Rate: 1000, Window: 4, TokenTimeout: time.Second,
 		Hold: 500 * time.Millisecond, Warmup: time.Second, Duration: 5 * time.Second, Drain: 2 * time.Second,
 		ConnectRate: 1000, ConnectConcurrency: 64, ConnectTimeout: 10 * time.Second, BarrierTimeout: 30 * time.Second,
-		StepTimeout: time.Minute,
+		StepTimeout:  time.Minute,
 		PayloadBytes: 64, GroupSize: 10, SaturationThreshold: 0.85, Seed: 1,
 	}
 }
