@@ -6,20 +6,29 @@ package stats
 // bus's memory read after each step of idle connections settles, fitted by least squares against the connection
 // count, separates the two: the slope is what one more connection costs, the intercept the fixed cost.
 
+// The fit starts at the first step with connections: the reading with none is the idle figure, reported apart. The
+// first connections trigger fixed costs the later ones do not (the Go runtime's heap and stack arenas grow a step:
+// ~5 MiB at the first 250 connections of gobus, both transports, against ~1–2 MiB per further 250), and a line
+// through the idle point would tilt by that step, more the shorter the ladder; from the first step on the slope
+// is what one more connection costs, and intercept − idle is the fixed cost of having connections at all.
+
 // ConnReading is a container's memory with Conns registered idle connections, read once it settled.
 type ConnReading struct {
 	Conns int     `json:"connections"`
 	Bytes float64 `json:"bytes"`
 }
 
-// ConnFit is one repeat's least-squares line: Bytes = InterceptBytes + SlopeBytes·Conns.
+// ConnFit is one repeat's least-squares line over the readings with connections: Bytes = InterceptBytes +
+// SlopeBytes·Conns. IdleBytes is the reading with none (nil when there was none).
 type ConnFit struct {
-	SlopeBytes     float64 `json:"slope_bytes_per_conn"`
-	SlopeStdErr    float64 `json:"slope_stderr_bytes"`
-	InterceptBytes float64 `json:"intercept_bytes"`
-	R2             float64 `json:"r2"`
-	Points         int     `json:"points"`
-	MaxConns       int     `json:"max_connections"`
+	SlopeBytes     float64  `json:"slope_bytes_per_conn"`
+	SlopeStdErr    float64  `json:"slope_stderr_bytes"`
+	InterceptBytes float64  `json:"intercept_bytes"`
+	IdleBytes      *float64 `json:"idle_bytes"`
+	R2             float64  `json:"r2"`
+	Points         int      `json:"points"` // readings fitted
+	MinConns       int      `json:"min_connections"`
+	MaxConns       int      `json:"max_connections"`
 }
 
 // ConnSlope is memory per connection over repeats: each repeat (a fresh container stepped through the same
@@ -32,21 +41,30 @@ type ConnSlope struct {
 	Repeats   []ConnFit `json:"repeats"`
 }
 
-// FitConn fits one repeat's readings; ok is false with fewer than two distinct connection counts.
+// FitConn fits one repeat's readings with connections (the idle one, Conns 0, is kept apart); ok is false with
+// fewer than two distinct connection counts above 0.
 func FitConn(rs []ConnReading) (ConnFit, bool) {
-	x := make([]float64, len(rs))
-	y := make([]float64, len(rs))
-	mx := 0
-	for i, r := range rs {
-		x[i], y[i] = float64(r.Conns), r.Bytes
-		mx = max(mx, r.Conns)
+	var x, y []float64
+	var f ConnFit
+	for _, r := range rs {
+		if r.Conns <= 0 {
+			idle := r.Bytes
+			f.IdleBytes = &idle
+			continue
+		}
+		x, y = append(x, float64(r.Conns)), append(y, r.Bytes)
+		if f.MinConns == 0 || r.Conns < f.MinConns {
+			f.MinConns = r.Conns
+		}
+		f.MaxConns = max(f.MaxConns, r.Conns)
 	}
-	f, ok := LinearFit(x, y)
+	lf, ok := LinearFit(x, y)
+	f.Points = len(x)
 	if !ok {
-		return ConnFit{Points: len(rs), MaxConns: mx}, false
+		return f, false
 	}
-	return ConnFit{SlopeBytes: f.Slope, SlopeStdErr: f.SlopeStdErr, InterceptBytes: f.Intercept, R2: f.R2,
-		Points: f.N, MaxConns: mx}, true
+	f.SlopeBytes, f.SlopeStdErr, f.InterceptBytes, f.R2 = lf.Slope, lf.SlopeStdErr, lf.Intercept, lf.R2
+	return f, true
 }
 
 // FitConnSlope fits each repeat (repeats that cannot be fitted are left out) and summarises the slopes and

@@ -12,7 +12,7 @@ func TestFitConnSlope(t *testing.T) {
 	exact := []ConnReading{line(0, 0), line(250, 0), line(500, 0), line(1000, 0)}
 	f, ok := FitConn(exact)
 	if !ok || math.Abs(f.SlopeBytes-4096) > 1e-6 || math.Abs(f.InterceptBytes-8<<20) > 1e-3 || math.Abs(f.R2-1) > 1e-12 ||
-		f.Points != 4 || f.MaxConns != 1000 {
+		f.Points != 3 || f.MinConns != 250 || f.MaxConns != 1000 || f.IdleBytes == nil || *f.IdleBytes != 8<<20 {
 		t.Fatalf("exact line: %+v", f)
 	}
 	// Slopes 4000..4500 over 7 repeats: the median is the middle one, the interval the order statistics' (n=7:
@@ -37,12 +37,15 @@ func TestFitConnSlope(t *testing.T) {
 	if math.Abs(cs.Intercept.Estimate-(8<<20+3*1024)) > 1e-3 || math.Abs(cs.R2Min-1) > 1e-9 {
 		t.Errorf("intercept %+v, r2 min %v", cs.Intercept, cs.R2Min)
 	}
-	// A fixed step at the first connections moves the intercept, not (much) the slope — unlike the per-run
-	// difference at 100 connections, which it doubles.
+	// A fixed step at the first connections moves the intercept, not the slope — unlike the per-run difference
+	// at 100 connections ((connected − idle) / 100 = 4096 + 5243 here) or a line through the idle point.
 	stepped := []ConnReading{line(0, 0), line(250, 512<<10), line(500, 512<<10), line(1000, 512<<10)}
 	f, _ = FitConn(stepped)
-	if f.SlopeBytes < 4096 || f.SlopeBytes > 4096*1.2 {
-		t.Errorf("stepped: slope %.0f, want within 20 %% above 4096", f.SlopeBytes)
+	if math.Abs(f.SlopeBytes-4096) > 1e-6 || math.Abs(f.InterceptBytes-(8<<20+512<<10)) > 1e-3 || *f.IdleBytes != 8<<20 {
+		t.Errorf("stepped: %+v, want slope 4096, intercept 8.5 MiB, idle 8 MiB", f)
+	}
+	if _, ok := FitConn([]ConnReading{line(0, 0), line(250, 0)}); ok {
+		t.Error("one count above 0 cannot be fitted")
 	}
 	if _, ok := FitConnSlope(nil); ok {
 		t.Error("no repeats fitted")
