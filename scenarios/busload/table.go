@@ -132,6 +132,12 @@ func writeBusDecision(w io.Writer, d decide.BusDecision) {
 	fmt.Fprintf(w, "  Rust provides 2–5× improvement?        %s\n", d.ImprovementAnswer)
 	fmt.Fprintf(w, "    basis: %s\n", d.ImprovementBasis)
 	fmt.Fprintf(w, "  Rust uses < 50 %% of Go's memory?        %s\n", d.MemoryAnswer)
+	if d.MemoryBasis != "" {
+		fmt.Fprintf(w, "    basis: %s\n", d.MemoryBasis)
+	}
+	if d.MemPerRunContext != "" {
+		fmt.Fprintf(w, "    %s\n", d.MemPerRunContext)
+	}
 	fmt.Fprintf(w, "  → %s\n", d.Recommendation)
 	for _, c := range d.VsNATS {
 		// Not in the seed: should we build a bus at all, or run NATS?
