@@ -22,7 +22,7 @@ import (
 // TestLadderOnBuses steps every bus through idle connections (0, 250, 500, 1000 unless AGENTLAB_CONNMEM_STEPS
 // says otherwise), buses interleaved per repeat (AGENTLAB_CONNMEM_REPEATS, default 2), and fits the slope. It
 // asserts what must hold on any machine — every step reached with its connections registered, memory rising
-// along a straight line — and logs the figures (go test -v): the README's memory per connection comes from
+// along a line (R² ≥ 0.7: the Go runtime grows its heap in steps, so Go's lines bend) — and logs the figures (go test -v): the README's memory per connection comes from
 // bus-load, which runs the same ladder.
 func TestLadderOnBuses(t *testing.T) {
 	r := labtest.Docker(t)
@@ -99,7 +99,7 @@ func TestLadderOnBuses(t *testing.T) {
 				}
 			}
 			f, ok := stats.FitConn(Readings(pts))
-			if !ok || f.SlopeBytes < 1<<10 || f.SlopeBytes > 64<<10 || f.R2 < 0.9 {
+			if !ok || f.SlopeBytes < 1<<10 || f.SlopeBytes > 64<<10 || f.R2 < 0.7 {
 				t.Errorf("%s: fit %+v from %+v", b.name, f, pts)
 			}
 			line := ""
