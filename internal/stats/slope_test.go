@@ -8,7 +8,9 @@ import (
 // Known readings → known slope and intercept: 8 MiB fixed, 4 KiB per connection, with the runtime's step at the
 // first connections (+512 KiB) and a little noise the fit must see through.
 func TestFitConnSlope(t *testing.T) {
-	line := func(c int, extra float64) ConnReading { return ConnReading{Conns: c, Bytes: 8<<20 + 4096*float64(c) + extra} }
+	line := func(c int, extra float64) ConnReading {
+		return ConnReading{Conns: c, Bytes: 8<<20 + 4096*float64(c) + extra}
+	}
 	exact := []ConnReading{line(0, 0), line(250, 0), line(500, 0), line(1000, 0)}
 	f, ok := FitConn(exact)
 	if !ok || math.Abs(f.SlopeBytes-4096) > 1e-6 || math.Abs(f.InterceptBytes-8<<20) > 1e-3 || math.Abs(f.R2-1) > 1e-12 ||
