@@ -32,20 +32,26 @@ var ErrGeneratorEnded = errors.New("generator ended before its last idle step")
 // the time the source read it.
 type Reader func(ctx context.Context) (bytes float64, at time.Time, err error)
 
-// Settle is the wait condition of a step: readings every Interval until the last Window of them lie within
-// max(TolBytes, TolFrac × their median); the step's figure is that median. After Timeout the step is taken as it
-// is (the median of the last Window readings) and marked unsettled.
+// Settle is the wait condition of a step: readings every Interval until the latest readings — at least MinReadings
+// of them, spanning at least MinSpan of the source's clock, at most Window — lie within max(TolBytes, TolFrac ×
+// their median); the step's figure is that median. MinSpan keeps a fast source (the cgroup files, 100 ms apart)
+// watching for half a second, while a slow one (Docker stats through a remote daemon, ~1 s a reading) settles
+// after three readings instead of Window. After Timeout the step is taken as it is (the median of the last
+// readings) and marked unsettled.
 type Settle struct {
-	Interval time.Duration
-	Window   int
-	TolBytes float64
-	TolFrac  float64
-	Timeout  time.Duration
+	Interval    time.Duration
+	Window      int
+	MinReadings int
+	MinSpan     time.Duration
+	TolBytes    float64
+	TolFrac     float64
+	Timeout     time.Duration
 }
 
 // DefaultSettle: five readings 100 ms apart within max(64 KiB, 0.2 %) — well below what 250 connections add (≥
 // 0.5 MiB on every bus measured) —, at most 15 s per step.
-var DefaultSettle = Settle{Interval: 100 * time.Millisecond, Window: 5, TolBytes: 64 << 10, TolFrac: 0.002, Timeout: 15 * time.Second}
+var DefaultSettle = Settle{Interval: 100 * time.Millisecond, Window: 5, MinReadings: 3, MinSpan: 400 * time.Millisecond,
+	TolBytes: 64 << 10, TolFrac: 0.002, Timeout: 15 * time.Second}
 
 func (s Settle) withDefaults() Settle {
 	d := DefaultSettle
@@ -55,6 +61,13 @@ func (s Settle) withDefaults() Settle {
 	if s.Window >= 2 {
 		d.Window = s.Window
 	}
+	if s.MinReadings >= 2 {
+		d.MinReadings = s.MinReadings
+	}
+	if s.MinSpan > 0 {
+		d.MinSpan = s.MinSpan
+	}
+	d.MinReadings = min(d.MinReadings, d.Window)
 	if s.TolBytes > 0 {
 		d.TolBytes = s.TolBytes
 	}
@@ -168,15 +181,25 @@ func (l Ladder) Run(ctx context.Context) ([]Point, error) {
 	return out, nil
 }
 
-// settle reads until the last Window readings agree (or Timeout) and fills p.
+// settle reads until the latest readings agree (or Timeout) and fills p.
 func settle(ctx context.Context, read Reader, s Settle, p *Point) error {
 	start := time.Now()
 	deadline := start.Add(s.Timeout)
-	var win []float64
-	var lastAt time.Time
+	type reading struct {
+		at time.Time
+		b  float64
+	}
+	var win []reading
 	tick := time.NewTicker(s.Interval)
 	defer tick.Stop()
 	failures := 0
+	values := func(rs []reading) []float64 {
+		out := make([]float64, len(rs))
+		for i, r := range rs {
+			out[i] = r.b
+		}
+		return out
+	}
 	for {
 		b, at, err := read(ctx)
 		switch {
@@ -185,17 +208,24 @@ func settle(ctx context.Context, read Reader, s Settle, p *Point) error {
 			if failures >= 3 && len(win) == 0 {
 				return fmt.Errorf("read memory: %w", err)
 			}
-		case !at.Equal(lastAt): // a source that answers from a cache gives the same reading twice: count it once
-			lastAt = at
-			win = append(win, b)
+		case len(win) == 0 || at.After(win[len(win)-1].at): // a cached source repeats a reading: count it once
+			win = append(win, reading{at, b})
 			p.Readings++
 			if len(win) > s.Window {
 				win = win[1:]
 			}
 		}
-		if len(win) == s.Window {
-			lo, hi := slices.Min(win), slices.Max(win)
-			med := stats.Median(win)
+		// The shortest suffix of at least MinReadings readings spanning MinSpan; a full window when none does.
+		k := 0
+		for j := s.MinReadings; j <= len(win); j++ {
+			if win[len(win)-1].at.Sub(win[len(win)-j].at) >= s.MinSpan || j == s.Window {
+				k = j
+				break
+			}
+		}
+		if k > 0 {
+			vs := values(win[len(win)-k:])
+			lo, hi, med := slices.Min(vs), slices.Max(vs), stats.Median(vs)
 			p.Bytes, p.Spread = med, hi-lo
 			if hi-lo <= math.Max(s.TolBytes, s.TolFrac*med) {
 				p.Settled = true
@@ -207,7 +237,8 @@ func settle(ctx context.Context, read Reader, s Settle, p *Point) error {
 			if len(win) == 0 {
 				return fmt.Errorf("no memory reading within %v", s.Timeout)
 			}
-			p.Bytes, p.Spread = stats.Median(win), slices.Max(win)-slices.Min(win)
+			vs := values(win)
+			p.Bytes, p.Spread = stats.Median(vs), slices.Max(vs)-slices.Min(vs)
 			p.SettleS = time.Since(start).Seconds()
 			return nil
 		}

@@ -23,7 +23,7 @@ func fakeReader(vals ...float64) Reader {
 }
 
 func TestSettleWaitsForAgreement(t *testing.T) {
-	s := Settle{Interval: time.Millisecond, Window: 3, TolBytes: 10, Timeout: 5 * time.Second}.withDefaults()
+	s := Settle{Interval: time.Millisecond, Window: 3, MinSpan: time.Nanosecond, TolBytes: 10, Timeout: 5 * time.Second}.withDefaults()
 	// Still rising for four readings, then flat within the tolerance.
 	var p Point
 	if err := settle(context.Background(), fakeReader(100, 200, 300, 400, 1000, 1005, 1002, 1001), s, &p); err != nil {
@@ -35,7 +35,7 @@ func TestSettleWaitsForAgreement(t *testing.T) {
 }
 
 func TestSettleTimesOut(t *testing.T) {
-	s := Settle{Interval: time.Millisecond, Window: 3, TolBytes: 1, TolFrac: 1e-9, Timeout: 30 * time.Millisecond}.withDefaults()
+	s := Settle{Interval: time.Millisecond, Window: 3, MinSpan: time.Nanosecond, TolBytes: 1, TolFrac: 1e-9, Timeout: 30 * time.Millisecond}.withDefaults()
 	grow := make([]float64, 1000)
 	for i := range grow {
 		grow[i] = float64(i * 100)
@@ -46,6 +46,33 @@ func TestSettleTimesOut(t *testing.T) {
 	}
 	if p.Settled || p.Bytes == 0 || p.Spread != 200 {
 		t.Errorf("point %+v: want unsettled with the last window's median and spread 200", p)
+	}
+}
+
+// A fast source must watch for MinSpan (five readings 100 ms apart); a slow one settles after MinReadings.
+func TestSettleMinSpan(t *testing.T) {
+	s := Settle{Interval: time.Millisecond, Timeout: 5 * time.Second}.withDefaults()
+	clocked := func(step time.Duration) Reader {
+		var mu sync.Mutex
+		at := time.Unix(1e9, 0)
+		return func(context.Context) (float64, time.Time, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			at = at.Add(step)
+			return 1 << 20, at, nil
+		}
+	}
+	for _, tc := range []struct {
+		step time.Duration
+		want int
+	}{{100 * time.Millisecond, 5}, {time.Second, 3}} {
+		var p Point
+		if err := settle(context.Background(), clocked(tc.step), s, &p); err != nil {
+			t.Fatal(err)
+		}
+		if !p.Settled || p.Readings != tc.want {
+			t.Errorf("readings %v apart: %+v, want settled after %d", tc.step, p, tc.want)
+		}
 	}
 }
 
