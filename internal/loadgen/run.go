@@ -110,7 +110,10 @@ func (g *gen) run(ctx context.Context) (*Result, error) {
 		g.note("receiving with a goroutine per connection: %v", err)
 	}
 	res.Times.ConnectStart = time.Now().UnixNano()
-	g.connectAll(ctx)
+	if err := g.connectSteps(ctx, res); err != nil {
+		g.abandon()
+		return res, err
+	}
 	ls := &liveSet{}
 	for _, a := range g.byNum {
 		if a != nil && a.registered.Load() {
@@ -139,6 +142,14 @@ func (g *gen) run(ctx context.Context) (*Result, error) {
 	if len(ls.list) < 2 {
 		g.abandon()
 		return res, fmt.Errorf("only %d of %d agents registered (first error: %s)", len(ls.list), cfg.Agents, g.firstError)
+	}
+	if cfg.Model == ModelIdle {
+		// Nothing to send: the idle model ends once every agent is connected (and every step was read).
+		res.Times.Connected = time.Now().UnixNano()
+		res.Times.End = res.Times.Connected
+		res.Sessions.ActiveAtEnd = len(ls.list)
+		g.abandon()
+		return res, ctx.Err()
 	}
 	if cfg.Generators > 1 {
 		g.barrier(ctx)
@@ -285,11 +296,52 @@ func (g *gen) fail(kind string, err error) {
 
 // --- connection ramp ---------------------------------------------------------------------------------------------
 
-// connectAll opens the agents' connections at ConnectRate per second, at most ConnectConcurrency handshakes at
-// once, and registers each.
-func (g *gen) connectAll(ctx context.Context) {
-	n := g.cfg.Agents
-	g.byNum = make([]*agent, n)
+// connectSteps opens every agent's connection, pausing at each of Config.IdleSteps for the gate (a step the
+// gate let time out is noted and the ramp goes on; any other gate error ends the run).
+func (g *gen) connectSteps(ctx context.Context, res *Result) error {
+	cfg := g.cfg
+	g.byNum = make([]*agent, cfg.Agents)
+	from := 0
+	for i, target := range cfg.IdleSteps {
+		g.connectAll(ctx, from, target)
+		from = target
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		st := Step{Generator: cfg.Generator, Index: i, Steps: len(cfg.IdleSteps), Target: target, AtNs: time.Now().UnixNano()}
+		for _, a := range g.byNum[:target] {
+			if a != nil && a.registered.Load() {
+				st.Registered++
+			}
+		}
+		sr := StepResult{Step: st}
+		var err error
+		if cfg.Gate != nil {
+			err = cfg.Gate(ctx, st)
+		}
+		sr.ReleasedNs = time.Now().UnixNano()
+		if err != nil {
+			sr.Error = err.Error()
+		}
+		res.Steps = append(res.Steps, sr)
+		switch {
+		case errors.Is(err, ErrStepTimeout):
+			g.note("idle step %d (%d agents): %v after %v; went on", i, target, err, cfg.StepTimeout)
+		case err != nil:
+			return fmt.Errorf("idle step %d (%d agents): %w", i, target, err)
+		}
+	}
+	g.connectAll(ctx, from, cfg.Agents)
+	return nil
+}
+
+// connectAll opens the connections of agents [from, to) at ConnectRate per second, at most ConnectConcurrency
+// handshakes at once, and registers each.
+func (g *gen) connectAll(ctx context.Context, from, to int) {
+	n := to - from
+	if n <= 0 {
+		return
+	}
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < min(g.cfg.ConnectConcurrency, n); w++ {
@@ -305,8 +357,8 @@ func (g *gen) connectAll(ctx context.Context) {
 	tm := time.NewTimer(0)
 	<-tm.C
 feed:
-	for k := 0; k < n; k++ {
-		if d := time.Until(start.Add(time.Duration(float64(k) / g.cfg.ConnectRate * float64(time.Second)))); d > 0 {
+	for k := from; k < to; k++ {
+		if d := time.Until(start.Add(time.Duration(float64(k-from) / g.cfg.ConnectRate * float64(time.Second)))); d > 0 {
 			tm.Reset(d)
 			select {
 			case <-tm.C:
@@ -813,6 +865,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		defer stopProfile()
+	}
+	if len(cfg.IdleSteps) > 0 {
+		gate, stop := SignalGate(stderr, cfg.StepTimeout)
+		defer stop()
+		cfg.Gate = gate
 	}
 	res, runErr := Run(ctx, cfg, stderr)
 	code := 0

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/agentlab/agentlab/internal/images"
 	"github.com/agentlab/agentlab/scenarios/scenario"
@@ -32,9 +33,11 @@ const GoNetpoll = "go-netpoll"
 const RustEpoll = "rust-epoll"
 
 // Images builds the images of the buses --bus names. The Rust bus is left out, with one line on env.Log prefixed
-// by who saying why, under --skip-rust or when cargo is missing (unless --bus rust asked for it alone).
-func Images(ctx context.Context, env *scenario.Env, who string) ([]Spec, []string, error) {
+// by who saying why, under --skip-rust or when cargo is missing (unless --bus rust asked for it alone). inBoth
+// are buses a family adds to "both", its default (bus-load: go-netpoll, and NATS in the full run).
+func Images(ctx context.Context, env *scenario.Env, who string, inBoth ...string) ([]Spec, []string, error) {
 	p := env.Params
+	both := func(name string) bool { return p.Bus == "both" && slices.Contains(inBoth, name) }
 	var out []Spec
 	var notes []string
 	if p.Bus == "go" || p.Bus == "both" || p.Bus == "all" || p.Bus == GoNetpoll {
@@ -45,7 +48,7 @@ func Images(ctx context.Context, env *scenario.Env, who string) ([]Spec, []strin
 		if p.Bus != GoNetpoll {
 			out = append(out, Spec{Name: "go", Impl: "gobus (Go, gorilla/websocket)", Image: ref, File: "go-ws-metrics.json"})
 		}
-		if p.Bus == GoNetpoll || p.Bus == "all" {
+		if p.Bus == GoNetpoll || p.Bus == "all" || both(GoNetpoll) {
 			out = append(out, Spec{Name: GoNetpoll, Impl: "gobus --transport=netpoll (Go, epoll loops, gobwas/ws)",
 				Image: ref, Args: []string{"--transport=netpoll"}, File: "go-netpoll-ws-metrics.json"})
 		}
@@ -76,7 +79,7 @@ func Images(ctx context.Context, env *scenario.Env, who string) ([]Spec, []strin
 			out = append(out, Spec{Name: r.name, Impl: r.impl, Image: ref, File: r.file})
 		}
 	}
-	if p.Bus == "nats" || p.Bus == "all" {
+	if p.Bus == "nats" || p.Bus == "all" || both(NATS) {
 		ref, err := env.Images.Ensure(ctx, "nats")
 		if err != nil {
 			return nil, nil, err

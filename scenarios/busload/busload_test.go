@@ -55,7 +55,8 @@ func TestBusPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slicesEqual(pl.agents, []int{100, 500, 1000}) || pl.closedPattern != loadgen.PatternTargeted || !pl.open || !pl.closed {
+	if !slicesEqual(pl.agents, []int{100, 500, 1000}) || pl.closedPattern != loadgen.PatternTargeted || !pl.open || !pl.closed ||
+		pl.ladderAgents != 1000 || pl.ladderModel != loadgen.ModelClosed || !slicesEqual(pl.ladderSteps, []int{0, 250, 500, 750, 1000}) {
 		t.Fatalf("default plan %+v", pl)
 	}
 	// 3 counts × (1 closed + 3 open) × 3 repeats × 2 buses.
@@ -66,12 +67,12 @@ func TestBusPlan(t *testing.T) {
 		t.Errorf("limits %+v", pl)
 	}
 	p.Quick = true
-	if pl, _ := newBusPlan(p); !slicesEqual(pl.agents, []int{100}) || pl.warmup != busWarmupQuick {
+	if pl, _ := newBusPlan(p); !slicesEqual(pl.agents, []int{1000}) || pl.warmup != busWarmupQuick || pl.ladderAgents != 1000 {
 		t.Errorf("quick plan %+v", pl)
 	}
 	p.AgentsSet, p.Agents = true, 10000
-	if pl, _ := newBusPlan(p); !slicesEqual(pl.agents, []int{10000}) {
-		t.Errorf("--agents 10000: %v", pl.agents)
+	if pl, _ := newBusPlan(p); !slicesEqual(pl.agents, []int{10000}) || !slicesEqual(pl.ladderSteps, []int{0, 2500, 5000, 7500, 10000}) {
+		t.Errorf("--agents 10000: %v, ladder %v", pl.agents, pl.ladderSteps)
 	}
 	p.Agents = 30000
 	if _, err := newBusPlan(p); err == nil {
@@ -213,8 +214,23 @@ bus_deliveries_total{mode="broadcast"} 50 1700000000000
 	}
 }
 
-// fakeRun makes a successful run of bus with the figures the decision reads.
+// fakeParams are a run's parameters with the idle ladder in the closed runs at 1000 agents.
+func fakeParams() busLoadParams {
+	return busLoadParams{ClosedPattern: "targeted", Repeat: fakeRepeats, LadderAgents: 1000, LadderPattern: "targeted",
+		LadderModel: "closed", LadderSteps: []int{0, 250, 500, 750, 1000}}
+}
+
+// fakeRun makes a successful run of bus with the figures the decision reads; a closed run at 1000 agents steps
+// through the idle ladder, its slope memPerConn/2 (the per-run figure holds fixed costs too).
 func fakeRun(bus string, rep, agents int, pattern, model string, deliv, p95, memPerConn float64, bound bool) *RunResult {
+	r := fakeRunNoLadder(bus, rep, agents, pattern, model, deliv, p95, memPerConn, bound)
+	if agents == 1000 && model == "closed" {
+		r.Ladder = &ladderResult{Fit: &stats.ConnFit{SlopeBytes: memPerConn / 2, InterceptBytes: 4 << 20, Points: 4, MinConns: 250, MaxConns: 1000}}
+	}
+	return r
+}
+
+func fakeRunNoLadder(bus string, rep, agents int, pattern, model string, deliv, p95, memPerConn float64, bound bool) *RunResult {
 	h := stats.NewHist()
 	h.RecordUS(int64(p95 * 1000))
 	return &RunResult{Bus: bus, Repeat: rep, Agents: agents, Pattern: pattern, Model: model, DeliveredPerS: deliv,
@@ -230,7 +246,7 @@ func fakeResult(goP95, goSat, rustSat float64, satBound bool) *Result {
 // fakeResultOpen: openBound marks Go's open-model runs generator-bound.
 func fakeResultOpen(goP95, goSat, rustSat float64, satBound, openBound bool) *Result {
 	res := &Result{Buses: []buses.Spec{{Name: "go", Impl: "gobus"}, {Name: "rust", Impl: "rustbus"}},
-		runs: map[string][]*RunResult{}, Params: busLoadParams{ClosedPattern: "targeted", Repeat: fakeRepeats}}
+		runs: map[string][]*RunResult{}, Params: fakeParams()}
 	for rep := 1; rep <= fakeRepeats; rep++ {
 		jitter := float64(rep) / 100
 		res.add("go", fakeRun("go", rep, 1000, "targeted", "closed", goSat*(1+jitter), 30, 32768, satBound))
@@ -473,7 +489,7 @@ func TestBusDecisionGoBest(t *testing.T) {
 	}{{200e3, "go-netpoll"}, {50e3, "go"}} {
 		res := &Result{Buses: []buses.Spec{{Name: "go", Impl: "gobus"}, {Name: "go-netpoll", Impl: "gobus netpoll"},
 			{Name: "rust", Impl: "rustbus"}}, runs: map[string][]*RunResult{},
-			Params: busLoadParams{ClosedPattern: "targeted", Repeat: fakeRepeats}}
+			Params: fakeParams()}
 		for rep := 1; rep <= fakeRepeats; rep++ {
 			jitter := float64(rep) / 100
 			res.add("go", fakeRun("go", rep, 1000, "targeted", "closed", 100e3*(1+jitter), 30, 32768, false))

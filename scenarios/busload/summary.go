@@ -91,6 +91,30 @@ type busLoadParams struct {
 	Quick         bool     `json:"quick"`
 	SampleMS      float64  `json:"sample_interval_ms"`
 	Order         string   `json:"order"`
+	// The idle ladder (memory per connection as a slope): the configuration whose runs step through it, and the
+	// connection counts of its steps (absent when no run steps).
+	LadderAgents  int    `json:"ladder_agents,omitempty"`
+	LadderPattern string `json:"ladder_pattern,omitempty"`
+	LadderModel   string `json:"ladder_model,omitempty"`
+	LadderSteps   []int  `json:"ladder_steps,omitempty"`
+}
+
+// ladderKey is the configuration whose runs step through the idle ladder.
+func (p busLoadParams) ladderKey() (cfgKey, bool) {
+	return cfgKey{p.LadderAgents, p.LadderPattern, p.LadderModel}, p.LadderAgents > 0
+}
+
+// ladderRange says over which connection counts the slope is fitted.
+func (p busLoadParams) ladderRange() string {
+	if len(p.LadderSteps) < 2 {
+		return ""
+	}
+	lo := p.LadderSteps[0]
+	if lo == 0 {
+		lo = p.LadderSteps[1]
+	}
+	return fmt.Sprintf("%d–%d idle registered connections in %d steps, the bus's memory read after each settled; fitted from the first step with connections, the idle reading apart",
+		lo, p.LadderSteps[len(p.LadderSteps)-1], len(p.LadderSteps))
 }
 
 type busLimits struct {
@@ -179,6 +203,7 @@ func newBusLoadResult(env *Env, pl busPlan, buses []buses.Spec, notes []string) 
 			Batch:       closedBatch(p),
 			ConnectRate: p.ConnectRate, PayloadBytes: busPayloadBytes, Quick: p.Quick,
 			SampleMS: float64(p.Sample.Microseconds()) / 1000, Order: "buses alternate within each repeat (A B A B …)",
+			LadderAgents: pl.ladderAgents, LadderPattern: pl.ladderPattern, LadderModel: pl.ladderModel, LadderSteps: pl.ladderSteps,
 		},
 		Limits: busLimits{BusCPUs: p.BusCPUs, BusMemoryBytes: pl.busMem, GenCPUs: p.GenCPUs, GenMemoryBytes: pl.genMem,
 			Generators: p.Generators, GenSaturationCPU: genSaturation, GenCoreBusy: genCoreSaturation},
@@ -469,7 +494,12 @@ func (res *Result) decideInput() decide.BusInput {
 			in.SaturationBound = true
 		}
 	}
-	// Memory per connection is measured before every run's traffic: all of a bus's runs at n, paired by order.
+	// Memory per connection as a slope: the idle ladder's runs, one per bus and repeat, paired by repeat.
+	if lk, ok := res.Params.ladderKey(); ok {
+		in.MemSlope = decide.Paired{Go: res.byRepeat(goBus, lk, MetricMemSlope), Rust: res.byRepeat(rustBus, lk, MetricMemSlope)}
+		in.MemSlopeRange = res.Params.ladderRange()
+	}
+	// The per-run figure, context only: measured before every run's traffic, all of a bus's runs at n.
 	for _, b := range []string{goBus, rustBus} {
 		var xs []float64
 		for _, r := range res.runs[b] {
