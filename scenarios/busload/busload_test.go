@@ -529,7 +529,7 @@ func TestBusDecisionRustBest(t *testing.T) {
 	}{{400e3, buses.RustEpoll}, {50e3, "rust"}} {
 		res := &Result{Buses: []buses.Spec{{Name: "go", Impl: "gobus"}, {Name: "go-netpoll", Impl: "gobus netpoll"},
 			{Name: "rust", Impl: "rustbus"}, {Name: buses.RustEpoll, Impl: "rust-bus-epoll"}}, runs: map[string][]*RunResult{},
-			Params: busLoadParams{ClosedPattern: "targeted", Repeat: fakeRepeats}}
+			Params: fakeParams()}
 		for rep := 1; rep <= fakeRepeats; rep++ {
 			jitter := float64(rep) / 100
 			res.add("go", fakeRun("go", rep, 1000, "targeted", "closed", 100e3*(1+jitter), 30, 32768, false))
