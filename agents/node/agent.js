@@ -269,6 +269,7 @@ function main(argv) {
   }
   switch (mode) {
     case 'once':
+      process.on('SIGTERM', () => process.exit(143)); // as PID 1, node would otherwise ignore docker stop
       return once(o);
     case 'serve':
       serve(o);
@@ -283,7 +284,6 @@ function main(argv) {
 }
 
 if (require.main === module) {
-  process.on('SIGTERM', () => process.exit(143));
   const code = main(process.argv.slice(2));
   if (code !== undefined) process.exitCode = code;
 }
