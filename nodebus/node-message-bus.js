@@ -423,7 +423,7 @@ function main() {
     });
   }
 
-  // SIGTERM/SIGINT: stop accepting, close 1001 to everyone, exit 0 once all are closed or after 3 s (protocol: 5).
+  // SIGTERM/SIGINT: stop accepting, close 1001 to everyone, exit 0 once all are closed or after 2 s (protocol: 5).
   let stopping = false;
   const shutdown = () => {
     if (stopping) return;
@@ -433,7 +433,7 @@ function main() {
     const timer = setTimeout(() => {
       for (const c of conns) c.ws.terminate();
       setTimeout(exit, 50);
-    }, 3000);
+    }, 2000);
     timer.unref();
     if (conns.size === 0) return exit();
     for (const c of conns) {
