@@ -1,7 +1,6 @@
 package conformance
 
 import (
-
 	"github.com/agentlab/agentlab/internal/conformance/wsclient"
 )
 
