@@ -22,6 +22,7 @@ import (
 	"github.com/agentlab/agentlab/internal/results"
 	"github.com/agentlab/agentlab/report"
 	"github.com/agentlab/agentlab/scenarios"
+	"github.com/agentlab/agentlab/scenarios/scenario"
 )
 
 // Exit codes.
@@ -37,15 +38,15 @@ type Options struct {
 	Scenario string
 	Out      string
 	Clean    bool
-	Images   string // comma-separated image names or "all": build them and exit
-	Params   scenarios.Params
+	Images   string            // comma-separated image names or "all": build them and exit
+	Params   *scenarios.Params // the registry's: every family is bound to its flags in it
 
 	// Thresholds are --threshold and the lines of --thresholds FILE: checked at the end, any failed → exit 99.
 	Thresholds     []report.Threshold
 	thresholdExprs []string
 	thresholdsFile string
 
-	sc scenarios.Scenario // the scenario to run, resolved for the flags (--skip-docker)
+	sc scenario.Scenario // the scenario to run, resolved for the flags (--skip-docker)
 }
 
 // multi is a repeatable string flag.
@@ -69,9 +70,9 @@ func (e errUsage) Error() string { return e.msg }
 
 // Parse reads args into Options.
 func Parse(args []string, reg scenarios.Registry) (Options, error) {
-	var o Options
+	o := Options{Params: reg.Params}
 	fs := flagSet(&o, reg)
-	p := &o.Params
+	p := o.Params
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, flag.ErrHelp
@@ -116,16 +117,16 @@ func Parse(args []string, reg scenarios.Registry) (Options, error) {
 	if o.Scenario == "" {
 		return o, errUsage{"--scenario is required; valid: " + strings.Join(reg.Names(), ", ")}
 	}
-	sc, ok := reg[o.Scenario]
+	sc, ok := reg.Lookup(o.Scenario)
 	var err error
 	if !ok {
 		return o, errUsage{fmt.Sprintf("%v %q; valid: %s", scenarios.ErrUnknown, o.Scenario, strings.Join(reg.Names(), ", "))}
 	}
-	if sc, err = scenarios.Resolve(sc, *p); err != nil {
+	if sc, err = scenario.Resolve(sc, p.Params); err != nil {
 		return o, errUsage{err.Error()}
 	}
 	// The scenario owns its --quick sizes and the validation of its flags: the runner names none.
-	if err := scenarios.Prepare(sc, p, p.IsSet); err != nil {
+	if err := scenario.Prepare(sc, &p.Params, p.IsSet); err != nil {
 		return o, errUsage{err.Error()}
 	}
 	o.sc = sc
@@ -155,10 +156,11 @@ func Usage(w io.Writer, reg scenarios.Registry) {
 	names := reg.Names()
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-20s %s\n", n, reg[n].Describe())
+		sc, _ := reg.Lookup(n)
+		fmt.Fprintf(w, "  %-20s %s\n", n, sc.Describe())
 	}
 	fmt.Fprintln(w, "\nflags:")
-	fs := flagSet(new(Options), reg)
+	fs := flagSet(&Options{Params: new(scenarios.Params)}, reg)
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fmt.Fprintln(w, "\nexit codes: 0 ok, 1 run failed or interrupted, 2 usage or environment error, 99 threshold failed")
@@ -260,7 +262,7 @@ func Main(ctx context.Context, args []string, io IO) int {
 	builder := newBuilder(cli, root, io.Stderr)
 	defer builder.Close()
 
-	env := &scenarios.Env{RunID: runID, Params: o.Params, Docker: cli, Images: builder, Log: io.Stderr,
+	env := &scenario.Env{RunID: runID, Params: o.Params.Params, Docker: cli, Images: builder, Log: io.Stderr,
 		TTY: io.StderrTTY, Now: io.Now}
 	fmt.Fprintf(io.Stderr, "lab: run %s, scenario %s\n", runID, o.Scenario)
 	outcome, runErr := sc.Run(ctx, env)
@@ -268,7 +270,7 @@ func Main(ctx context.Context, args []string, io IO) int {
 	code := ExitOK
 	if runErr != nil {
 		code = ExitFailed
-		if errors.Is(runErr, images.ErrNoCargo) || errors.Is(runErr, scenarios.ErrEnvironment) {
+		if errors.Is(runErr, images.ErrNoCargo) || errors.Is(runErr, scenario.ErrEnvironment) {
 			code = ExitUsage
 		}
 	}
@@ -293,7 +295,7 @@ func Main(ctx context.Context, args []string, io IO) int {
 	return code
 }
 
-func write(ctx context.Context, o Options, runID, root string, cli *client.Client, io IO, out *scenarios.Outcome, runErr error) error {
+func write(ctx context.Context, o Options, runID, root string, cli *client.Client, io IO, out *scenario.Outcome, runErr error) error {
 	env := results.Collect(context.WithoutCancel(ctx), cli, root)
 	run, err := results.Create(o.Out, runID, env)
 	if err != nil {
@@ -305,7 +307,7 @@ func write(ctx context.Context, o Options, runID, root string, cli *client.Clien
 			return err
 		}
 	}
-	final := decide.NewFinalReport(o.Scenario, o.Params, out.Decisions, out.CostInput())
+	final := decide.NewFinalReport(o.Scenario, *o.Params, out.Decisions, scenarios.CostInput(out))
 	final.Scenarios = out.Scenarios
 	final.Files = append([]string{}, run.Files...)
 	final.Interrupted = ctx.Err() != nil
