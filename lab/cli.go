@@ -152,6 +152,7 @@ func flagSet(o *Options, reg scenarios.Registry) *flag.FlagSet {
 func Usage(w io.Writer, reg scenarios.Registry) {
 	fmt.Fprintln(w, "usage: go run ./lab [run] --scenario NAME [--quick] [--iterations N] [--agents N] [--out DIR] [--threshold EXPR] ...")
 	fmt.Fprintln(w, "       go run ./lab images [NAMES|all] | clean | compare RESULTS_A RESULTS_B | report RESULTS_DIR")
+	fmt.Fprintln(w, "       go run ./lab conformance --image IMAGE [--port 8080] [--args \"A B\"] [--only PREFIX,...]")
 	fmt.Fprintln(w, "\nscenarios:")
 	names := reg.Names()
 	sort.Strings(names)
@@ -185,6 +186,8 @@ func Main(ctx context.Context, args []string, io IO) int {
 			args = append([]string{"--images", names}, rest...)
 		case "compare":
 			return compareCmd(args[1:], io)
+		case "conformance":
+			return conformanceCmd(ctx, args[1:], io)
 		case "report":
 			return reportCmd(args[1:], io)
 		}

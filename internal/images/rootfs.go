@@ -399,3 +399,12 @@ func (b *Builder) bundleRuntime(ctx context.Context, spec Spec, files []ctxFile)
 	}
 	return files, nil
 }
+
+// SourcePath is where file f (one of spec name's Files, relative to the repository root) is on this machine: in
+// the repository, or in a lab image's bundle (prebuilt/<name>.files/<base>). The host-process patterns run it.
+func (b *Builder) SourcePath(name, f string) string {
+	if b.prebuilt {
+		return filepath.Join(b.root, PrebuiltDir, name+".files", filepath.Base(f))
+	}
+	return filepath.Join(b.root, f)
+}

@@ -80,22 +80,23 @@ func Parse(s string) ([]Runtime, error) {
 	return out, nil
 }
 
-// Interpreter is the absolute path of the runtime's host program: Program on PATH, else the first Candidate that
-// exists; ErrMissing when none does. The go runtime has none ("", nil).
+// Interpreter is the absolute path of the runtime's host program: the first Candidate that exists (the system's
+// interpreter, which the images are made of, never a version manager's shim that adds its own start-up), else
+// Program on PATH; ErrMissing when there is none. The go runtime has none ("", nil).
 func (r Runtime) Interpreter() (string, error) {
 	if r.Program == "" {
 		return "", nil
+	}
+	for _, c := range r.Candidates {
+		if fi, err := os.Stat(c); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return c, nil
+		}
 	}
 	if p, err := exec.LookPath(r.Program); err == nil {
 		if abs, err := filepath.Abs(p); err == nil {
 			return abs, nil
 		}
 		return p, nil
-	}
-	for _, c := range r.Candidates {
-		if fi, err := os.Stat(c); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-			return c, nil
-		}
 	}
 	return "", fmt.Errorf("%w: %s needs %s on PATH", ErrMissing, r.Name, r.Program)
 }
