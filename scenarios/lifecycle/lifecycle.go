@@ -112,9 +112,9 @@ type Comparison struct {
 	Decision      *decide.SpawnDecision `json:"decision"`
 	// Languages is Test 3 per agent language when more than one was measured (--runtime); Decision is then go's
 	// (or the first language's when go was not measured).
-	Languages   []LanguageVerdict `json:"languages,omitempty"`
-	Interrupted bool              `json:"interrupted"`
-	ContainerMem  *memstat.Results      `json:"container_memory,omitempty"` // cAdvisor / Docker stats / cgroup time series
+	Languages    []LanguageVerdict `json:"languages,omitempty"`
+	Interrupted  bool              `json:"interrupted"`
+	ContainerMem *memstat.Results  `json:"container_memory,omitempty"` // cAdvisor / Docker stats / cgroup time series
 }
 
 // runPatterns runs the patterns' tasks interleaved: Rounds rounds, each running a block of every pattern, the
@@ -465,7 +465,9 @@ func ratios(res []*PatternResult) []ratio {
 
 // spawnInput is what decide.Spawn needs for the Go agent: the per-round savings of each runtime's spawn →
 // persistent pair (the same figures as the ratios table) and every persistent pattern's memory trend.
-func spawnInput(res []*PatternResult, rs []ratio) decide.SpawnInput { return spawnInputFor(res, rs, "") }
+func spawnInput(res []*PatternResult, rs []ratio) decide.SpawnInput {
+	return spawnInputFor(res, rs, "")
+}
 
 // spawnInputFor is spawnInput for the agent written in lang ("" = go); node's includes the seed's own path,
 // spawn-npx → persistent-process-node, as runtime "npx".

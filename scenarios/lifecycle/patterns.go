@@ -44,9 +44,9 @@ type patternInfo struct {
 	// Language is the agent's runtime (internal/runtimes: go, node, python; or a --agent-image name). Omitted for
 	// go, so a Go-only run's file is what it always was.
 	Language string `json:"language,omitempty"`
-	Kind    string `json:"kind"`          // spawn | persistent
-	Runtime string `json:"runtime"`       // process | docker
-	Via     string `json:"via,omitempty"` // testcontainers | engine-api (docker spawn)
+	Kind     string `json:"kind"`          // spawn | persistent
+	Runtime  string `json:"runtime"`       // process | docker
+	Via      string `json:"via,omitempty"` // testcontainers | engine-api (docker spawn)
 }
 
 const hostMemSource = "host /proc/meminfo MemTotal−MemAvailable (spawned agents live too briefly to sample)"
