@@ -101,6 +101,9 @@ type lifecycleParams struct {
 	SampleMS    float64 `json:"sample_interval_ms"`
 	// SampleEvery is how many tasks run between two task-driven memory samples (outside the timing).
 	SampleEvery int `json:"sample_every_tasks"`
+	// Runtimes and AgentImages are --runtime and --agent-image as given.
+	Runtimes    string `json:"runtimes,omitempty"`
+	AgentImages string `json:"agent_images,omitempty"`
 }
 
 // Comparison is spawn-comparison.json.
@@ -127,6 +130,7 @@ func runPatterns(ctx context.Context, env *Env, pats []pattern, hold func(contex
 	cmp := &Comparison{SchemaVersion: SchemaVersion, Params: lifecycleParams{
 		Iterations: p.Iterations, Agents: p.Agents, Concurrency: p.Concurrency, TaskKiB: p.TaskKiB, Rounds: p.Rounds,
 		Warmup: p.Warmup, Quick: p.Quick, SampleMS: float64(p.Sample.Microseconds()) / 1000, SampleEvery: sampleEvery(p),
+		Runtimes: p.Runtimes, AgentImages: p.AgentImages,
 	}}
 	res := make([]*PatternResult, len(pats))
 	for i, pt := range pats {
