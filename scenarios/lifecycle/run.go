@@ -80,9 +80,9 @@ func runLifecycle(ctx context.Context, env *Env, set lifecycleSet) (*scenario.Ou
 					argv = []string{ip, env.Images.SourcePath(spec.Name, spec.Files[0])}
 				}
 			}
-			if v, err := rt.Version(ctx, runtime.Version()); err == nil {
-				env.Versions[lang] = v
-			}
+		}
+		if v, err := rt.Version(ctx, runtime.Version()); err == nil {
+			env.Versions[lang] = v
 		}
 		if argv != nil {
 			if set.spawnProcess {
@@ -128,6 +128,11 @@ func runLifecycle(ctx context.Context, env *Env, set lifecycleSet) (*scenario.Ou
 	for _, u := range users {
 		if !docker {
 			break
+		}
+		// Nothing is pulled: a user's image must be on the daemon already (testcontainers would try a registry).
+		if _, err := env.Docker.ImageInspect(ctx, u.image); err != nil {
+			return nil, fmt.Errorf("%w: --agent-image %s=%s: image not found (nothing is pulled: build or load it first)",
+				scenario.ErrEnvironment, u.name, u.image)
 		}
 		env.Versions[u.name] = u.image
 		if set.spawnDocker {

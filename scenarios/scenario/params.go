@@ -29,7 +29,7 @@ type Params struct {
 	Bus       string `json:"bus"`        // comma-separated: go, go-netpoll, rust, nats, node; both; all
 	// BusImages are users' bus images (NAME=IMAGE[,port=8080][,args=...]) measured beside --bus (scenarios/buses).
 	BusImages string `json:"bus_images,omitempty"`
-	Repeat    int    `json:"repeat"`     // interleaved repeats per bus and configuration
+	Repeat    int    `json:"repeat"` // interleaved repeats per bus and configuration
 	// Faults: agent-messaging's faults to inject ("" none, "all"); ai-streaming: any value adds its fault runs.
 	Faults string `json:"faults"`
 }
