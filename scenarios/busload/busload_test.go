@@ -217,7 +217,7 @@ bus_deliveries_total{mode="broadcast"} 50 1700000000000
 
 // fakeRun makes a successful run of bus with the figures the decision reads.
 func fakeRun(bus string, rep, agents int, pattern, model string, deliv, p95, memPerConn float64, bound bool) *RunResult {
-	h := loadgen.NewHist()
+	h := stats.NewHist()
 	h.RecordUS(int64(p95 * 1000))
 	return &RunResult{Bus: bus, Repeat: rep, Agents: agents, Pattern: pattern, Model: model, DeliveredPerS: deliv,
 		DeliveryRatio: 1, Latency: stats.Summary{P50MS: p95 / 2, P95MS: p95, P99MS: p95 * 2}, LatencyHDR: h,

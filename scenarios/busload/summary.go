@@ -15,7 +15,7 @@ import (
 )
 
 // Result accumulates the runs and summarises them; the decision comes from decide.Bus, the table from
-// report (busload_report.go). Nothing here prints or decides.
+// table (table.go). Nothing here prints or decides.
 type Result struct {
 	Buses       []buses.Spec
 	Params      busLoadParams
@@ -300,7 +300,7 @@ func (res *Result) summarize(bus string, k cfgKey) (Summary, bool) {
 	}
 	s := Summary{Agents: k.agents, Pattern: k.pattern, Model: k.model, Runs: len(all), Failed: len(all) - len(good),
 		Metrics: map[scenario.Metric]stats.Interval{}}
-	pooled := loadgen.NewHist()
+	pooled := stats.NewHist()
 	for _, r := range all {
 		s.OfferedPerS = r.OfferedPerS
 	}

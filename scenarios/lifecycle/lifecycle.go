@@ -115,9 +115,9 @@ type Comparison struct {
 	Decision      *decide.SpawnDecision `json:"decision"`
 	// Languages is Test 3 per agent language when more than one was measured (--runtime); Decision is then go's
 	// (or the first language's when go was not measured).
-	Languages    []LanguageVerdict `json:"languages,omitempty"`
-	Interrupted  bool              `json:"interrupted"`
-	ContainerMem *memstat.Results  `json:"container_memory,omitempty"` // cAdvisor / Docker stats / cgroup time series
+	Languages    []LanguageVerdict  `json:"languages,omitempty"`
+	Interrupted  bool               `json:"interrupted"`
+	ContainerMem *memstat.Recording `json:"container_memory,omitempty"` // cAdvisor / Docker stats / cgroup time series
 }
 
 // runPatterns runs the patterns' tasks interleaved: Rounds rounds, each running a block of every pattern, the
@@ -172,70 +172,16 @@ func runPatterns(ctx context.Context, env *Env, pats []pattern, hold func(contex
 		}
 	}
 
-	rounds := max(1, min(p.Rounds, p.Iterations))
-	bar := env.Progress("tasks", p.Iterations*len(pats))
-	busy := make([]time.Duration, len(pats))
-	var runErr error
-rounds:
-	for r := 0; r < rounds; r++ {
-		n := p.Iterations / rounds
-		if r < p.Iterations%rounds {
-			n++
-		}
-		for k := range pats {
-			i := (k + r) % len(pats)
-			d, err := runBlock(ctx, env, pats[i], res[i], &ids, n, bar, t0)
-			busy[i] += d
-			if err != nil {
-				runErr = err
-				break rounds
-			}
-		}
-	}
-	bar.Done()
+	busy, runErr := runRounds(ctx, env, pats, res, &ids, t0)
 	if hold != nil && runErr == nil {
 		hold(ctx)
 	}
 	// Host overhead per container, after the timing and before teardown (persistent containers must be up).
-	for i, pt := range pats {
-		hr, ok := pt.(hostOverheadReader)
-		if !ok || runErr != nil || ctx.Err() != nil {
-			continue
-		}
-		h, err := hr.hostOverhead(ctx)
-		res[i].Memory.Host = h
-		if err != nil {
-			err = fmt.Errorf("host memory per container: %w", err)
-			fmt.Fprintf(env.Log, "%s: %v\n", res[i].Name, err)
-			if res[i].Memory.Error == "" {
-				res[i].Memory.Error = err.Error()
-			}
-		}
+	if runErr == nil && ctx.Err() == nil {
+		hostOverheads(ctx, env, pats, res)
 	}
 
-	for i, r := range res {
-		r.Time = r.lat.Summary()
-		r.Tasks = int(r.lat.Count())
-		if busy[i] > 0 {
-			r.OpsPerSec = float64(r.Tasks) / busy[i].Seconds()
-		}
-		finishMemory(r)
-		ivOf := func(xs []float64) *stats.Interval {
-			if len(xs) == 0 {
-				return nil
-			}
-			iv := stats.MedianCI(xs)
-			return &iv
-		}
-		switch pt := pats[i].(type) {
-		case *spawnProcess:
-			r.Memory.ChildPeakRSS, r.Memory.PeakSelf = ivOf(pt.peakRSS), ivOf(pt.peakSelf)
-		case *spawnDocker:
-			r.Memory.PeakSelf, r.Memory.ContainerPeak, r.Memory.ContainerPeakSource = ivOf(pt.peakSelf), ivOf(pt.peaks), pt.peakSource
-		case *persistentProcess:
-			r.Memory.PSS = ivOf(pt.pss)
-		}
-	}
+	finishPatterns(pats, res, busy)
 	cmp.Ratios = ratios(res)
 	langs := languages(res)
 	d := decide.Spawn(spawnInputFor(res, cmp.Ratios, langs[0]))
@@ -265,6 +211,80 @@ rounds:
 		return cmp, fmt.Errorf("%w: %d", ErrTasksFailed, failed)
 	}
 	return cmp, nil
+}
+
+// runRounds runs the timed tasks: p.Rounds interleaved rounds, every pattern a block per round, the order rotated
+// per round. It returns each pattern's busy time and the first error.
+func runRounds(ctx context.Context, env *Env, pats []pattern, res []*PatternResult, ids *idSource, t0 time.Time) ([]time.Duration, error) {
+	p := env.Params
+	rounds := max(1, min(p.Rounds, p.Iterations))
+	bar := env.Progress("tasks", p.Iterations*len(pats))
+	busy := make([]time.Duration, len(pats))
+	var runErr error
+rounds:
+	for r := 0; r < rounds; r++ {
+		n := p.Iterations / rounds
+		if r < p.Iterations%rounds {
+			n++
+		}
+		for k := range pats {
+			i := (k + r) % len(pats)
+			d, err := runBlock(ctx, env, pats[i], res[i], ids, n, bar, t0)
+			busy[i] += d
+			if err != nil {
+				runErr = err
+				break rounds
+			}
+		}
+	}
+	bar.Done()
+	return busy, runErr
+}
+
+// hostOverheads reads the host memory per container of the patterns that have containers.
+func hostOverheads(ctx context.Context, env *Env, pats []pattern, res []*PatternResult) {
+	for i, pt := range pats {
+		hr, ok := pt.(hostOverheadReader)
+		if !ok {
+			continue
+		}
+		h, err := hr.hostOverhead(ctx)
+		res[i].Memory.Host = h
+		if err != nil {
+			err = fmt.Errorf("host memory per container: %w", err)
+			fmt.Fprintf(env.Log, "%s: %v\n", res[i].Name, err)
+			if res[i].Memory.Error == "" {
+				res[i].Memory.Error = err.Error()
+			}
+		}
+	}
+}
+
+// finishPatterns turns each pattern's raw samples into its figures: time summary, throughput, memory intervals.
+func finishPatterns(pats []pattern, res []*PatternResult, busy []time.Duration) {
+	for i, r := range res {
+		r.Time = r.lat.Summary()
+		r.Tasks = int(r.lat.Count())
+		if busy[i] > 0 {
+			r.OpsPerSec = float64(r.Tasks) / busy[i].Seconds()
+		}
+		finishMemory(r)
+		ivOf := func(xs []float64) *stats.Interval {
+			if len(xs) == 0 {
+				return nil
+			}
+			iv := stats.MedianCI(xs)
+			return &iv
+		}
+		switch pt := pats[i].(type) {
+		case *spawnProcess:
+			r.Memory.ChildPeakRSS, r.Memory.PeakSelf = ivOf(pt.peakRSS), ivOf(pt.peakSelf)
+		case *spawnDocker:
+			r.Memory.PeakSelf, r.Memory.ContainerPeak, r.Memory.ContainerPeakSource = ivOf(pt.peakSelf), ivOf(pt.peaks), pt.peakSource
+		case *persistentProcess:
+			r.Memory.PSS = ivOf(pt.pss)
+		}
+	}
 }
 
 func msSince(now func() time.Time, t0 time.Time) float64 {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/agentlab/agentlab/decide"
 	"github.com/agentlab/agentlab/internal/agent"
-	"github.com/agentlab/agentlab/internal/loadgen"
 	"github.com/agentlab/agentlab/internal/memstat"
 	"github.com/agentlab/agentlab/internal/stats"
 	"github.com/agentlab/agentlab/scenarios/buses"
@@ -33,7 +32,7 @@ type Result struct {
 	FaultRuns []FaultRun  `json:"faults"`
 	Memory    []MemoryFig `json:"memory"`
 	// ContainerMem is every bus and agent container's memory series from each source (memstat, as spawn's).
-	ContainerMem *memstat.Results          `json:"container_memory,omitempty"`
+	ContainerMem *memstat.Recording        `json:"container_memory,omitempty"`
 	Decision     *decide.MessagingDecision `json:"decision"`
 	Notes        []string                  `json:"notes"`
 	// Interrupted: the run was stopped by a signal; what ran is kept.
@@ -100,13 +99,13 @@ type MessagingRun struct {
 	// Latency per turn, ms: from the previous turn's send to this turn's arrival (the previous turn's receiver did
 	// its work and replied in between). HDR, merged over every agent.
 	Latency     stats.Summary   `json:"latency_ms"`
-	LatencyHDR  *loadgen.Hist   `json:"latency_hdr,omitempty"` // the histogram itself (µs, HdrHistogram V2 compressed, base64): the report's CDF
+	LatencyHDR  *stats.Hist     `json:"latency_hdr,omitempty"` // the histogram itself (µs, HdrHistogram V2 compressed, base64): the report's CDF
 	WallS       float64         `json:"wall_s"`                // lab clock: go sent → last conversation done, summed over steps, s
 	TurnsPerSec float64         `json:"turns_per_s"`           // received / wall, turns/s (all conversations of the run)
 	ConvTPS     []float64       `json:"conv_turns_per_s"`      // per conversation: its turns / (last arrival − turn 0 sent), turns/s
 	Errors      MessagingErrors `json:"errors"`
 	Hung        int             `json:"-"`
-	hist        *loadgen.Hist
+	hist        *stats.Hist
 }
 
 // MessagingSummary is one bus × pattern over its clean repeats.
@@ -211,7 +210,7 @@ func (r *Result) absorb(rs []ctrReport, bus string) {
 		if run.Bus != bus {
 			continue
 		}
-		run.hist = loadgen.NewHist()
+		run.hist = stats.NewHist()
 		run.Errors.BusErrors = map[string]int64{}
 		conv := map[string]*convAgg{}
 		for _, ph := range run.Phases {
@@ -476,7 +475,7 @@ func (r *Result) finish() {
 		if order[i].bus != order[j].bus {
 			return order[i].bus < order[j].bus
 		}
-		return patternIndex(order[i].pat) < patternIndex(order[j].pat)
+		return topologyIndex(order[i].pat) < topologyIndex(order[j].pat)
 	})
 	r.Summary = r.Summary[:0]
 	for _, k := range order {
@@ -499,13 +498,13 @@ func (r *Result) finish() {
 	}
 }
 
-func patternIndex(p string) int {
-	for i, q := range messagingPatterns {
+func topologyIndex(p string) int {
+	for i, q := range topologies {
 		if q == p {
 			return i
 		}
 	}
-	return len(messagingPatterns)
+	return len(topologies)
 }
 
 // decisionInputs are Test 5's inputs: per bus, one value per clean run.
@@ -526,7 +525,7 @@ func (r *Result) decisionInputs() []decide.MessagingBus {
 	return out
 }
 
-func memoryFigures(res memstat.Results) []MemoryFig {
+func memoryFigures(res memstat.Recording) []MemoryFig {
 	out := []MemoryFig{}
 	for _, c := range res.Containers {
 		src := memstat.SourceCgroup
