@@ -105,6 +105,9 @@ func containerTarget(t *testing.T, image string, env map[string]string) conforma
 	if errors.Is(err, images.ErrNoCargo) {
 		t.Skipf("image %s needs the Rust toolchain: %v (install rustup/cargo to run this target)", image, err)
 	}
+	if errors.Is(err, images.ErrNoRuntime) {
+		t.Skipf("image %s: %v", image, err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

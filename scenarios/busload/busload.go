@@ -91,8 +91,11 @@ func (s busLoadScenario) Check(p scenario.Params) error { return checkBusLoad(Pa
 
 func checkBusLoad(p Params) error {
 	var errs []error
-	if !slices.Contains([]string{"go", buses.GoNetpoll, "rust", buses.RustEpoll, "nats", "both", "all"}, p.Bus) {
-		errs = append(errs, fmt.Errorf("--bus %q: want go, go-netpoll, rust, rust-epoll, nats, both (go and rust) or all (go, go-netpoll, rust, rust-epoll and nats)", p.Bus))
+	if _, err := buses.Expand(p.Bus, nil); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := buses.ParseBusImages(p.BusImages); err != nil {
+		errs = append(errs, err)
 	}
 	if p.Repeat < 1 {
 		errs = append(errs, fmt.Errorf("--repeat must be ≥ 1, got %d", p.Repeat))

@@ -29,7 +29,9 @@ func TestCheckBusLoad(t *testing.T) {
 		t.Fatalf("defaults rejected: %v", err)
 	}
 	for name, mod := range map[string]func(*Params){
-		"bus":      func(p *Params) { p.Bus = "node" },
+		"bus":      func(p *Params) { p.Bus = "ruby" },
+		"bus-list": func(p *Params) { p.Bus = "go,ruby" },
+		"bus-img":  func(p *Params) { p.BusImages = "go=agentlab/gobus" },
 		"repeat":   func(p *Params) { p.Repeat = 0 },
 		"rate":     func(p *Params) { p.Rate = -1 },
 		"duration": func(p *Params) { p.Duration = 0 },

@@ -3,6 +3,7 @@ package busload
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -30,6 +31,8 @@ type Result struct {
 	vsNATS    []natsRatio
 	vsGo      []goRatio
 	decision  decide.BusDecision
+	// nodeDecision is Test 2 asked of the Node.js bus (nil when it did not run).
+	nodeDecision *decide.BusDecision
 }
 
 // goRatio compares a variant of the Go bus (go-netpoll: the same bus on its netpoll transport) with the default
@@ -275,6 +278,32 @@ func (res *Result) finish(interrupted bool) {
 		}
 	}
 	res.decision = decide.Bus(res.decideInput())
+	// The seed's own question, asked verbatim when the Node.js bus ran: Node.js in Go's place (issue 24).
+	res.nodeDecision = nil
+	if res.hasBus(buses.Node) {
+		d := asBus(decide.Bus(res.decideInputAgainst(buses.Node)), "Node.js")
+		res.nodeDecision = &d
+	}
+}
+
+// goWord is the Go bus's name in decide's texts.
+var goWord = regexp.MustCompile(`\bGo\b`)
+
+// asBus relabels a Test 2 decision taken with another bus in Go's place: its questions and answers name that bus.
+func asBus(d decide.BusDecision, name string) decide.BusDecision {
+	re := func(s string) string { return goWord.ReplaceAllString(s, name) }
+	d.Question, d.HandlesAnswer, d.ImprovementAnswer, d.ImprovementBasis = re(d.Question), re(d.HandlesAnswer), re(d.ImprovementAnswer), re(d.ImprovementBasis)
+	d.MemoryAnswer, d.Recommendation, d.GoBusNote = re(d.MemoryAnswer), re(d.Recommendation), re(d.GoBusNote)
+	relabel := func(c *decide.Check) { c.Question, c.Detail, c.Then = re(c.Question), re(c.Detail), re(c.Then) }
+	d.HandlesP95 = slices.Clone(d.HandlesP95)
+	for i := range d.HandlesP95 {
+		relabel(&d.HandlesP95[i])
+	}
+	relabel(&d.Delivered)
+	relabel(&d.Improvement)
+	relabel(&d.Memory)
+	d.VsNATS = nil // asked of every bus in the main decision
+	return d
 }
 
 func (res *Result) runsOf(bus string, k cfgKey) (ok, all []*RunResult) {
@@ -430,7 +459,10 @@ func (res *Result) hasBus(name string) bool {
 }
 
 // decideInput gathers Test 2's inputs at the agent count nearest the seed's 1000.
-func (res *Result) decideInput() decide.BusInput {
+func (res *Result) decideInput() decide.BusInput { return res.decideInputAgainst("") }
+
+// decideInputAgainst is decideInput with bus base in Go's place ("" = Go's best design).
+func (res *Result) decideInputAgainst(base string) decide.BusInput {
 	in := decide.BusInput{GoBus: "go", RustBus: "rust"}
 	for _, b := range res.Buses {
 		for _, r := range res.runs[b.Name] {
@@ -454,7 +486,12 @@ func (res *Result) decideInput() decide.BusInput {
 	}
 	in.Agents = n
 	sat := cfgKey{n, res.Params.ClosedPattern, loadgen.ModelClosed}
-	goBus := res.goBest(sat, &in)
+	goBus := base
+	if base == "" {
+		goBus = res.goBest(sat, &in)
+	} else {
+		in.GoBus = base
+	}
 	rustBus := res.rustBest(sat, &in)
 	in.HaveRust = res.hasBus(rustBus) && res.hasBus(goBus)
 	if n != decide.BusAgents {
@@ -592,7 +629,9 @@ type File struct {
 	Runs           []*RunResult        `json:"runs"`
 	Interrupted    bool                `json:"interrupted"`
 	Decision       *decide.BusDecision `json:"decision"`
-	Definitions    map[string]string   `json:"definitions"`
+	// DecisionNode is the seed's Test 2 verbatim, with the Node.js bus in Go's place (when it ran).
+	DecisionNode *decide.BusDecision `json:"decision_node,omitempty"`
+	Definitions  map[string]string   `json:"definitions"`
 }
 
 var busDefinitions = map[string]string{
@@ -629,7 +668,7 @@ func (res *Result) outcome() *scenario.Outcome {
 			MemSampling: res.MemSampling,
 			Notes:       res.Notes, Summaries: res.summaries[b.Name], Comparison: res.ratios, ComparisonNATS: res.vsNATS,
 			ComparisonGo: res.vsGo, Runs: res.runs[b.Name],
-			Interrupted: res.Interrupted, Decision: &res.decision, Definitions: busDefinitions,
+			Interrupted: res.Interrupted, Decision: &res.decision, DecisionNode: res.nodeDecision, Definitions: busDefinitions,
 		}})
 	}
 	return &scenario.Outcome{Files: files, Report: res.WriteTable, Decisions: decide.Decisions{MessageBus: &res.decision}}
