@@ -10,6 +10,7 @@
 //! - tungstenite's copies and per-connection 4 KiB read chunk: a read takes up to 64 KiB of one socket into the
 //!   loop's one read buffer, every complete frame in it is unmasked and handled in place, and only an incomplete
 //!   frame's bytes are kept per connection (from a small pool).
+//!
 //! An idle registered connection holds its Conn (~200 bytes), its id twice, and its emptied write buffer.
 //!
 //! Queue semantics (docs/protocol.md, slow consumers) as gobus netpoll: `qn` counts the frames appended since the
@@ -46,6 +47,8 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 const LINGER: Duration = Duration::from_secs(2);
 /// The bus exits this long after SIGTERM/SIGINT at the latest (the protocol allows 5 s).
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(4000);
+/// How long the listener rests after accept ran out of descriptors or memory.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 
 const TOKEN_LISTENER: u64 = u64::MAX;
 const TOKEN_SIGNAL: u64 = u64::MAX - 1;
@@ -150,6 +153,8 @@ pub struct Bus {
     scratch: Vec<u8>,
     pool: Vec<Vec<u8>>,
     stopping: Option<Instant>,
+    /// accept failed for want of resources: the listener is out of the epoll set until then.
+    accept_paused: Option<Instant>,
 }
 
 fn errno() -> i32 {
@@ -248,6 +253,7 @@ impl Bus {
                 scratch: Vec::with_capacity(4096),
                 pool: Vec::new(),
                 stopping: None,
+                accept_paused: None,
             };
             bus.ctl(libc::EPOLL_CTL_ADD, lfd, libc::EPOLLIN as u32, TOKEN_LISTENER)?;
             bus.ctl(libc::EPOLL_CTL_ADD, sfd, libc::EPOLLIN as u32, TOKEN_SIGNAL)?;
@@ -319,10 +325,7 @@ impl Bus {
             return 0;
         }
         let next = self.timers.peek().map(|Reverse((t, _, _))| *t);
-        let next = match (next, self.stopping) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let next = [next, self.stopping, self.accept_paused].into_iter().flatten().min();
         match next {
             None => -1,
             Some(t) => t.saturating_duration_since(Instant::now()).as_millis().min(60_000) as i32 + 1,
@@ -330,6 +333,12 @@ impl Bus {
     }
 
     fn fire_timers(&mut self) {
+        if let Some(t) = self.accept_paused {
+            if Instant::now() >= t && self.lfd >= 0 {
+                self.accept_paused = None;
+                let _ = self.ctl(libc::EPOLL_CTL_ADD, self.lfd, libc::EPOLLIN as u32, TOKEN_LISTENER);
+            }
+        }
         if self.timers.is_empty() {
             return;
         }
@@ -390,8 +399,14 @@ impl Bus {
             if fd < 0 {
                 match errno() {
                     libc::EINTR | libc::ECONNABORTED => continue,
-                    // EAGAIN: done. Out of descriptors and the like: the level-triggered listener reports again.
-                    _ => return,
+                    libc::EAGAIN => return,
+                    // Out of descriptors or memory: the level-triggered listener would report the same pending
+                    // connection at once, for ever. Leave it out of the set for a moment instead of spinning.
+                    _ => {
+                        let _ = self.ctl(libc::EPOLL_CTL_DEL, self.lfd, 0, TOKEN_LISTENER);
+                        self.accept_paused = Some(Instant::now() + ACCEPT_BACKOFF);
+                        return;
+                    }
                 }
             }
             let one: libc::c_int = 1;
