@@ -219,7 +219,7 @@ func (ps *plotList) add(title, caption string, p *plot.Plot, ok bool) {
 }
 
 // plots draws every plot the results have data for, family by family.
-func plots(r *scenarios.Results) ([]Plot, error) {
+func plots(r *scenarios.Folder) ([]Plot, error) {
 	var ps plotList
 	ps.lifecycle(r.Spawn)
 	ps.busLoad(r.Buses)

@@ -28,7 +28,7 @@ func (ps *plotList) busLoad(files []*busload.File) {
 			if run.Agents != top || run.Repeat != 1 || run.BusFig.ContainerID == "" {
 				continue
 			}
-			ct, ok := (memstat.Results{Containers: ms.Containers}).Container(run.BusFig.ContainerID)
+			ct, ok := (memstat.Recording{Containers: ms.Containers}).Container(run.BusFig.ContainerID)
 			if !ok {
 				continue
 			}

@@ -16,7 +16,7 @@ import (
 	"github.com/agentlab/agentlab/internal/labtest"
 	"github.com/agentlab/agentlab/internal/loadgen"
 	"github.com/agentlab/agentlab/internal/memstat"
-	"github.com/agentlab/agentlab/internal/results"
+	"github.com/agentlab/agentlab/internal/rundir"
 	"github.com/agentlab/agentlab/scenarios/scenario"
 )
 
@@ -90,7 +90,7 @@ func TestBusLoadBothBuses(t *testing.T) {
 
 	// The files as the lab writes them.
 	dir := t.TempDir()
-	run, err := results.Create(dir, r.ID, results.Environment{})
+	run, err := rundir.Create(dir, r.ID, rundir.Environment{})
 	if err != nil {
 		t.Fatal(err)
 	}

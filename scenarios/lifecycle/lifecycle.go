@@ -111,7 +111,7 @@ type Comparison struct {
 	Ratios        []ratio               `json:"ratios"`
 	Decision      *decide.SpawnDecision `json:"decision"`
 	Interrupted   bool                  `json:"interrupted"`
-	ContainerMem  *memstat.Results      `json:"container_memory,omitempty"` // cAdvisor / Docker stats / cgroup time series
+	ContainerMem  *memstat.Recording    `json:"container_memory,omitempty"` // cAdvisor / Docker stats / cgroup time series
 }
 
 // runPatterns runs the patterns' tasks interleaved: Rounds rounds, each running a block of every pattern, the

@@ -39,8 +39,8 @@ func TestMessagingBothBuses(t *testing.T) {
 	if !ok {
 		t.Fatalf("no agent-messaging.json in %v", out.Files)
 	}
-	if len(res.Runs) != len(want)*len(messagingPatterns) {
-		t.Fatalf("%d clean runs, want %d", len(res.Runs), len(want)*len(messagingPatterns))
+	if len(res.Runs) != len(want)*len(topologies) {
+		t.Fatalf("%d clean runs, want %d", len(res.Runs), len(want)*len(topologies))
 	}
 	for _, run := range res.Runs {
 		name := run.Bus + " " + run.Pattern

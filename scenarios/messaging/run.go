@@ -79,14 +79,14 @@ func (l *msgLab) run(ctx context.Context, buses []buses.Spec, faults []string) e
 			return err
 		}
 	}
-	steps := p.Repeat * len(stacks) * len(messagingPatterns)
+	steps := p.Repeat * len(stacks) * len(topologies)
 	bar := env.Progress("phases", steps+len(stacks)*min(len(faults), 1))
 	defer bar.Done()
 	var errs []error
 	for rep := 0; rep < p.Repeat && ctx.Err() == nil; rep++ {
 		for i := range stacks {
 			st := stacks[(i+rep)%len(stacks)] // A B, then B A: neither bus always goes first
-			for _, pat := range messagingPatterns {
+			for _, pat := range topologies {
 				run, err := l.clean(ctx, st, rep, pat)
 				l.res.Runs = append(l.res.Runs, run)
 				if err != nil {
@@ -262,7 +262,7 @@ func (l *msgLab) clean(ctx context.Context, st *convStack, rep int, pattern stri
 func (l *msgLab) faultPhase(ctx context.Context, st *convStack, faults []string) ([]FaultRun, error) {
 	p, tm := l.env.Params, l.timing
 	phase := st.bus.Name + "-faults"
-	steps := convPlan(patParallel, p.Agents, p.Conversations, 0)
+	steps := convPlan(topoParallel, p.Agents, p.Conversations, 0)
 	if err := control(ctx, func() error { return st.ctl.Go(phase, steps[0], p.TaskKiB) }); err != nil {
 		return nil, fmt.Errorf("%s: %w", phase, err)
 	}
