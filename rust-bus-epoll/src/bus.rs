@@ -32,6 +32,15 @@ use crate::frame::{self, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT
 use crate::http::{self, Method, Route};
 use crate::metrics::{Code, Metrics, Mode, OutType};
 
+/// Writes a line to stderr, ignoring failure: eprintln! panics when stderr is gone (a closed pipe), and losing a
+/// log line must not take the bus down.
+macro_rules! log {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// The loop's read buffer: one read takes up to this much of one connection's input.
 const READ_BUF: usize = 64 << 10;
 /// Reads of one connection per event, so a flooding client does not starve the others; a connection with input
@@ -163,32 +172,32 @@ fn errno() -> i32 {
 
 /// Runs the bus until SIGTERM/SIGINT; the process exit code.
 pub fn main(cfg: Config) -> i32 {
-    let lfd = match bind(&cfg.addr) {
-        Ok(fd) => fd,
+    let (lfd, local) = match bind(&cfg.addr) {
+        Ok(l) => l,
         Err(e) => {
-            eprintln!("rust-bus-epoll: listen on {}: {e}", cfg.addr);
+            log!("rust-bus-epoll: listen on {}: {e}", cfg.addr);
             return 1;
         }
     };
     let mut bus = match Bus::new(cfg, lfd) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("rust-bus-epoll: {e}");
+            log!("rust-bus-epoll: {e}");
             return 1;
         }
     };
-    eprintln!(
-        "rust-bus-epoll listening on {} (max-message-bytes={} queue-len={} max-connections={})",
-        bus.cfg.addr, bus.cfg.max_message_bytes, bus.cfg.queue_len, bus.cfg.max_connections
+    log!(
+        "rust-bus-epoll listening on {local} (max-message-bytes={} queue-len={} max-connections={})",
+        bus.cfg.max_message_bytes, bus.cfg.queue_len, bus.cfg.max_connections
     );
     bus.run();
-    eprintln!("rust-bus-epoll: shut down");
+    log!("rust-bus-epoll: shut down");
     0
 }
 
 /// Listens on a Go-style address: ":port" (all interfaces, dual-stack when IPv6 exists), "ip:port", "[v6]:port"
-/// or "host:port". Returns the non-blocking listening socket.
-fn bind(addr: &str) -> io::Result<i32> {
+/// or "host:port". Returns the non-blocking listening socket and its address (port 0 resolved).
+fn bind(addr: &str) -> io::Result<(i32, SocketAddr)> {
     let bad = || io::Error::new(io::ErrorKind::InvalidInput, format!("bad address {addr:?}: want host:port"));
     let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
     let port: u16 = port.parse().map_err(|_| bad())?;
@@ -203,11 +212,12 @@ fn bind(addr: &str) -> io::Result<i32> {
         match std::net::TcpListener::bind(a) {
             Ok(l) => {
                 l.set_nonblocking(true)?;
+                let local = l.local_addr()?;
                 let fd = l.into_raw_fd();
                 // std listens with a backlog of 128; a ramp of thousands of agents needs more.
                 // SAFETY: fd is a listening socket we own.
                 unsafe { libc::listen(fd, 4096) };
-                return Ok(fd);
+                return Ok((fd, local));
             }
             Err(e) => {
                 first_err.get_or_insert(e);
@@ -277,7 +287,7 @@ impl Bus {
             // SAFETY: events has EVENTS entries.
             let n = unsafe { libc::epoll_wait(self.epfd, events.as_mut_ptr(), EVENTS as i32, timeout) };
             if n < 0 && errno() != libc::EINTR {
-                eprintln!("rust-bus-epoll: epoll_wait: {}", io::Error::last_os_error());
+                log!("rust-bus-epoll: epoll_wait: {}", io::Error::last_os_error());
                 std::thread::sleep(Duration::from_millis(10));
             }
             for ev in &events[..n.max(0) as usize] {
@@ -374,7 +384,7 @@ impl Bus {
         if self.stopping.is_some() {
             return;
         }
-        eprintln!("rust-bus-epoll: shutting down");
+        log!("rust-bus-epoll: shutting down");
         self.stopping = Some(Instant::now() + SHUTDOWN_GRACE);
         // SAFETY: our listening socket; closing it also leaves the epoll set.
         unsafe { libc::close(self.lfd) };
