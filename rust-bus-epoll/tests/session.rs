@@ -110,7 +110,7 @@ fn session_end_to_end() {
     let mut a = connect(&bus.addr);
     send(&mut a, 1, br#"{"type":"register","id":"a"}"#);
     assert_eq!(text(&mut a), r#"{"type":"registered","id":"a"}"#);
-    // Sent in two frames of one write, the second split across two writes: the bus keeps the partial frame.
+    // A message, then a ping frame: the msg comes back unchanged (a forged "from" is not carried), then the pong.
     let msg = br#"{"type":"send","to":"a","seq":7,"ts":-1,"payload":{"x": [1.50, "\u00e9"]},"from":"forged"}"#;
     send(&mut a, 1, msg);
     send(&mut a, 9, b"hi");
