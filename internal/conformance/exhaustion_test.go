@@ -25,7 +25,7 @@ import (
 // every message and that the case's counter moved. The pair's latency percentiles (HDR, from the intended send
 // time) are logged, not asserted: speeds do not belong in a test.
 //
-//	go test ./internal/conformance/ -run TestExhaustion -v          # the containers (go-netpoll, go, rust)
+//	go test ./internal/conformance/ -run TestExhaustion -v          # the containers (go-netpoll, go, rust, rust-epoll)
 //	go test -short ./internal/conformance/ -run TestExhaustion -v   # the in-process Go bus, both transports
 func TestExhaustion(t *testing.T) {
 	type design struct{ name, ws, http string }

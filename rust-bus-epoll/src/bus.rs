@@ -10,6 +10,7 @@
 //! - tungstenite's copies and per-connection 4 KiB read chunk: a read takes up to 64 KiB of one socket into the
 //!   loop's one read buffer, every complete frame in it is unmasked and handled in place, and only an incomplete
 //!   frame's bytes are kept per connection (from a small pool).
+//!
 //! An idle registered connection holds its Conn (~200 bytes), its id twice, and its emptied write buffer.
 //!
 //! Queue semantics (docs/protocol.md, slow consumers) as gobus netpoll: `qn` counts the frames appended since the
@@ -31,6 +32,15 @@ use crate::frame::{self, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT
 use crate::http::{self, Method, Route};
 use crate::metrics::{Code, Metrics, Mode, OutType};
 
+/// Writes a line to stderr, ignoring failure: eprintln! panics when stderr is gone (a closed pipe), and losing a
+/// log line must not take the bus down.
+macro_rules! log {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// The loop's read buffer: one read takes up to this much of one connection's input.
 const READ_BUF: usize = 64 << 10;
 /// Reads of one connection per event, so a flooding client does not starve the others; a connection with input
@@ -46,6 +56,8 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 const LINGER: Duration = Duration::from_secs(2);
 /// The bus exits this long after SIGTERM/SIGINT at the latest (the protocol allows 5 s).
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(4000);
+/// How long the listener rests after accept ran out of descriptors or memory.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 
 const TOKEN_LISTENER: u64 = u64::MAX;
 const TOKEN_SIGNAL: u64 = u64::MAX - 1;
@@ -150,6 +162,8 @@ pub struct Bus {
     scratch: Vec<u8>,
     pool: Vec<Vec<u8>>,
     stopping: Option<Instant>,
+    /// accept failed for want of resources: the listener is out of the epoll set until then.
+    accept_paused: Option<Instant>,
 }
 
 fn errno() -> i32 {
@@ -158,32 +172,32 @@ fn errno() -> i32 {
 
 /// Runs the bus until SIGTERM/SIGINT; the process exit code.
 pub fn main(cfg: Config) -> i32 {
-    let lfd = match bind(&cfg.addr) {
-        Ok(fd) => fd,
+    let (lfd, local) = match bind(&cfg.addr) {
+        Ok(l) => l,
         Err(e) => {
-            eprintln!("rust-bus-epoll: listen on {}: {e}", cfg.addr);
+            log!("rust-bus-epoll: listen on {}: {e}", cfg.addr);
             return 1;
         }
     };
     let mut bus = match Bus::new(cfg, lfd) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("rust-bus-epoll: {e}");
+            log!("rust-bus-epoll: {e}");
             return 1;
         }
     };
-    eprintln!(
-        "rust-bus-epoll listening on {} (max-message-bytes={} queue-len={} max-connections={})",
-        bus.cfg.addr, bus.cfg.max_message_bytes, bus.cfg.queue_len, bus.cfg.max_connections
+    log!(
+        "rust-bus-epoll listening on {local} (max-message-bytes={} queue-len={} max-connections={})",
+        bus.cfg.max_message_bytes, bus.cfg.queue_len, bus.cfg.max_connections
     );
     bus.run();
-    eprintln!("rust-bus-epoll: shut down");
+    log!("rust-bus-epoll: shut down");
     0
 }
 
 /// Listens on a Go-style address: ":port" (all interfaces, dual-stack when IPv6 exists), "ip:port", "[v6]:port"
-/// or "host:port". Returns the non-blocking listening socket.
-fn bind(addr: &str) -> io::Result<i32> {
+/// or "host:port". Returns the non-blocking listening socket and its address (port 0 resolved).
+fn bind(addr: &str) -> io::Result<(i32, SocketAddr)> {
     let bad = || io::Error::new(io::ErrorKind::InvalidInput, format!("bad address {addr:?}: want host:port"));
     let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
     let port: u16 = port.parse().map_err(|_| bad())?;
@@ -198,11 +212,12 @@ fn bind(addr: &str) -> io::Result<i32> {
         match std::net::TcpListener::bind(a) {
             Ok(l) => {
                 l.set_nonblocking(true)?;
+                let local = l.local_addr()?;
                 let fd = l.into_raw_fd();
                 // std listens with a backlog of 128; a ramp of thousands of agents needs more.
                 // SAFETY: fd is a listening socket we own.
                 unsafe { libc::listen(fd, 4096) };
-                return Ok(fd);
+                return Ok((fd, local));
             }
             Err(e) => {
                 first_err.get_or_insert(e);
@@ -248,6 +263,7 @@ impl Bus {
                 scratch: Vec::with_capacity(4096),
                 pool: Vec::new(),
                 stopping: None,
+                accept_paused: None,
             };
             bus.ctl(libc::EPOLL_CTL_ADD, lfd, libc::EPOLLIN as u32, TOKEN_LISTENER)?;
             bus.ctl(libc::EPOLL_CTL_ADD, sfd, libc::EPOLLIN as u32, TOKEN_SIGNAL)?;
@@ -271,7 +287,7 @@ impl Bus {
             // SAFETY: events has EVENTS entries.
             let n = unsafe { libc::epoll_wait(self.epfd, events.as_mut_ptr(), EVENTS as i32, timeout) };
             if n < 0 && errno() != libc::EINTR {
-                eprintln!("rust-bus-epoll: epoll_wait: {}", io::Error::last_os_error());
+                log!("rust-bus-epoll: epoll_wait: {}", io::Error::last_os_error());
                 std::thread::sleep(Duration::from_millis(10));
             }
             for ev in &events[..n.max(0) as usize] {
@@ -319,10 +335,7 @@ impl Bus {
             return 0;
         }
         let next = self.timers.peek().map(|Reverse((t, _, _))| *t);
-        let next = match (next, self.stopping) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let next = [next, self.stopping, self.accept_paused].into_iter().flatten().min();
         match next {
             None => -1,
             Some(t) => t.saturating_duration_since(Instant::now()).as_millis().min(60_000) as i32 + 1,
@@ -330,6 +343,12 @@ impl Bus {
     }
 
     fn fire_timers(&mut self) {
+        if let Some(t) = self.accept_paused {
+            if Instant::now() >= t && self.lfd >= 0 {
+                self.accept_paused = None;
+                let _ = self.ctl(libc::EPOLL_CTL_ADD, self.lfd, libc::EPOLLIN as u32, TOKEN_LISTENER);
+            }
+        }
         if self.timers.is_empty() {
             return;
         }
@@ -365,7 +384,7 @@ impl Bus {
         if self.stopping.is_some() {
             return;
         }
-        eprintln!("rust-bus-epoll: shutting down");
+        log!("rust-bus-epoll: shutting down");
         self.stopping = Some(Instant::now() + SHUTDOWN_GRACE);
         // SAFETY: our listening socket; closing it also leaves the epoll set.
         unsafe { libc::close(self.lfd) };
@@ -390,8 +409,14 @@ impl Bus {
             if fd < 0 {
                 match errno() {
                     libc::EINTR | libc::ECONNABORTED => continue,
-                    // EAGAIN: done. Out of descriptors and the like: the level-triggered listener reports again.
-                    _ => return,
+                    libc::EAGAIN => return,
+                    // Out of descriptors or memory: the level-triggered listener would report the same pending
+                    // connection at once, for ever. Leave it out of the set for a moment instead of spinning.
+                    _ => {
+                        let _ = self.ctl(libc::EPOLL_CTL_DEL, self.lfd, 0, TOKEN_LISTENER);
+                        self.accept_paused = Some(Instant::now() + ACCEPT_BACKOFF);
+                        return;
+                    }
                 }
             }
             let one: libc::c_int = 1;

@@ -59,7 +59,9 @@ pub fn header(b: &[u8]) -> Result<Option<Header>, Bad> {
     if !matches!(op, OP_CONT | OP_TEXT | OP_BINARY | OP_CLOSE | OP_PING | OP_PONG) {
         return Err("unknown opcode");
     }
-    if control && (!fin || len > MAX_CONTROL as u64) {
+    // The 7-bit field, not the decoded length: a control frame's length in the 16- or 64-bit form is over 125 or not
+    // minimally encoded (RFC 6455 section 5.2); gorilla and gobus netpoll refuse both.
+    if control && (!fin || (b[1] & 0x7f) as usize > MAX_CONTROL) {
         return Err("control frame length > 125 or not final");
     }
     if b.len() < hl + 4 {
@@ -151,6 +153,9 @@ mod tests {
         assert!(header(&op).is_err());
         assert!(header(&client_frame(OP_PING, false, b"", [0; 4])).is_err());
         assert!(header(&client_frame(OP_PING, true, &[0; 126], [0; 4])).is_err());
+        // A ping of length 0 in the 16- and 64-bit forms.
+        assert!(header(&[0x89, 0x80 | 126, 0, 0, 1, 2, 3, 4]).is_err());
+        assert!(header(&[0x89, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4]).is_err());
         assert!(valid_close_code(1000) && valid_close_code(4999) && !valid_close_code(1005) && !valid_close_code(1004));
     }
 }
