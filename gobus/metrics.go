@@ -48,14 +48,14 @@ type metrics struct {
 	rejectedMax prometheus.Counter
 	// rejectedHead counts connections that ended before a valid request head (headwatch.go).
 	rejectedHead prometheus.Counter
-	registered  prometheus.Gauge
-	messagesIn  [numMsgTypes]prometheus.Counter
-	messagesOut [numOutTypes]prometheus.Counter
-	deliveries  [numModes]prometheus.Counter
-	bytesIn     prometheus.Counter
-	bytesOut    prometheus.Counter
-	droppedSlow prometheus.Counter
-	errors      [numErrCodes]prometheus.Counter
+	registered   prometheus.Gauge
+	messagesIn   [numMsgTypes]prometheus.Counter
+	messagesOut  [numOutTypes]prometheus.Counter
+	deliveries   [numModes]prometheus.Counter
+	bytesIn      prometheus.Counter
+	bytesOut     prometheus.Counter
+	droppedSlow  prometheus.Counter
+	errors       [numErrCodes]prometheus.Counter
 }
 
 func newMetrics() *metrics {
