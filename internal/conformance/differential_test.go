@@ -589,6 +589,11 @@ func runStream(ctx context.Context, wsURL string, s diffStream) ([]string, error
 			pongs = append(pongs, "tail: "+line)
 			continue
 		}
+		if s.kind != "clean" && strings.HasPrefix(line, "text ") {
+			// A reply to a message inside a hostile ending races the close frame the ending draws (the bus may
+			// drop what it had queued when it fails the connection): not compared.
+			continue
+		}
 		tr = append(tr, "tail: "+line)
 	}
 }
