@@ -224,3 +224,6 @@ func (c *Cluster) SetLink(ctx context.Context, n Node, up bool) error {
 	}
 	return run(ctx, "ip", "-n", c.BridgeNS(), "link", "set", n.Link, state)
 }
+
+// IsNotRoot says whether err is the cluster's missing privileges or tools (tests skip on it).
+func IsNotRoot(err error) bool { return errors.Is(err, ErrNotRoot) }
