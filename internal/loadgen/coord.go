@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -44,6 +45,8 @@ type CoordConfig struct {
 	StartDelay time.Duration
 	// JoinTimeout bounds the wait for every generator to join and be ready.
 	JoinTimeout time.Duration
+	// WaitURL, when set, must answer 200 before generators may join (the bus's /health): they retry meanwhile.
+	WaitURL string
 	// SkewLimit: a run whose clock-offset uncertainty (half the best round trip) or raw offset exceeds it is
 	// flagged: generators' windows may not line up that closely.
 	SkewLimit time.Duration
@@ -229,6 +232,7 @@ type Coordinator struct {
 	started chan struct{} // closed when the start is set or the run aborted
 	done    chan struct{} // closed when every result is in or the run aborted
 	ended   bool
+	upOK    atomic.Bool
 }
 
 // NewCoordinator returns a coordinator for cfg; progress and the abort line go to log.
@@ -261,6 +265,10 @@ func (c *Coordinator) join(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	if !c.upstreamReady(r.Context()) {
+		http.Error(w, "waiting for "+c.cfg.WaitURL, http.StatusServiceUnavailable)
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.runs) >= c.cfg.Generators || c.abort != "" {
@@ -274,6 +282,26 @@ func (c *Coordinator) join(w http.ResponseWriter, r *http.Request) {
 	cfg := Shard(c.cfg.Run, i, c.cfg.Generators)
 	cfg.HeartbeatInterval = c.cfg.Heartbeat
 	writeJSONResp(w, joinResp{Generator: i, Config: cfg})
+}
+
+// upstreamReady says whether WaitURL answers 200 (once it has, it is not asked again).
+func (c *Coordinator) upstreamReady(ctx context.Context) bool {
+	if c.cfg.WaitURL == "" || c.upOK.Load() {
+		return true
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(cctx, http.MethodGet, c.cfg.WaitURL, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false
+	}
+	c.upOK.Store(true)
+	return true
 }
 
 func (c *Coordinator) readyH(w http.ResponseWriter, r *http.Request) {
@@ -487,6 +515,7 @@ func CoordinatorMain(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.DurationVar(&cc.Heartbeat, "heartbeat", time.Second, "generators' heartbeat interval")
 	fs.DurationVar(&cc.StartDelay, "start-delay", 300*time.Millisecond, "start this long after the last generator is ready")
 	fs.DurationVar(&cc.JoinTimeout, "join-timeout", 2*time.Minute, "longest wait for every generator to join and be ready")
+	fs.StringVar(&cc.WaitURL, "wait-url", "", "generators may join once this URL answers 200 (the bus's /health)")
 	fs.DurationVar(&cc.SkewLimit, "skew-limit", time.Millisecond, "flag the run when clock offsets or their uncertainty exceed this")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -541,7 +570,7 @@ func RunCoordinated(ctx context.Context, base, node string, log io.Writer) (*Res
 	cl := &http.Client{}
 	host, _ := os.Hostname()
 	var jr joinResp
-	if err := postJSON(ctx, cl, base+"/join", joinReq{Node: node, Host: host}, &jr); err != nil {
+	if err := joinRetry(ctx, cl, base, joinReq{Node: node, Host: host}, &jr); err != nil {
 		return nil, fmt.Errorf("join coordinator %s: %w", base, err)
 	}
 	cfg := jr.Config
@@ -589,6 +618,34 @@ func RunCoordinated(ctx context.Context, base, node string, log io.Writer) (*Res
 	}
 	return res, runErr
 }
+
+// joinRetry joins, retrying while the coordinator is not up yet or not accepting (its bus not healthy yet: 503)
+// for up to JoinRetryFor: in a swarm the services start in any order.
+func joinRetry(ctx context.Context, cl *http.Client, base string, req joinReq, jr *joinResp) error {
+	deadline := time.Now().Add(JoinRetryFor)
+	for {
+		err := postJSON(ctx, cl, base+"/join", req, jr)
+		var st statusError
+		if err == nil || (errors.As(err, &st) && st.code != http.StatusServiceUnavailable) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// JoinRetryFor is how long a generator keeps trying to join its coordinator.
+const JoinRetryFor = 2 * time.Minute
+
+type statusError struct {
+	code int
+	msg  string
+}
+
+func (e statusError) Error() string { return e.msg }
 
 // heartbeat is the interval the coordinator asked for in the shard (default a second).
 func (c Config) heartbeat() time.Duration {
@@ -663,7 +720,7 @@ func postJSON(ctx context.Context, cl *http.Client, u string, body, out any) err
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("%s: %s: %s", u, resp.Status, strings.TrimSpace(string(msg)))
+		return statusError{resp.StatusCode, fmt.Sprintf("%s: %s: %s", u, resp.Status, strings.TrimSpace(string(msg)))}
 	}
 	if out == nil {
 		return nil

@@ -42,7 +42,10 @@ func startCoordinator(t *testing.T, cc CoordConfig) (*Coordinator, string) {
 
 type testLogW struct{ t *testing.T }
 
-func (w testLogW) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testLogW) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 // Two generators under one coordinator: each gets half the agents and rate, both start from the barrier, and the
 // merged result is the sum of their counts and the merge of their histograms — never averaged percentiles.
@@ -52,7 +55,7 @@ func TestCoordinatedRunMergesTwoGenerators(t *testing.T) {
 	}
 	run := smallConfig(startBus(t))
 	run.Agents, run.Rate = 40, 800
-	co, url := startCoordinator(t, CoordConfig{Generators: 2, Heartbeat: 100 * time.Millisecond, Run: run})
+	co, url := startCoordinator(t, CoordConfig{Generators: 2, Heartbeat: 300 * time.Millisecond, Run: run})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -133,7 +136,7 @@ func TestCoordinatedRunAbortsOnLostGenerator(t *testing.T) {
 	}
 	run := smallConfig(startBus(t))
 	run.Agents, run.Duration = 40, 20*time.Second
-	co, url := startCoordinator(t, CoordConfig{Generators: 2, Heartbeat: 100 * time.Millisecond, Run: run})
+	co, url := startCoordinator(t, CoordConfig{Generators: 2, Heartbeat: 300 * time.Millisecond, Run: run})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var liveErr error
