@@ -9,10 +9,11 @@ import (
 	"unicode"
 
 	"github.com/agentlab/agentlab/scenarios"
+	"github.com/agentlab/agentlab/scenarios/scenario"
 )
 
 // benchName is a figure's Go benchmark name: BenchmarkBusLoad/bus=go/pattern=targeted/model=open/agents=100.
-func benchName(f scenarios.Figure) string {
+func benchName(f scenario.Figure) string {
 	var b strings.Builder
 	b.WriteString("Benchmark")
 	for _, w := range strings.FieldsFunc(f.Scenario, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {

@@ -10,6 +10,7 @@ import (
 	"github.com/agentlab/agentlab/internal/results"
 	"github.com/agentlab/agentlab/internal/stats"
 	"github.com/agentlab/agentlab/scenarios"
+	"github.com/agentlab/agentlab/scenarios/scenario"
 )
 
 // EnvDiff lists how two runs' environments differ in what moves figures: CPU count, kernel, Docker version,
@@ -65,15 +66,15 @@ func Compare(w io.Writer, a, b *scenarios.Results) error {
 		fmt.Fprintf(w, "WARNING: the environments differ (%s): differences may be the machine's, not the code's\n", strings.Join(d, "; "))
 	}
 	fa, fb := a.Figures(), b.Figures()
-	byName := map[string]scenarios.Figure{}
+	byName := map[string]scenario.Figure{}
 	for _, f := range fb {
 		if !f.Alias {
 			byName[f.Name()] = f
 		}
 	}
-	var metrics []scenarios.Metric
-	rows := map[scenarios.Metric][]string{}
-	units := map[scenarios.Metric]scenarios.Unit{}
+	var metrics []scenario.Metric
+	rows := map[scenario.Metric][]string{}
+	units := map[scenario.Metric]scenario.Unit{}
 	onlyA := 0
 	for _, f := range fa {
 		if f.Alias {

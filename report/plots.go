@@ -18,6 +18,7 @@ import (
 	"github.com/agentlab/agentlab/internal/memstat"
 	"github.com/agentlab/agentlab/internal/stats"
 	"github.com/agentlab/agentlab/scenarios"
+	"github.com/agentlab/agentlab/scenarios/busload"
 )
 
 // Plot is one figure of the HTML report: inline SVG drawn by gonum/plot, no script, no request.
@@ -311,10 +312,10 @@ func plots(r *scenarios.Results) ([]Plot, error) {
 			}
 			var t, m plotter.XYs
 			for _, s := range f.Summaries {
-				if iv, ok := s.Metrics[scenarios.MetricDeliveredPerS]; ok && s.Model == "closed" && iv.N > 0 {
+				if iv, ok := s.Metrics[busload.MetricDeliveredPerS]; ok && s.Model == "closed" && iv.N > 0 {
 					t = append(t, plotter.XY{X: float64(s.Agents), Y: iv.Estimate})
 				}
-				if iv, ok := s.Metrics[scenarios.MetricMemPerConn]; ok && iv.N > 0 && !containsX(m, float64(s.Agents)) {
+				if iv, ok := s.Metrics[busload.MetricMemPerConn]; ok && iv.N > 0 && !containsX(m, float64(s.Agents)) {
 					m = append(m, plotter.XY{X: float64(s.Agents), Y: iv.Estimate / 1024})
 				}
 			}
@@ -486,7 +487,7 @@ func containerMemPlot(ct memstat.ContainerResult, sources []string, what string)
 	return "Memory over time, container " + what, p, ok
 }
 
-func patternOf(f *scenarios.BusFile) string { return f.Parameters.ClosedPattern }
+func patternOf(f *busload.File) string { return f.Parameters.ClosedPattern }
 
 func contains(xs []string, s string) bool {
 	for _, x := range xs {

@@ -167,7 +167,7 @@ func build(r *scenarios.Results) (*doc, error) {
 	}
 
 	var tb bytes.Buffer
-	if err := r.Report(&tb); err != nil {
+	if err := r.WriteTables(&tb); err != nil {
 		return nil, fmt.Errorf("tables: %w", err)
 	}
 	d.Sections = append(d.Sections, section{Title: "Tables (as printed on stdout)", Pre: strings.TrimLeft(tb.String(), "\n")})

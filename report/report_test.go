@@ -72,7 +72,7 @@ func TestMarkdownGolden(t *testing.T) {
 	}
 	// Every table printed on stdout is in report.md.
 	var tables bytes.Buffer
-	if err := r.Report(&tables); err != nil {
+	if err := r.WriteTables(&tables); err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(strings.TrimSpace(tables.String()), "\n") {

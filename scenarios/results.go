@@ -12,26 +12,22 @@ import (
 
 	"github.com/agentlab/agentlab/decide"
 	"github.com/agentlab/agentlab/internal/results"
+	"github.com/agentlab/agentlab/scenarios/aistreaming"
+	"github.com/agentlab/agentlab/scenarios/busload"
+	"github.com/agentlab/agentlab/scenarios/lifecycle"
+	"github.com/agentlab/agentlab/scenarios/messaging"
+	"github.com/agentlab/agentlab/scenarios/scenario"
 )
 
-// The typed results, exported under the names of their files for the readers of a results folder (report,
-// compare, thresholds): the very structs the scenarios wrote, so a table or a plot can never drift from the JSON.
-type (
-	SpawnComparison   = comparison        // spawn-comparison.json
-	BusFile           = busFile           // <bus>-ws-metrics.json
-	BusRun            = busRun            // BusFile.Runs
-	BusSummary        = busSummary        // BusFile.Summaries
-	AIStreamingResult = aiStreamingResult // ai-streaming.json
-)
-
-// Results is a results folder read back: every file a scenario writes, typed; nil where the run did not write it.
+// Results is a results folder read back: every file a scenario writes, typed — the very structs the scenarios
+// wrote, so a table or a plot can never drift from the JSON; nil where the run did not write it.
 type Results struct {
 	Dir       string
-	Spawn     *SpawnComparison
-	Buses     []*BusFile // one per bus measured, in file-name order (go, nats, rust, …)
-	Streaming *AIStreamingResult
-	Messaging *MessagingResult
-	Final     *decide.FinalReport
+	Spawn     *lifecycle.Comparison // spawn-comparison.json
+	Buses     []*busload.File       // <bus>-ws-metrics.json, one per bus measured, in file-name order (go, nats, rust, …)
+	Streaming *aistreaming.Result   // ai-streaming.json
+	Messaging *messaging.Result     // agent-messaging.json
+	Final     *decide.FinalReport   // final-report.json
 	// Env is the environment the run recorded (final-report.json's, else the first file's).
 	Env   results.Environment
 	RunID string
@@ -66,18 +62,18 @@ func ReadResults(dir string) (*Results, error) {
 		var v any
 		switch {
 		case n == "spawn-comparison.json":
-			r.Spawn = new(SpawnComparison)
+			r.Spawn = new(lifecycle.Comparison)
 			v = r.Spawn
 		case strings.HasSuffix(n, busFileSuffix):
-			f := new(BusFile)
+			f := new(busload.File)
 			f.Bus.File = n
 			r.Buses = append(r.Buses, f)
 			v = f
 		case n == "ai-streaming.json":
-			r.Streaming = new(AIStreamingResult)
+			r.Streaming = new(aistreaming.Result)
 			v = r.Streaming
 		case n == "agent-messaging.json":
-			r.Messaging = new(MessagingResult)
+			r.Messaging = new(messaging.Result)
 			v = r.Messaging
 		case n == "final-report.json":
 			r.Final = new(decide.FinalReport)
@@ -99,46 +95,21 @@ func ReadResults(dir string) (*Results, error) {
 	return r, nil
 }
 
-// busResult rebuilds the bus-load result from its files (one per bus, each holding the shared summary, ratios and
-// decision), so its table is printed by the same code as at run time.
-func (r *Results) busResult() *busLoadResult {
-	if len(r.Buses) == 0 {
-		return nil
-	}
-	f0 := r.Buses[0]
-	res := &busLoadResult{Params: f0.Parameters, Limits: f0.Limits, Notes: f0.Notes, OpenRates: f0.OpenRates,
-		Interrupted: f0.Interrupted, ratios: f0.Comparison, vsNATS: f0.ComparisonNATS, vsGo: f0.ComparisonGo, runs: map[string][]*busRun{}, summaries: map[string][]busSummary{}}
-	if f0.Decision != nil {
-		res.decision = *f0.Decision
-	}
-	// The run order: the Go bus first, as bus-load runs them.
-	fs := append([]*BusFile(nil), r.Buses...)
-	sort.SliceStable(fs, func(i, j int) bool { return fs[i].Bus.Name == "go" && fs[j].Bus.Name != "go" })
-	for _, f := range fs {
-		res.Buses = append(res.Buses, f.Bus)
-		res.runs[f.Bus.Name] = f.Runs
-		res.summaries[f.Bus.Name] = f.Summaries
-	}
-	return res
-}
-
-// Report writes every scenario's tables, as the run printed them on stdout.
-func (r *Results) Report(w io.Writer) error {
+// WriteTables writes every scenario's tables, as the run printed them on stdout.
+func (r *Results) WriteTables(w io.Writer) error {
 	var errs []error
 	if r.Spawn != nil {
-		errs = append(errs, r.Spawn.report(w))
+		errs = append(errs, r.Spawn.WriteTable(w))
 		if r.Spawn.ContainerMem != nil {
-			errs = append(errs, reportContainerMemory(w, *r.Spawn.ContainerMem))
+			errs = append(errs, scenario.ReportContainerMemory(w, *r.Spawn.ContainerMem))
 		}
 	}
-	if b := r.busResult(); b != nil {
-		errs = append(errs, b.report(w))
-	}
+	errs = append(errs, busload.WriteTables(w, r.Buses))
 	if r.Streaming != nil {
-		errs = append(errs, r.Streaming.report(w))
+		errs = append(errs, r.Streaming.WriteTable(w))
 	}
 	if r.Messaging != nil {
-		errs = append(errs, r.Messaging.report(w))
+		errs = append(errs, r.Messaging.WriteTable(w))
 	}
 	return errors.Join(errs...)
 }

@@ -25,8 +25,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/agentlab/agentlab/internal/loadgen"
 	"github.com/agentlab/agentlab/internal/mockllm"
+	"github.com/agentlab/agentlab/internal/stats"
 )
 
 // Modes.
@@ -121,8 +121,8 @@ type Result struct {
 	// Retries are the extra attempts streams needed (SDK: its own retries, counted in a middleware; lean: the same
 	// policy — 2 retries on 408/409/429/5xx, honouring retry-after-ms). RetryWait is the time from a stream's first
 	// attempt to the answer of its last, for streams that retried (µs HDR).
-	Retries   int           `json:"retries"`
-	RetryWait *loadgen.Hist `json:"retry_wait_hdr"`
+	Retries   int         `json:"retries"`
+	RetryWait *stats.Hist `json:"retry_wait_hdr"`
 
 	Tokens int64   `json:"tokens"` // text deltas received, all streams
 	WallS  float64 `json:"wall_s"` // the rounds end to end
@@ -136,8 +136,8 @@ type Result struct {
 	// the part of a token's time spent waiting for bytes, not computing.
 	NetworkWaitPerTokenMS float64 `json:"network_wait_per_token_ms"`
 
-	TTFT       *loadgen.Hist `json:"ttft_hdr"`        // request sent → first text delta decoded, µs
-	InterToken *loadgen.Hist `json:"inter_token_hdr"` // between consecutive text deltas of a stream, µs
+	TTFT       *stats.Hist `json:"ttft_hdr"`        // request sent → first text delta decoded, µs
+	InterToken *stats.Hist `json:"inter_token_hdr"` // between consecutive text deltas of a stream, µs
 	// StreamTokensPerS is, per stream, tokens / (last delta − request sent); TotalTokensPerS all tokens / wall.
 	StreamTokensPerS []float64 `json:"stream_tokens_per_s"`
 	TotalTokensPerS  float64   `json:"total_tokens_per_s"`
@@ -188,7 +188,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res := &Result{Client: client, Mode: cfg.Mode, Concurrent: cfg.Concurrent, Rounds: cfg.Rounds,
 		TokenDelay: float64(cfg.TokenDelay) / float64(time.Millisecond), Fault: string(cfg.Fault),
-		Outcomes: map[string]int{}, RetryWait: loadgen.NewHist(), TTFT: loadgen.NewHist(), InterToken: loadgen.NewHist()}
+		Outcomes: map[string]int{}, RetryWait: stats.NewHist(), TTFT: stats.NewHist(), InterToken: stats.NewHist()}
 
 	runtime.GC()
 	res.HeapIdleBytes = heapInUse()
@@ -357,11 +357,11 @@ func DecodeResult(b []byte) (*Result, error) {
 		return nil, fmt.Errorf("decode stream client result: %w", err)
 	}
 	for _, f := range []struct {
-		h   **loadgen.Hist
+		h   **stats.Hist
 		raw *[]int64
 	}{{&r.TTFT, &r.TTFTUS}, {&r.InterToken, &r.InterTokenUS}, {&r.RetryWait, &r.RetryWaitUS}} {
 		if *f.h == nil {
-			*f.h = loadgen.NewHist()
+			*f.h = stats.NewHist()
 		}
 		for _, us := range *f.raw {
 			(*f.h).RecordUS(us)
