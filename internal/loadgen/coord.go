@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/agentlab/agentlab/internal/stats"
 )
 
 // A coordinated run spreads one run's agents over generators on several machines (a Docker Swarm's nodes). The
@@ -207,9 +209,9 @@ func DecodeCoordinated(out []byte) (*Coordinated, error) {
 }
 
 func fillHists(r *Result) {
-	for _, h := range []**Hist{&r.Connecting, &r.Register, &r.Latency, &r.SendLag} {
+	for _, h := range []**stats.Hist{&r.Connecting, &r.Register, &r.Latency, &r.SendLag} {
 		if *h == nil {
-			*h = NewHist()
+			*h = stats.NewHist()
 		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/agentlab/agentlab/internal/stats"
 )
 
 func TestShard(t *testing.T) {
@@ -100,7 +102,7 @@ func TestCoordinatedRunMergesTwoGenerators(t *testing.T) {
 		t.Fatalf("merged sent %d recv %d reg %d lat %d; parts %d+%d, %d+%d", m.Sent, m.Received, m.Sessions.Registered,
 			m.Latency.Count(), a.Sent, b.Sent, a.Received, b.Received)
 	}
-	h := NewHist()
+	h := stats.NewHist()
 	h.Merge(a.Latency)
 	h.Merge(b.Latency)
 	ps := []float64{50, 90, 99, 99.9, 100}
@@ -113,7 +115,7 @@ func TestCoordinatedRunMergesTwoGenerators(t *testing.T) {
 // not the mean of their p50s.
 func TestMergedPercentilesAreNotAveraged(t *testing.T) {
 	mk := func(us int64, n int) *Result {
-		r := &Result{SchemaVersion: ResultSchemaVersion, Latency: NewHist()}
+		r := &Result{SchemaVersion: ResultSchemaVersion, Latency: stats.NewHist()}
 		fillHists(r)
 		for range n {
 			r.Latency.RecordUS(us)
