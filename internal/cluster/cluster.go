@@ -8,6 +8,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -141,6 +142,9 @@ func Up(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 	}
 	fmt.Fprintf(c.Log, "cluster %s: %d daemons up after %v\n", c.Name, len(c.Nodes), time.Since(t0).Round(time.Millisecond))
+	if err := c.save(); err != nil {
+		return c, err
+	}
 	if c.NoSwarm {
 		return c, nil
 	}
@@ -227,3 +231,55 @@ func (c *Cluster) SetLink(ctx context.Context, n Node, up bool) error {
 
 // IsNotRoot says whether err is the cluster's missing privileges or tools (tests skip on it).
 func IsNotRoot(err error) bool { return errors.Is(err, ErrNotRoot) }
+
+// stateFile records a cluster's options in its state directory, so a lab pointed at one of its nodes finds the
+// others (FindBySocket).
+const stateFile = "cluster.json"
+
+type saved struct {
+	Name          string `json:"name"`
+	Nodes         int    `json:"nodes"`
+	Subnet        string `json:"subnet"`
+	StateDir      string `json:"state_dir"`
+	DataDir       string `json:"data_dir"`
+	StorageDriver string `json:"storage_driver"`
+}
+
+func (c *Cluster) save() error {
+	b, err := json.Marshal(saved{c.Name, len(c.Nodes), c.Subnet.String(), c.StateDir, c.DataDir, c.StorageDriver})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(c.StateDir, stateFile), b, 0o600)
+}
+
+// StateRoot is where clusters with default directories keep their state.
+const StateRoot = "/run/agentlab-cluster"
+
+// FindBySocket returns the test cluster one of whose nodes serves docker host (unix://…), if any: the lab then
+// reaches every node's API (to load images onto each).
+func FindBySocket(host string) (*Cluster, bool) {
+	files, _ := filepath.Glob(filepath.Join(StateRoot, "*", stateFile))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var s saved
+		if json.Unmarshal(b, &s) != nil {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(s.Subnet)
+		if err != nil {
+			continue
+		}
+		c := Layout(Options{Name: s.Name, Nodes: s.Nodes, Subnet: pfx, StateDir: s.StateDir, DataDir: s.DataDir,
+			StorageDriver: s.StorageDriver})
+		for _, n := range c.Nodes {
+			if n.Host() == host {
+				return c, true
+			}
+		}
+	}
+	return nil, false
+}
