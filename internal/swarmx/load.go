@@ -20,7 +20,9 @@ const CoordPort = 7000
 // LoadOptions are one distributed bus-load run: a bus on the node labelled agentlab.role=bus, a coordinator next
 // to it, and Generators generators spread over the other nodes (at most one per node while there are enough).
 type LoadOptions struct {
-	RunID        string
+	RunID string
+	// Name prefixes the run's services and network (default al-<RunID>): several runs of one lab run differ.
+	Name         string
 	BusImage     string
 	BusArgs      []string
 	BusEnv       []string
@@ -42,6 +44,9 @@ func (o LoadOptions) withDefaults() LoadOptions {
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
+	}
+	if o.Name == "" {
+		o.Name = "al-" + o.RunID
 	}
 	return o
 }
@@ -69,7 +74,7 @@ func RunLoad(ctx context.Context, cli client.APIClient, opts LoadOptions) (res *
 	} else if !ok {
 		return nil, fmt.Errorf("distributed bus-load: %w (docker host %s)", ErrNotManager, cli.DaemonHost())
 	}
-	loadNodes, err := countNodes(ctx, cli)
+	loadNodes, err := LoadNodes(ctx, cli)
 	if err != nil {
 		return nil, err
 	}
@@ -77,12 +82,12 @@ func RunLoad(ctx context.Context, cli client.APIClient, opts LoadOptions) (res *
 		return nil, fmt.Errorf("distributed bus-load: no node without %s=%s for the generators", LabelRole, RoleBus)
 	}
 	res = &LoadResult{Placement: map[string][]string{}}
-	prefix := "al-" + o.RunID
+	prefix := o.Name
 	defer func() {
 		t := time.Now()
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		if rerr := RemoveRun(rctx, cli, o.RunID); rerr != nil {
+		if rerr := removeRun(rctx, cli, o.RunID, prefix); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("remove run %s: %w", o.RunID, rerr))
 		}
 		res.RemoveS = time.Since(t).Seconds()
@@ -179,8 +184,8 @@ func RunLoad(ctx context.Context, cli client.APIClient, opts LoadOptions) (res *
 	return res, nil
 }
 
-// countNodes counts the ready nodes generators may run on (not labelled as the bus's).
-func countNodes(ctx context.Context, cli client.APIClient) (int, error) {
+// LoadNodes counts the ready nodes generators may run on (not labelled as the bus's).
+func LoadNodes(ctx context.Context, cli client.APIClient) (int, error) {
 	ns, err := cli.NodeList(ctx, client.NodeListOptions{})
 	if err != nil {
 		return 0, fmt.Errorf("node list: %w", err)

@@ -17,7 +17,10 @@ import (
 
 type testLog struct{ t *testing.T }
 
-func (w testLog) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testLog) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 // A 3-node test cluster of the test's own: the bus on node 1, a generator on each of nodes 2 and 3, results
 // merged; then a generator killed mid-run fails the run with a line naming it; nothing of either run is left.

@@ -256,18 +256,30 @@ func demux(r io.Reader) ([]byte, error) {
 }
 
 // RemoveRun removes the run's services (their tasks and containers go with them, on every node) and then its
-// networks, waiting until the networks are free. Idempotent.
+// overlay networks, waiting until the networks are free. Idempotent. The run's other objects (containers and
+// local networks the lab made on the manager itself) are dockerx.RemoveRun's.
 func RemoveRun(ctx context.Context, cli client.APIClient, runID string) error {
+	return removeRun(ctx, cli, runID, "")
+}
+
+// removeRun is RemoveRun for the services and networks whose names start with prefix ("": all of the run's).
+func removeRun(ctx context.Context, cli client.APIClient, runID, prefix string) error {
 	f := make(client.Filters).Add("label", dockerx.LabelRunID+"="+runID)
 	var errs []error
+	var removed []string
 	ss, err := cli.ServiceList(ctx, client.ServiceListOptions{Filters: f})
 	if err != nil {
 		return fmt.Errorf("list services: %w", err)
 	}
 	for _, s := range ss.Items {
+		if !strings.HasPrefix(s.Spec.Name, prefix) {
+			continue
+		}
 		if _, err := cli.ServiceRemove(ctx, s.ID, client.ServiceRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove service %s: %w", s.Spec.Name, err))
+			continue
 		}
+		removed = append(removed, s.ID)
 	}
 	// A network is removable once its tasks' containers are gone on every node: retry for a while.
 	deadline := time.Now().Add(30 * time.Second)
@@ -278,6 +290,9 @@ func RemoveRun(ctx context.Context, cli client.APIClient, runID string) error {
 		}
 		var last error
 		for _, nw := range ns.Items {
+			if nw.Driver != "overlay" || !strings.HasPrefix(nw.Name, prefix) {
+				continue
+			}
 			if _, err := cli.NetworkRemove(ctx, nw.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 				last = fmt.Errorf("remove network %s: %w", nw.Name, err)
 			}
@@ -291,13 +306,15 @@ func RemoveRun(ctx context.Context, cli client.APIClient, runID string) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	// Tasks' containers leave with their services; wait until none is listed so nothing outlives the call.
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		ts, err := cli.TaskList(ctx, client.TaskListOptions{Filters: f})
-		if err != nil || len(ts.Items) == 0 {
-			break
+	// Tasks' containers leave with their services; wait until no task of them is listed so nothing outlives the call.
+	for _, id := range removed {
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			ts, err := cli.TaskList(ctx, client.TaskListOptions{Filters: make(client.Filters).Add("service", id)})
+			if err != nil || len(ts.Items) == 0 {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
-		time.Sleep(200 * time.Millisecond)
 	}
 	return errors.Join(errs...)
 }
