@@ -160,13 +160,16 @@ func RunLoad(ctx context.Context, cli client.APIClient, opts LoadOptions) (res *
 			return true, nil
 		})
 		wcancel()
-		if out, lerr := Logs(context.WithoutCancel(ctx), cli, coordID); lerr == nil {
-			if c, derr := loadgen.DecodeCoordinated(out); derr == nil && c.Summary.Abort != "" {
+		out, lerr := Logs(context.WithoutCancel(ctx), cli, coordID)
+		if lerr == nil {
+			c, derr := loadgen.DecodeCoordinated(out)
+			if derr == nil && c.Summary.Abort != "" {
 				res.Coordinated = c
-				return res, fmt.Errorf("distributed bus-load aborted: %s", c.Summary.Abort)
+				return res, fmt.Errorf("distributed bus-load aborted: %s (%v)", c.Summary.Abort, err)
 			}
+			lerr = derr
 		}
-		return res, fmt.Errorf("distributed bus-load: %w", err)
+		return res, fmt.Errorf("distributed bus-load: %w (coordinator's output: %v)", err, lerr)
 	}
 	res.RunS = time.Since(t1).Seconds()
 	out, err := Logs(ctx, cli, coordID)

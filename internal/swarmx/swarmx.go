@@ -281,7 +281,8 @@ func removeRun(ctx context.Context, cli client.APIClient, runID, prefix string) 
 		}
 		removed = append(removed, s.ID)
 	}
-	// A network is removable once its tasks' containers are gone on every node: retry for a while.
+	// A network is removable once its tasks' containers are gone on every node, and the manager lists its local
+	// copy until then: remove and list again until none is listed.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
@@ -289,18 +290,23 @@ func removeRun(ctx context.Context, cli client.APIClient, runID, prefix string) 
 			return errors.Join(append(errs, fmt.Errorf("list networks: %w", err))...)
 		}
 		var last error
+		left := 0
 		for _, nw := range ns.Items {
 			if nw.Driver != "overlay" || !strings.HasPrefix(nw.Name, prefix) {
 				continue
 			}
+			left++
 			if _, err := cli.NetworkRemove(ctx, nw.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 				last = fmt.Errorf("remove network %s: %w", nw.Name, err)
 			}
 		}
-		if last == nil {
+		if left == 0 {
 			break
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
+			if last == nil {
+				last = fmt.Errorf("%d overlay networks still listed after 30 s", left)
+			}
 			errs = append(errs, last)
 			break
 		}
