@@ -2,6 +2,7 @@ package swarmx
 
 import (
 	"context"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -121,24 +122,36 @@ func nodeByName(c *cluster.Cluster, name string) (cluster.Node, bool) {
 	return cluster.Node{}, false
 }
 
-// waitGeneratorContainer waits until a generator task of run runID runs and returns its node and container.
+// waitGeneratorContainer waits until the coordinator has released the generators (its stderr says so) and
+// returns the node and container of a running generator task: a kill then lands mid-run.
 func waitGeneratorContainer(t *testing.T, ctx context.Context, mgr client.APIClient, runID string) (string, string) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
-		ts, err := Tasks(ctx, mgr, "al-"+runID+"-gen")
-		if err == nil {
-			for _, x := range ts {
-				if x.State == "running" && x.ContainerID != "" {
-					// let it join and connect: the kill lands mid-run
-					time.Sleep(3 * time.Second)
-					return x.Node, x.ContainerID
+		if released(ctx, mgr, "al-"+runID+"-coord") {
+			ts, err := Tasks(ctx, mgr, "al-"+runID+"-gen")
+			if err == nil {
+				for _, x := range ts {
+					if x.State == "running" && x.ContainerID != "" {
+						return x.Node, x.ContainerID
+					}
 				}
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatal("no generator task ran")
+	t.Fatal("no generator was released")
 	return "", ""
+}
+
+// released says whether the coordinator service's stderr has its release line.
+func released(ctx context.Context, mgr client.APIClient, svc string) bool {
+	rc, err := mgr.ServiceLogs(ctx, svc, client.ServiceLogsOptions{ShowStderr: true})
+	if err != nil {
+		return false
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(rc)
+	return strings.Contains(string(b), "generators ready; start at")
 }
 
 // assertNothingLeft: no service, task, network or container of the run on the manager or any node.
