@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -282,4 +283,20 @@ func FindBySocket(host string) (*Cluster, bool) {
 		}
 	}
 	return nil, false
+}
+
+// KillDaemon SIGKILLs node n's dockerd (a node lost: its containers and containerd keep running, nothing speaks
+// for the node in the swarm); Up starts it again.
+func (c *Cluster) KillDaemon(n Node) error {
+	pid, ok := c.daemonPID(n)
+	if !ok {
+		return fmt.Errorf("node %s: no dockerd running", n.Name)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("node %s: kill dockerd %d: %w", n.Name, pid, err)
+	}
+	if !waitGone(context.Background(), pid, 10*time.Second) {
+		return fmt.Errorf("node %s: dockerd %d survived SIGKILL", n.Name, pid)
+	}
+	return nil
 }
