@@ -147,7 +147,10 @@ func (g *gorillaConn) run() {
 	err := g.readLoop()
 	switch {
 	case errors.Is(err, websocket.ErrReadLimit):
-		// gorilla has already sent close 1009.
+		// gorilla has sent close 1009 for a message over the limit, but not for a 64-bit length with its top bit
+		// set (negative to it): send it here; after gorilla's own, its WriteControl refuses with ErrCloseSent.
+		g.writeControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseMessageTooBig, ""),
+			time.Now().Add(time.Second))
 		s.m.errors[codeTooLarge].Inc()
 	case !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived):
 		s.opts.Logger.Debug("connection ended", "remote", g.ws.RemoteAddr().String(), "id", g.id, "err", err)

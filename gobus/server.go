@@ -115,7 +115,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.serveNetpoll(w, r)
 		return
 	}
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	ws, err := s.upgrader.Upgrade(guardedWriter{w}, r, nil)
 	if err != nil {
 		// Upgrade has answered the request already.
 		s.open.Add(-1)

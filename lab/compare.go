@@ -14,9 +14,9 @@ func compareCmd(_ context.Context, args []string, io IO) int {
 		fmt.Fprintln(io.Stderr, "lab: usage: lab compare RESULTS_A RESULTS_B (two results folders, e.g. results/<run-id>)")
 		return ExitUsage
 	}
-	var rs [2]*scenarios.Results
+	var rs [2]*scenarios.Folder
 	for i, d := range args {
-		r, err := scenarios.ReadResults(d)
+		r, err := scenarios.ReadFolder(d)
 		if err != nil {
 			fmt.Fprintf(io.Stderr, "lab: compare: %v\n", err)
 			return ExitUsage

@@ -13,7 +13,7 @@ import (
 	"github.com/agentlab/agentlab/decide"
 	"github.com/agentlab/agentlab/internal/dockerx"
 	"github.com/agentlab/agentlab/internal/images"
-	"github.com/agentlab/agentlab/internal/results"
+	"github.com/agentlab/agentlab/internal/rundir"
 	"github.com/agentlab/agentlab/report"
 	"github.com/agentlab/agentlab/scenarios"
 	"github.com/agentlab/agentlab/scenarios/scenario"
@@ -116,8 +116,8 @@ func runCmd(ctx context.Context, args []string, io IO) int {
 }
 
 func write(ctx context.Context, o Options, runID, root string, cli *client.Client, io IO, out *scenario.Outcome, runErr error) error {
-	env := results.Collect(context.WithoutCancel(ctx), cli, root)
-	run, err := results.Create(o.Out, runID, env)
+	env := rundir.Collect(context.WithoutCancel(ctx), cli, root)
+	run, err := rundir.Create(o.Out, runID, env)
 	if err != nil {
 		return err
 	}
@@ -162,7 +162,7 @@ func thresholds(o Options, dir string, io IO) (bool, error) {
 	if len(o.Thresholds) == 0 {
 		return true, nil
 	}
-	r, err := scenarios.ReadResults(dir)
+	r, err := scenarios.ReadFolder(dir)
 	if err != nil {
 		return false, err
 	}

@@ -44,7 +44,7 @@ func fixture(t *testing.T) string {
 }
 
 func TestMarkdownGolden(t *testing.T) {
-	r, err := scenarios.ReadResults("testdata/run")
+	r, err := scenarios.ReadFolder("testdata/run")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestMarkdownGolden(t *testing.T) {
 }
 
 func TestBenchTxtParsesWithBenchfmt(t *testing.T) {
-	r, err := scenarios.ReadResults("testdata/run")
+	r, err := scenarios.ReadFolder("testdata/run")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestBenchTxtParsesWithBenchfmt(t *testing.T) {
 }
 
 func TestCompareWithItselfIsNoChange(t *testing.T) {
-	r, err := scenarios.ReadResults("testdata/run")
+	r, err := scenarios.ReadFolder("testdata/run")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,8 +147,8 @@ func TestCompareWithItselfIsNoChange(t *testing.T) {
 }
 
 func TestCompareWarnsOnEnvironment(t *testing.T) {
-	a, _ := scenarios.ReadResults("testdata/run")
-	b, _ := scenarios.ReadResults("testdata/run")
+	a, _ := scenarios.ReadFolder("testdata/run")
+	b, _ := scenarios.ReadFolder("testdata/run")
 	b.Env.CPUs, b.Env.GitCommit = a.Env.CPUs*2, "0123456789abcdef"
 	var out bytes.Buffer
 	if err := Compare(&out, a, b); err != nil {
@@ -170,7 +170,7 @@ func TestThresholds(t *testing.T) {
 	if _, err := ParseThreshold("bus-load.go.targeted.latency_p95_ms<50", names); err != nil {
 		t.Fatal(err)
 	}
-	r, err := scenarios.ReadResults("testdata/run")
+	r, err := scenarios.ReadFolder("testdata/run")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func TestThresholdsFile(t *testing.T) {
 // The stdout summary of a full run names the chosen migration scenario (or why none), every criterion with its
 // answer, and the cost figures — the same rows report.md has.
 func TestSummary(t *testing.T) {
-	r, err := scenarios.ReadResults("testdata/run")
+	r, err := scenarios.ReadFolder("testdata/run")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +375,7 @@ func TestSummary(t *testing.T) {
 // The decision table names the Go bus Test 2 was decided on (when two Go designs ran) and a bus-vs-NATS row per
 // bus we build.
 func TestDecisionTableGoBusAndNATS(t *testing.T) {
-	r, err := scenarios.ReadResults("testdata/run")
+	r, err := scenarios.ReadFolder("testdata/run")
 	if err != nil {
 		t.Fatal(err)
 	}

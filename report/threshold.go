@@ -110,7 +110,7 @@ func (t Threshold) holds(v float64) bool {
 
 // Evaluate checks each threshold on the run's figures: the value is the figure's median over its samples (repeats
 // or rounds), as k6 checks an aggregate. A figure the run did not measure fails.
-func Evaluate(ts []Threshold, r *scenarios.Results) []ThresholdResult {
+func Evaluate(ts []Threshold, r *scenarios.Folder) []ThresholdResult {
 	figs := map[string]scenario.Figure{}
 	for _, f := range r.Figures() {
 		figs[f.Name()] = f

@@ -37,7 +37,7 @@ func KnownMetric(name string) error {
 }
 
 // Figures lists the run's figures, scenario by scenario, in a stable order.
-func (r *Results) Figures() []scenario.Figure {
+func (r *Folder) Figures() []scenario.Figure {
 	var out []scenario.Figure
 	if r.Spawn != nil {
 		out = append(out, r.Spawn.Figures()...)

@@ -47,8 +47,4 @@ func GoldenJSON(t *testing.T, v any) []byte {
 }
 
 // Log is an io.Writer into t.Log: a scenario's progress lines in the test's output.
-func Log(t *testing.T) io.Writer { return testLog{t} }
-
-type testLog struct{ t *testing.T }
-
-func (w testLog) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+func Log(t testing.TB) io.Writer { return testWriter{t} }

@@ -1,7 +1,6 @@
 package aistreaming
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,8 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/moby/moby/api/pkg/stdcopy"
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/network"
@@ -55,28 +52,7 @@ func (s aiStreamingScenario) Run(ctx context.Context, senv *scenario.Env) (*scen
 	if err != nil {
 		return nil, err
 	}
-	lab := &streamLab{env: env, mem: scenario.NewMemSource(env.Docker), clients: []streamClientInfo{
-		{Client: clientSDK, Language: "go", Image: clientImg, Built: true, Note: "anthropic-sdk-go v2.17.0: Messages.NewStreaming + Accumulate"},
-		{Client: clientLean, Language: "go", Image: clientImg, Built: true, Note: "bufio SSE + key scanner (internal/sse)"},
-	}}
-	res := &Result{Schema: aiStreamingSchema, Mode: "mock", Tokens: p.Tokens, TokenBytes: 4,
-		TokenDelayMS: float64(p.TokenDelay) / float64(time.Millisecond), Levels: levels, Iterations: p.Iterations}
-	rust := streamClientInfo{Client: clientRust, Language: "rust"}
-	switch ref, err := rustImage(ctx, env); {
-	case err != nil:
-		rust.Note = "rust client not built (" + err.Error() + "): the Go/Rust ratio is not measured"
-		res.Notes = append(res.Notes, rust.Note)
-		fmt.Fprintln(env.Log, "ai-streaming: "+rust.Note)
-	default:
-		rust.Image, rust.Built = ref, true
-		rust.Note = "std::net HTTP/1.1 (keep-alive, chunked) + serde_json per event, one thread per stream"
-		lab.clients = append(lab.clients, rust)
-	}
-	res.Clients = append([]streamClientInfo(nil), lab.clients...)
-	if !rust.Built {
-		res.Clients = append(res.Clients, rust)
-	}
-
+	lab, res := newStreamLab(ctx, env, levels, clientImg)
 	lab.nw, err = network.New(ctx, network.WithLabels(dockerx.Labels(env.RunID, "network")))
 	if err != nil {
 		return nil, fmt.Errorf("lab network: %w", err)
@@ -102,6 +78,55 @@ func (s aiStreamingScenario) Run(ctx context.Context, senv *scenario.Env) (*scen
 	}
 	lab.mockID = mock.GetContainerID()
 
+	runErr := lab.sweep(ctx, res, levels)
+	if u, err := mock.URL(ctx); err == nil {
+		res.Mock = mockStats(ctx, u)
+	}
+	res.Decision = decide.Streaming(decisionInput(res.Runs, res.TokenDelayMS))
+	if runErr == nil {
+		for _, r := range res.Runs {
+			if r.Error != "" {
+				runErr = fmt.Errorf("%s at %d streams: %s", r.Client, r.Concurrent, r.Error)
+				break
+			}
+		}
+	}
+	return &scenario.Outcome{Files: []scenario.File{{Name: "ai-streaming.json", Value: res}}, Report: res.WriteTable,
+		Decisions: decide.Decisions{AIStreaming: &res.Decision}}, runErr
+}
+
+// newStreamLab lists the clients to measure (the Rust one when it builds) and starts the result.
+func newStreamLab(ctx context.Context, env *Env, levels []int, clientImg string) (*streamLab, *Result) {
+	p := env.Params
+	lab := &streamLab{env: env, mem: scenario.NewMemSource(env.Docker), clients: []streamClientInfo{
+		{Client: clientSDK, Language: "go", Image: clientImg, Built: true, Note: "anthropic-sdk-go v2.17.0: Messages.NewStreaming + Accumulate"},
+		{Client: clientLean, Language: "go", Image: clientImg, Built: true, Note: "bufio SSE + key scanner (internal/sse)"},
+	}}
+	res := &Result{Schema: aiStreamingSchema, Mode: "mock", Tokens: p.Tokens, TokenBytes: 4,
+		TokenDelayMS: float64(p.TokenDelay) / float64(time.Millisecond), Levels: levels, Iterations: p.Iterations}
+	rust := streamClientInfo{Client: clientRust, Language: "rust"}
+	switch ref, err := rustImage(ctx, env); {
+	case err != nil:
+		rust.Note = "rust client not built (" + err.Error() + "): the Go/Rust ratio is not measured"
+		res.Notes = append(res.Notes, rust.Note)
+		fmt.Fprintln(env.Log, "ai-streaming: "+rust.Note)
+	default:
+		rust.Image, rust.Built = ref, true
+		rust.Note = "std::net HTTP/1.1 (keep-alive, chunked) + serde_json per event, one thread per stream"
+		lab.clients = append(lab.clients, rust)
+	}
+	res.Clients = append([]streamClientInfo(nil), lab.clients...)
+	if !rust.Built {
+		res.Clients = append(res.Clients, rust)
+	}
+
+	return lab, res
+}
+
+// sweep runs every client at every level and pacing (the client order rotated per level), then, with --faults,
+// each fault per client; it returns ctx's error when interrupted.
+func (lab *streamLab) sweep(ctx context.Context, res *Result, levels []int) error {
+	p := lab.env.Params
 	pacings := []time.Duration{p.TokenDelay}
 	if p.TokenDelay > 0 {
 		pacings = append(pacings, 0)
@@ -111,7 +136,7 @@ func (s aiStreamingScenario) Run(ctx context.Context, senv *scenario.Env) (*scen
 	if faults {
 		total += len(lab.clients) * len(mockllm.Faults)
 	}
-	bar := env.Progress("streams", total)
+	bar := lab.env.Progress("streams", total)
 	var runErr error
 sweep:
 	for li, n := range levels {
@@ -139,20 +164,7 @@ sweep:
 		}
 	}
 	bar.Done()
-	if u, err := mock.URL(ctx); err == nil {
-		res.Mock = mockStats(ctx, u)
-	}
-	res.Decision = decide.Streaming(decisionInput(res.Runs, res.TokenDelayMS))
-	if runErr == nil {
-		for _, r := range res.Runs {
-			if r.Error != "" {
-				runErr = fmt.Errorf("%s at %d streams: %s", r.Client, r.Concurrent, r.Error)
-				break
-			}
-		}
-	}
-	return &scenario.Outcome{Files: []scenario.File{{Name: "ai-streaming.json", Value: res}}, Report: res.WriteTable,
-		Decisions: decide.Decisions{AIStreaming: &res.Decision}}, runErr
+	return runErr
 }
 
 // rustImage builds the Rust client's image, or says why not (--skip-rust, no cargo, a failed build).
@@ -277,26 +289,13 @@ func (l *streamLab) run(ctx context.Context, c streamClientInfo, n int, delay ti
 // readStreamClient waits for a client container to exit and decodes its result (stdout); a failed run's stderr
 // tail becomes the error.
 func readStreamClient(ctx context.Context, cli *client.Client, id string) (*streamclient.Result, error) {
-	w := cli.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
-	var code int64
-	select {
-	case r := <-w.Result:
-		code = r.StatusCode
-	case err := <-w.Error:
-		return nil, fmt.Errorf("wait for the stream client: %w", err)
-	}
-	logs, err := cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
+	out, errb, code, err := dockerx.WaitOutput(ctx, cli, id)
 	if err != nil {
-		return nil, fmt.Errorf("stream client logs: %w", err)
+		return nil, fmt.Errorf("stream client: %w", err)
 	}
-	defer logs.Close()
-	var out, errb bytes.Buffer
-	if _, err := stdcopy.StdCopy(&out, &errb, logs); err != nil {
-		return nil, fmt.Errorf("stream client logs: %w", err)
-	}
-	res, decErr := streamclient.DecodeResult(out.Bytes())
+	res, decErr := streamclient.DecodeResult(out)
 	if code != 0 {
-		return res, fmt.Errorf("stream client exit %d: %s", code, scenario.LastLine(errb.String()))
+		return res, fmt.Errorf("stream client exit %d: %s", code, scenario.LastLine(string(errb)))
 	}
 	return res, decErr
 }

@@ -12,14 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moby/moby/client"
-
-	"github.com/agentlab/agentlab/internal/dockerx"
 	"github.com/agentlab/agentlab/internal/images"
 	"github.com/agentlab/agentlab/internal/labtest"
 	"github.com/agentlab/agentlab/internal/loadgen"
 	"github.com/agentlab/agentlab/internal/memstat"
-	"github.com/agentlab/agentlab/internal/results"
+	"github.com/agentlab/agentlab/internal/rundir"
 	"github.com/agentlab/agentlab/scenarios/scenario"
 )
 
@@ -30,8 +27,7 @@ func TestBusLoadBothBuses(t *testing.T) {
 	r := labtest.Docker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	b := images.NewBuilder(r.Client, r.Root, labtest.Log(t))
-	t.Cleanup(func() { b.Close() })
+	b := r.Builder(t)
 
 	p := busParams()
 	p.Agents, p.AgentsSet, p.Repeat, p.Quick = 50, true, 1, true
@@ -94,7 +90,7 @@ func TestBusLoadBothBuses(t *testing.T) {
 
 	// The files as the lab writes them.
 	dir := t.TempDir()
-	run, err := results.Create(dir, r.ID, results.Environment{})
+	run, err := rundir.Create(dir, r.ID, rundir.Environment{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,19 +116,8 @@ func TestBusLoadBothBuses(t *testing.T) {
 		t.Errorf("decision %+v", d)
 	}
 
-	// The scenario removed its containers and network itself (labtest's cleanup would hide a leak).
-	f := client.Filters{}.Add("label", dockerx.LabelRunID+"="+r.ID)
-	cs, err := r.Client.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns, err := r.Client.NetworkList(ctx, client.NetworkListOptions{Filters: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(cs.Items)+len(ns.Items) != 0 {
-		t.Errorf("left behind: %d containers, %d networks", len(cs.Items), len(ns.Items))
-	}
+	// The scenario removed its containers and network itself.
+	r.NothingLeft(ctx, t)
 }
 
 // TestBusLoadRemoteDaemon runs bus-load with its Docker client on the daemon over TCP (socat): to the lab a remote
@@ -145,8 +130,7 @@ func TestBusLoadRemoteDaemon(t *testing.T) {
 	tcp := r.TCPDaemon(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	b := images.NewBuilder(r.Client, r.Root, labtest.Log(t))
-	t.Cleanup(func() { b.Close() })
+	b := r.Builder(t)
 	if _, err := b.Ensure(ctx, "gobus"); err != nil {
 		t.Fatal(err)
 	}

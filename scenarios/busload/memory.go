@@ -77,7 +77,7 @@ func (m *busMeter) read(ctx context.Context, id string) (busSample, string, erro
 // done stops sampling a run's bus container and returns its memory by source, side by side.
 func (m *busMeter) done(id string) []busMemSource {
 	m.s.Remove(id)
-	res := m.s.Results()
+	res := m.s.Recording()
 	c, ok := res.Container(id)
 	if !ok {
 		return nil
@@ -118,7 +118,7 @@ func (m *busMeter) stop(ctx context.Context) busMemSampling {
 	if err := m.s.Stop(sctx); err != nil {
 		fmt.Fprintf(m.log, "bus-load: %v\n", err)
 	}
-	r := m.s.Results().Downsampled(scenario.SeriesMaxPerSource)
+	r := m.s.Recording().Downsampled(scenario.SeriesMaxPerSource)
 	return busMemSampling{Sources: r.Sources, Interval: r.Interval, Note: r.Note, Locality: r.Locality,
 		CAdvisor: r.CAdvisor, Errors: r.Errors, CPUSetBusy: m.cpusetSource(), SeriesMax: r.SeriesMax,
 		Containers: r.Containers}
@@ -143,7 +143,7 @@ type busMemSampling struct {
 	CAdvisor   *memstat.SidecarInfo             `json:"cadvisor,omitempty"`
 	Errors     map[string]*memstat.SourceErrors `json:"errors,omitempty"`
 	CPUSetBusy string                           `json:"cpuset_busy_source"`
-	// SeriesMax and Containers are memstat.Results' fields: every run's bus container (runs[].bus_resources
+	// SeriesMax and Containers are memstat.Recording' fields: every run's bus container (runs[].bus_resources
 	// .container_id) with its series from each source, in the order the runs started.
 	SeriesMax  int                       `json:"series_max_per_source,omitempty"`
 	Containers []memstat.ContainerResult `json:"containers"`

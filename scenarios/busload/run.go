@@ -1,7 +1,6 @@
 package busload
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
@@ -413,26 +411,13 @@ func (l *busLab) generators(ctx context.Context, cfgs []loadgen.Config) ([]*load
 // readGenerator waits for a generator container to exit and decodes its result (stdout); a failed run's stderr
 // tail becomes the error. The result is returned whenever it could be decoded.
 func readGenerator(ctx context.Context, cli *client.Client, id string) (*loadgen.Result, error) {
-	w := cli.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
-	var code int64
-	select {
-	case r := <-w.Result:
-		code = r.StatusCode
-	case err := <-w.Error:
-		return nil, fmt.Errorf("wait: %w", err)
-	}
-	logs, err := cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
+	out, errb, code, err := dockerx.WaitOutput(ctx, cli, id)
 	if err != nil {
-		return nil, fmt.Errorf("logs: %w", err)
+		return nil, err
 	}
-	defer logs.Close()
-	var out, errb bytes.Buffer
-	if _, err := stdcopy.StdCopy(&out, &errb, logs); err != nil {
-		return nil, fmt.Errorf("logs: %w", err)
-	}
-	res, decErr := loadgen.DecodeResult(out.Bytes())
+	res, decErr := loadgen.DecodeResult(out)
 	if code != 0 {
-		return res, fmt.Errorf("exit %d: %s", code, scenario.LastLine(errb.String()))
+		return res, fmt.Errorf("exit %d: %s", code, scenario.LastLine(string(errb)))
 	}
 	return res, decErr
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // Result accumulates the runs and summarises them; the decision comes from decide.Bus, the table from
-// report (busload_report.go). Nothing here prints or decides.
+// table (table.go). Nothing here prints or decides.
 type Result struct {
 	Buses       []buses.Spec
 	Params      busLoadParams

@@ -111,7 +111,7 @@ type Comparison struct {
 	Ratios        []ratio               `json:"ratios"`
 	Decision      *decide.SpawnDecision `json:"decision"`
 	Interrupted   bool                  `json:"interrupted"`
-	ContainerMem  *memstat.Results      `json:"container_memory,omitempty"` // cAdvisor / Docker stats / cgroup time series
+	ContainerMem  *memstat.Recording    `json:"container_memory,omitempty"` // cAdvisor / Docker stats / cgroup time series
 }
 
 // runPatterns runs the patterns' tasks interleaved: Rounds rounds, each running a block of every pattern, the
@@ -165,6 +165,40 @@ func runPatterns(ctx context.Context, env *Env, pats []pattern, hold func(contex
 		}
 	}
 
+	busy, runErr := runRounds(ctx, env, pats, res, &ids, t0)
+	if hold != nil && runErr == nil {
+		hold(ctx)
+	}
+	// Host overhead per container, after the timing and before teardown (persistent containers must be up).
+	if runErr == nil && ctx.Err() == nil {
+		hostOverheads(ctx, env, pats, res)
+	}
+
+	finishPatterns(pats, res, busy)
+	cmp.Ratios = ratios(res)
+	d := decide.Spawn(spawnInput(res, cmp.Ratios))
+	cmp.Decision = &d
+	if ctx.Err() != nil {
+		cmp.Interrupted = true
+		return cmp, ctx.Err()
+	}
+	if runErr != nil {
+		return cmp, runErr
+	}
+	failed := 0
+	for _, r := range res {
+		failed += r.Errors
+	}
+	if failed > 0 {
+		return cmp, fmt.Errorf("%w: %d", ErrTasksFailed, failed)
+	}
+	return cmp, nil
+}
+
+// runRounds runs the timed tasks: p.Rounds interleaved rounds, every pattern a block per round, the order rotated
+// per round. It returns each pattern's busy time and the first error.
+func runRounds(ctx context.Context, env *Env, pats []pattern, res []*PatternResult, ids *idSource, t0 time.Time) ([]time.Duration, error) {
+	p := env.Params
 	rounds := max(1, min(p.Rounds, p.Iterations))
 	bar := env.Progress("tasks", p.Iterations*len(pats))
 	busy := make([]time.Duration, len(pats))
@@ -177,7 +211,7 @@ rounds:
 		}
 		for k := range pats {
 			i := (k + r) % len(pats)
-			d, err := runBlock(ctx, env, pats[i], res[i], &ids, n, bar, t0)
+			d, err := runBlock(ctx, env, pats[i], res[i], ids, n, bar, t0)
 			busy[i] += d
 			if err != nil {
 				runErr = err
@@ -186,13 +220,14 @@ rounds:
 		}
 	}
 	bar.Done()
-	if hold != nil && runErr == nil {
-		hold(ctx)
-	}
-	// Host overhead per container, after the timing and before teardown (persistent containers must be up).
+	return busy, runErr
+}
+
+// hostOverheads reads the host memory per container of the patterns that have containers.
+func hostOverheads(ctx context.Context, env *Env, pats []pattern, res []*PatternResult) {
 	for i, pt := range pats {
 		hr, ok := pt.(hostOverheadReader)
-		if !ok || runErr != nil || ctx.Err() != nil {
+		if !ok {
 			continue
 		}
 		h, err := hr.hostOverhead(ctx)
@@ -205,7 +240,10 @@ rounds:
 			}
 		}
 	}
+}
 
+// finishPatterns turns each pattern's raw samples into its figures: time summary, throughput, memory intervals.
+func finishPatterns(pats []pattern, res []*PatternResult, busy []time.Duration) {
 	for i, r := range res {
 		r.Time = r.lat.Summary()
 		r.Tasks = int(r.lat.Count())
@@ -229,24 +267,6 @@ rounds:
 			r.Memory.PSS = ivOf(pt.pss)
 		}
 	}
-	cmp.Ratios = ratios(res)
-	d := decide.Spawn(spawnInput(res, cmp.Ratios))
-	cmp.Decision = &d
-	if ctx.Err() != nil {
-		cmp.Interrupted = true
-		return cmp, ctx.Err()
-	}
-	if runErr != nil {
-		return cmp, runErr
-	}
-	failed := 0
-	for _, r := range res {
-		failed += r.Errors
-	}
-	if failed > 0 {
-		return cmp, fmt.Errorf("%w: %d", ErrTasksFailed, failed)
-	}
-	return cmp, nil
 }
 
 func msSince(now func() time.Time, t0 time.Time) float64 {

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/agentlab/agentlab/internal/agent"
 	"github.com/agentlab/agentlab/internal/containers"
+	"github.com/agentlab/agentlab/internal/dockerx"
 	"github.com/agentlab/agentlab/internal/memstat"
 	"github.com/agentlab/agentlab/internal/procmem"
 	"github.com/agentlab/agentlab/scenarios/scenario"
@@ -357,25 +357,14 @@ func (p *spawnDocker) do(ctx context.Context, t agent.Task) (agent.Result, error
 
 // waitAndRead waits for a one-shot container to exit and decodes its result from its stdout.
 func waitAndRead(ctx context.Context, cli *client.Client, id string) (agent.Result, error) {
-	w := cli.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
-	select {
-	case r := <-w.Result:
-		if r.StatusCode != 0 {
-			return agent.Result{}, fmt.Errorf("agent container exited %d", r.StatusCode)
-		}
-	case err := <-w.Error:
-		return agent.Result{}, fmt.Errorf("wait: %w", err)
-	}
-	logs, err := cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
+	out, _, code, err := dockerx.WaitOutput(ctx, cli, id)
 	if err != nil {
-		return agent.Result{}, fmt.Errorf("logs: %w", err)
+		return agent.Result{}, err
 	}
-	defer logs.Close()
-	var out, errb bytes.Buffer
-	if _, err := stdcopy.StdCopy(&out, &errb, logs); err != nil {
-		return agent.Result{}, fmt.Errorf("logs: %w", err)
+	if code != 0 {
+		return agent.Result{}, fmt.Errorf("agent container exited %d", code)
 	}
-	return decodeResult(out.Bytes())
+	return decodeResult(out)
 }
 
 // --- persistent-docker: long-running agent containers, tasks over the mapped port -------------------------------

@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moby/moby/client"
-
-	"github.com/agentlab/agentlab/internal/dockerx"
 	"github.com/agentlab/agentlab/internal/images"
 	"github.com/agentlab/agentlab/internal/labtest"
 	"github.com/agentlab/agentlab/scenarios/scenario"
@@ -21,8 +18,7 @@ func TestMessagingBothBuses(t *testing.T) {
 	r := labtest.Docker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	b := images.NewBuilder(r.Client, r.Root, labtest.Log(t))
-	t.Cleanup(func() { b.Close() })
+	b := r.Builder(t)
 
 	p := msgParams()
 	p.Agents, p.Conversations, p.Turns, p.Repeat, p.Quick, p.Faults = 3, 2, 20, 1, true, faultBusRestart
@@ -43,8 +39,8 @@ func TestMessagingBothBuses(t *testing.T) {
 	if !ok {
 		t.Fatalf("no agent-messaging.json in %v", out.Files)
 	}
-	if len(res.Runs) != len(want)*len(messagingPatterns) {
-		t.Fatalf("%d clean runs, want %d", len(res.Runs), len(want)*len(messagingPatterns))
+	if len(res.Runs) != len(want)*len(topologies) {
+		t.Fatalf("%d clean runs, want %d", len(res.Runs), len(want)*len(topologies))
 	}
 	for _, run := range res.Runs {
 		name := run.Bus + " " + run.Pattern
@@ -70,17 +66,6 @@ func TestMessagingBothBuses(t *testing.T) {
 	if d := out.Decisions.AgentMessaging; d == nil || len(d.Buses) != len(want) {
 		t.Errorf("decision %+v", d)
 	}
-	// The scenario removed its containers and network itself (labtest's cleanup would hide a leak).
-	flt := client.Filters{}.Add("label", dockerx.LabelRunID+"="+r.ID)
-	cs, err := r.Client.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: flt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns, err := r.Client.NetworkList(ctx, client.NetworkListOptions{Filters: flt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(cs.Items)+len(ns.Items) != 0 {
-		t.Errorf("left behind: %d containers, %d networks", len(cs.Items), len(ns.Items))
-	}
+	// The scenario removed its containers and network itself.
+	r.NothingLeft(ctx, t)
 }

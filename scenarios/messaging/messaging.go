@@ -35,14 +35,15 @@ func (messagingScenario) Describe() string {
 	return "persistent agent containers converse through each bus (direct, group ring, parallel), context checked by hash chain, under faults (seed Test 5)"
 }
 
-// Patterns, in the order they run.
+// Conversation topologies (the seed's "conversation patterns"; the results files keep the key "pattern"), in the
+// order they run.
 const (
-	patDirect   = "direct"   // pairs A ↔ B, one conversation at a time
-	patGroup    = "group"    // rings A → B → C → A, one conversation at a time
-	patParallel = "parallel" // every conversation (pairs) at once
+	topoDirect   = "direct"   // pairs A ↔ B, one conversation at a time
+	topoGroup    = "group"    // rings A → B → C → A, one conversation at a time
+	topoParallel = "parallel" // every conversation (pairs) at once
 )
 
-var messagingPatterns = []string{patDirect, patGroup, patParallel}
+var topologies = []string{topoDirect, topoGroup, topoParallel}
 
 // Faults.
 const (
@@ -156,15 +157,15 @@ func convPlan(pattern string, agents, conversations, turns int) [][]agent.ConvSp
 	id := func(i int) string { return agentID(i % agents) }
 	var steps [][]agent.ConvSpec
 	switch pattern {
-	case patDirect:
+	case topoDirect:
 		for k := 0; k < conversations; k++ {
 			steps = append(steps, []agent.ConvSpec{{ID: fmt.Sprintf("d%d", k), Members: []string{id(2 * k), id(2*k + 1)}, Turns: turns}})
 		}
-	case patGroup:
+	case topoGroup:
 		for k := 0; k < conversations; k++ {
 			steps = append(steps, []agent.ConvSpec{{ID: fmt.Sprintf("g%d", k), Members: []string{id(3 * k), id(3*k + 1), id(3*k + 2)}, Turns: turns}})
 		}
-	case patParallel:
+	case topoParallel:
 		var all []agent.ConvSpec
 		for k := 0; k < conversations; k++ {
 			// Pairs spread over every agent; with more conversations than pairs an agent holds several at once.

@@ -66,15 +66,15 @@ func TestParseFaults(t *testing.T) {
 }
 
 func TestConvPlan(t *testing.T) {
-	d := convPlan(patDirect, 10, 5, 7)
+	d := convPlan(topoDirect, 10, 5, 7)
 	if len(d) != 5 || len(d[0]) != 1 || strings.Join(d[4][0].Members, ",") != "a8,a9" || d[0][0].Turns != 7 {
 		t.Errorf("direct %+v", d)
 	}
-	g := convPlan(patGroup, 4, 2, 7)
+	g := convPlan(topoGroup, 4, 2, 7)
 	if len(g) != 2 || strings.Join(g[1][0].Members, ",") != "a3,a0,a1" {
 		t.Errorf("group %+v", g)
 	}
-	p := convPlan(patParallel, 3, 4, 0)
+	p := convPlan(topoParallel, 3, 4, 0)
 	if len(p) != 1 || len(p[0]) != 4 {
 		t.Fatalf("parallel %+v", p)
 	}
@@ -169,7 +169,7 @@ func TestMessagingResultPipeline(t *testing.T) {
 	env := &Env{Env: &scenario.Env{RunID: "r1"}, Params: msgParams()}
 	res := newMessagingResult(env, []buses.Spec{{Name: "go"}}, nil, quickFaultTiming, nil)
 	for rep := 0; rep < 2; rep++ {
-		res.Runs = append(res.Runs, MessagingRun{Bus: "go", Pattern: patDirect, Repeat: rep, Agents: 2, Conversations: 1,
+		res.Runs = append(res.Runs, MessagingRun{Bus: "go", Pattern: topoDirect, Repeat: rep, Agents: 2, Conversations: 1,
 			Phases: []string{"ph" + string(rune('0'+rep))}, TurnsPlanned: 4, WallS: 0.01})
 	}
 	var rs []ctrReport

@@ -32,7 +32,7 @@ type Result struct {
 	FaultRuns []FaultRun  `json:"faults"`
 	Memory    []MemoryFig `json:"memory"`
 	// ContainerMem is every bus and agent container's memory series from each source (memstat, as spawn's).
-	ContainerMem *memstat.Results          `json:"container_memory,omitempty"`
+	ContainerMem *memstat.Recording        `json:"container_memory,omitempty"`
 	Decision     *decide.MessagingDecision `json:"decision"`
 	Notes        []string                  `json:"notes"`
 	// Interrupted: the run was stopped by a signal; what ran is kept.
@@ -475,7 +475,7 @@ func (r *Result) finish() {
 		if order[i].bus != order[j].bus {
 			return order[i].bus < order[j].bus
 		}
-		return patternIndex(order[i].pat) < patternIndex(order[j].pat)
+		return topologyIndex(order[i].pat) < topologyIndex(order[j].pat)
 	})
 	r.Summary = r.Summary[:0]
 	for _, k := range order {
@@ -498,13 +498,13 @@ func (r *Result) finish() {
 	}
 }
 
-func patternIndex(p string) int {
-	for i, q := range messagingPatterns {
+func topologyIndex(p string) int {
+	for i, q := range topologies {
 		if q == p {
 			return i
 		}
 	}
-	return len(messagingPatterns)
+	return len(topologies)
 }
 
 // decisionInputs are Test 5's inputs: per bus, one value per clean run.
@@ -525,7 +525,7 @@ func (r *Result) decisionInputs() []decide.MessagingBus {
 	return out
 }
 
-func memoryFigures(res memstat.Results) []MemoryFig {
+func memoryFigures(res memstat.Recording) []MemoryFig {
 	out := []MemoryFig{}
 	for _, c := range res.Containers {
 		src := memstat.SourceCgroup

@@ -1,7 +1,6 @@
 package messaging
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 
@@ -81,14 +79,14 @@ func (l *msgLab) run(ctx context.Context, buses []buses.Spec, faults []string) e
 			return err
 		}
 	}
-	steps := p.Repeat * len(stacks) * len(messagingPatterns)
+	steps := p.Repeat * len(stacks) * len(topologies)
 	bar := env.Progress("phases", steps+len(stacks)*min(len(faults), 1))
 	defer bar.Done()
 	var errs []error
 	for rep := 0; rep < p.Repeat && ctx.Err() == nil; rep++ {
 		for i := range stacks {
 			st := stacks[(i+rep)%len(stacks)] // A B, then B A: neither bus always goes first
-			for _, pat := range messagingPatterns {
+			for _, pat := range topologies {
 				run, err := l.clean(ctx, st, rep, pat)
 				l.res.Runs = append(l.res.Runs, run)
 				if err != nil {
@@ -264,7 +262,7 @@ func (l *msgLab) clean(ctx context.Context, st *convStack, rep int, pattern stri
 func (l *msgLab) faultPhase(ctx context.Context, st *convStack, faults []string) ([]FaultRun, error) {
 	p, tm := l.env.Params, l.timing
 	phase := st.bus.Name + "-faults"
-	steps := convPlan(patParallel, p.Agents, p.Conversations, 0)
+	steps := convPlan(topoParallel, p.Agents, p.Conversations, 0)
 	if err := control(ctx, func() error { return st.ctl.Go(phase, steps[0], p.TaskKiB) }); err != nil {
 		return nil, fmt.Errorf("%s: %w", phase, err)
 	}
@@ -461,14 +459,9 @@ func (l *msgLab) readReports(ctx context.Context, st *convStack) []ctrReport {
 }
 
 func containerReports(ctx context.Context, cli *client.Client, id string) ([]agent.Report, error) {
-	logs, err := cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true})
+	out, _, err := dockerx.Logs(ctx, cli, id)
 	if err != nil {
-		return nil, fmt.Errorf("logs: %w", err)
+		return nil, err
 	}
-	defer logs.Close()
-	var stdout, stderr bytes.Buffer
-	if _, err := stdcopy.StdCopy(&stdout, &stderr, logs); err != nil {
-		return nil, fmt.Errorf("logs: %w", err)
-	}
-	return agent.DecodeReports(stdout.Bytes())
+	return agent.DecodeReports(out)
 }

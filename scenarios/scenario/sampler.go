@@ -86,7 +86,7 @@ func (c *Sampler) Hold(ctx context.Context) {
 	tk := time.NewTicker(250 * time.Millisecond)
 	defer tk.Stop()
 	for {
-		r := c.S.Results()
+		r := c.S.Recording()
 		enough := true
 		for _, ct := range r.Containers {
 			for _, src := range r.Sources {
@@ -111,16 +111,16 @@ func (c *Sampler) Hold(ctx context.Context) {
 const SeriesMaxPerSource = 120
 
 // Stop ends sampling (and removes the sidecar) and returns the series, downsampled to SeriesMaxPerSource.
-func (c *Sampler) Stop(ctx context.Context) memstat.Results {
+func (c *Sampler) Stop(ctx context.Context) memstat.Recording {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	c.S.Stop(sctx)
-	return c.S.Results().Downsampled(SeriesMaxPerSource)
+	return c.S.Recording().Downsampled(SeriesMaxPerSource)
 }
 
 // ReportContainerMemory prints every sampled container's memory from each source side by side, and the
 // cross-check of each source against Docker stats.
-func ReportContainerMemory(w io.Writer, r memstat.Results) error {
+func ReportContainerMemory(w io.Writer, r memstat.Recording) error {
 	if len(r.Containers) == 0 {
 		return nil
 	}

@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/agentlab/agentlab/decide"
-	"github.com/agentlab/agentlab/internal/results"
+	"github.com/agentlab/agentlab/internal/rundir"
 	"github.com/agentlab/agentlab/scenarios/aistreaming"
 	"github.com/agentlab/agentlab/scenarios/busload"
 	"github.com/agentlab/agentlab/scenarios/lifecycle"
@@ -19,9 +19,9 @@ import (
 	"github.com/agentlab/agentlab/scenarios/scenario"
 )
 
-// Results is a results folder read back: every file a scenario writes, typed — the very structs the scenarios
+// Folder is a results folder read back: every file a scenario writes, typed — the very structs the scenarios
 // wrote, so a table or a plot can never drift from the JSON; nil where the run did not write it.
-type Results struct {
+type Folder struct {
 	Dir       string
 	Spawn     *lifecycle.Comparison // spawn-comparison.json
 	Buses     []*busload.File       // <bus>-ws-metrics.json, one per bus measured, in file-name order (go, nats, rust, …)
@@ -29,17 +29,17 @@ type Results struct {
 	Messaging *messaging.Result     // agent-messaging.json
 	Final     *decide.FinalReport   // final-report.json
 	// Env is the environment the run recorded (final-report.json's, else the first file's).
-	Env   results.Environment
+	Env   rundir.Environment
 	RunID string
 }
 
 // busFileSuffix names every bus's bus-load file (the seed's go-ws-metrics.json and rust-ws-metrics.json).
 const busFileSuffix = "-ws-metrics.json"
 
-// ReadResults reads the results folder dir. A file that is missing is nil; a file that does not decode is an
+// ReadFolder reads the results folder dir. A file that is missing is nil; a file that does not decode is an
 // error naming it.
-func ReadResults(dir string) (*Results, error) {
-	r := &Results{Dir: dir}
+func ReadFolder(dir string) (*Folder, error) {
+	r := &Folder{Dir: dir}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read results folder: %w", err)
@@ -85,8 +85,8 @@ func ReadResults(dir string) (*Results, error) {
 			return nil, fmt.Errorf("decode %s: %w", n, err)
 		}
 		var head struct {
-			RunID string              `json:"run_id"`
-			Env   results.Environment `json:"environment"`
+			RunID string             `json:"run_id"`
+			Env   rundir.Environment `json:"environment"`
 		}
 		if json.Unmarshal(b, &head) == nil && (r.RunID == "" || n == "final-report.json") {
 			r.RunID, r.Env = head.RunID, head.Env
@@ -96,7 +96,7 @@ func ReadResults(dir string) (*Results, error) {
 }
 
 // WriteTables writes every scenario's tables, as the run printed them on stdout.
-func (r *Results) WriteTables(w io.Writer) error {
+func (r *Folder) WriteTables(w io.Writer) error {
 	var errs []error
 	if r.Spawn != nil {
 		errs = append(errs, r.Spawn.WriteTable(w))

@@ -1,6 +1,6 @@
-// Package results writes a run's files: results/<run-id>/*.json, each stamped with the run id and the
+// Package rundir writes a run's files: results/<run-id>/*.json, each stamped with the run id and the
 // environment, and the results/latest link to the newest run.
-package results
+package rundir
 
 import (
 	"context"
