@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -163,4 +164,74 @@ func TestCoordinatedRunAbortsOnLostGenerator(t *testing.T) {
 		t.Fatalf("live generator: %v, want ErrAborted", liveErr)
 	}
 	t.Logf("abort line: %s; live generator: %v", out.Summary.Abort, liveErr)
+}
+
+// A skewed clock is reported, not averaged away: a generator whose clock is 5 ms behind flags the run (and its
+// times are moved onto the coordinator's clock); the same run with offsets within the limit is not flagged.
+func TestCoordinatorFlagsSkew(t *testing.T) {
+	for _, tc := range []struct {
+		offsetNS int64
+		flag     bool
+	}{{5_000_000, true}, {-5_000_000, true}, {200_000, false}} {
+		run := DefaultConfig()
+		run.Agents = 4
+		co, url := startCoordinator(t, CoordConfig{Generators: 2, Heartbeat: time.Minute, SkewLimit: time.Millisecond, Run: run})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var wg sync.WaitGroup
+		for i, off := range []int64{0, tc.offsetNS} {
+			wg.Go(func() {
+				var jr joinResp
+				if err := postJSON(ctx, http.DefaultClient, url+"/join", joinReq{Node: "n" + string(rune('a'+i))}, &jr); err != nil {
+					t.Error(err)
+					return
+				}
+				var sr startResp
+				if err := postJSON(ctx, http.DefaultClient, url+"/ready", readyReq{Generator: jr.Generator, Registered: 2,
+					OffsetNS: off, RTTNS: 100_000}, &sr); err != nil {
+					t.Error(err)
+					return
+				}
+				res := &Result{SchemaVersion: ResultSchemaVersion, Times: Times{MeasureStart: 1_000_000_000}}
+				if err := postJSON(ctx, http.DefaultClient, url+"/result", resultReq{Generator: jr.Generator, Result: res}, nil); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		out := co.Wait(ctx)
+		wg.Wait()
+		cancel()
+		if out.Summary.SkewFlag != tc.flag || out.Summary.Abort != "" {
+			t.Errorf("offset %d ns: summary %+v", tc.offsetNS, out.Summary)
+		}
+		for _, r := range out.Runs {
+			if r.Result.Times.MeasureStart != 1_000_000_000+r.OffsetNS {
+				t.Errorf("offset %d: times not on the coordinator's clock: %d", r.OffsetNS, r.Result.Times.MeasureStart)
+			}
+		}
+	}
+}
+
+// Generators that arrive before the bus is healthy are told to wait (503) and keep trying; they join once it is.
+func TestJoinWaitsForTheBus(t *testing.T) {
+	var healthy atomic.Bool
+	bus := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if !healthy.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer bus.Close()
+	run := DefaultConfig()
+	run.Agents = 4
+	_, url := startCoordinator(t, CoordConfig{Generators: 2, WaitURL: bus.URL, Run: run})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var jr joinResp
+	var st statusError
+	if err := postJSON(ctx, http.DefaultClient, url+"/join", joinReq{Node: "a"}, &jr); !errors.As(err, &st) || st.code != http.StatusServiceUnavailable {
+		t.Fatalf("join before the bus is healthy: %v", err)
+	}
+	time.AfterFunc(300*time.Millisecond, func() { healthy.Store(true) })
+	if err := joinRetry(ctx, http.DefaultClient, url, joinReq{Node: "a"}, &jr); err != nil || jr.Config.Agents != 2 {
+		t.Fatalf("join after: %+v %v", jr, err)
+	}
 }
