@@ -84,8 +84,11 @@ func Create(ctx context.Context, cli client.APIClient, s Service) (string, error
 	spec := swarm.ServiceSpec{
 		Annotations: swarm.Annotations{Name: s.Name, Labels: s.Labels},
 		TaskTemplate: swarm.TaskSpec{
+			// Hardened as internal/containers hardens the lab's containers: read-only root filesystem, every
+			// capability dropped, no new privileges (older engines ignore the field), memory and pids limits.
 			ContainerSpec: &swarm.ContainerSpec{Image: s.Image, Args: s.Args, Env: s.Env, Labels: s.Labels,
-				StopGracePeriod: ptr(2 * time.Second)},
+				StopGracePeriod: ptr(2 * time.Second), ReadOnly: true, CapabilityDrop: []string{"ALL"},
+				Privileges: &swarm.Privileges{NoNewPrivileges: true}},
 			RestartPolicy: &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionNone},
 			Placement:     &swarm.Placement{Constraints: s.Constraints, MaxReplicas: s.MaxPerNode},
 			Networks:      []swarm.NetworkAttachmentConfig{{Target: s.Network}},
