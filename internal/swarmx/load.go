@@ -33,6 +33,9 @@ type LoadOptions struct {
 	Run       loadgen.Config
 	Heartbeat time.Duration // default 1 s
 	Log       io.Writer
+	// OnBus, when set, is called once the bus's task runs, before the coordinator and the generators exist (the
+	// caller may start sampling the bus container: its idle readings come before any connection).
+	OnBus func(ctx context.Context, bus Task)
 }
 
 func (o LoadOptions) withDefaults() LoadOptions {
@@ -106,6 +109,20 @@ func RunLoad(ctx context.Context, cli client.APIClient, opts LoadOptions) (res *
 		Constraints: []string{"node.labels." + LabelRole + "==" + RoleBus}})
 	if err != nil {
 		return res, err
+	}
+	if o.OnBus != nil {
+		bctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		ts, err := WaitRunning(bctx, cli, busID, 1)
+		cancel()
+		if err != nil {
+			return res, fmt.Errorf("distributed bus-load: bus: %w", err)
+		}
+		for _, t := range ts {
+			if t.State == "running" {
+				o.OnBus(ctx, t)
+				break
+			}
+		}
 	}
 	coordArgs := append([]string{"coordinate", "--generators", strconv.Itoa(o.Generators),
 		"--listen", ":" + strconv.Itoa(CoordPort), "--heartbeat", o.Heartbeat.String(),

@@ -15,9 +15,9 @@ import (
 // (internal/swarmx.RunLoad) instead of containers: the bus and the coordinator on the node labelled
 // agentlab.role=bus, the --generators generators spread over the other nodes, each handed its shard by the
 // coordinator, released together, their whole results merged as on one host (counts summed, histograms merged).
-// Every run records the node of each of its containers (RunResult.Swarm). What stays on one host: the bus's
-// memory and CPU samples (the lab does not reach the nodes' cgroups); the bus's counters come from its /metrics,
-// read by a generator at the drain end.
+// Every run records the node of each of its containers (RunResult.Swarm). The bus container is sampled through
+// the lab's daemon when it runs there (the manager is the bus node on the test cluster); no cpuset figures (services
+// have none); the bus's counters come from its /metrics, read by a generator at the drain end.
 
 // SwarmRun is one run's distributed side: where its containers ran and how the generators' clocks lined up.
 type SwarmRun struct {
@@ -92,7 +92,27 @@ func (l *busLab) measureSwarm(ctx context.Context, b buses.Spec, r *RunResult, r
 	// Each generator has its node's CPUs (GOMAXPROCS), not a cpuset of this host.
 	run.CPUAllowance = 0
 	l.swarm.seq++
-	res, err := swarmx.RunLoad(ctx, l.env.Docker, swarmx.LoadOptions{
+	// The bus's container is sampled as on one host when the lab's daemon runs it (the bus node is the manager,
+	// as on the test cluster); its cpuset figures are left out (services have no cpuset).
+	var busID string
+	sampled := make(chan []busSample, 1)
+	srcName := make(chan string, 1)
+	stopSampling := func() {}
+	onBus := func(ctx context.Context, t swarmx.Task) {
+		if t.ContainerID == "" || l.mem.add(ctx, t.ContainerID, b.Name) != nil {
+			r.Notes = append(r.Notes, "swarm: the bus container is not on the lab's daemon: its memory and CPU are not sampled")
+			return
+		}
+		busID = t.ContainerID
+		sctx, cancel := context.WithCancel(ctx)
+		stopSampling = cancel
+		go func() {
+			ss, src := l.sample(sctx, busID, "")
+			srcName <- src
+			sampled <- ss
+		}()
+	}
+	res, err := swarmx.RunLoad(ctx, l.env.Docker, swarmx.LoadOptions{OnBus: onBus,
 		RunID: l.env.RunID, Name: "al-" + l.env.RunID + "-" + strconv.Itoa(l.swarm.seq),
 		BusImage: b.Image, BusArgs: b.Args, BusEnv: []string{"BUS_MAX_CONNECTIONS=" + strconv.Itoa(max(busMaxConn, r.Agents+1000))},
 		LoadgenImage: l.genImage, Generators: len(cfgs), Run: run, Log: l.env.Log,
@@ -111,6 +131,17 @@ func (l *busLab) measureSwarm(ctx context.Context, b buses.Spec, r *RunResult, r
 		}
 		r.Swarm = sw
 	}
+	stopSampling()
+	var samples []busSample
+	if busID != "" {
+		r.BusFig.MemSource = <-srcName
+		samples = <-sampled
+		r.BusFig.MemSources = l.mem.done(busID)
+		r.BusFig.ContainerID = busID
+		for i := range samples {
+			samples[i].BusCoresOK, samples[i].GenCoresOK = false, false
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -118,7 +149,7 @@ func (l *busLab) measureSwarm(ctx context.Context, b buses.Spec, r *RunResult, r
 	for _, g := range res.Coordinated.Runs {
 		results = append(results, g.Result)
 	}
-	c := l.figures(r, results, nil)
+	c := l.figures(r, results, samples)
 	// Not a cpuset of this host: each generator's own allowance (its node's CPUs).
 	r.Gen.Cores, r.Gen.Utilization = 0, c.CPU.Utilization
 	r.GeneratorBound = c.CPU.Saturated || c.CPU.Utilization > genSaturation
