@@ -30,6 +30,9 @@ func TestIntegrationConversationsNodePartition(t *testing.T) {
 		if err := cluster.Down(context.Background(), opts); err != nil {
 			t.Errorf("cluster down: %v", err)
 		}
+		if left := cluster.Leftovers(opts); len(left) > 0 {
+			t.Errorf("left: %v", left)
+		}
 	})
 	if err != nil {
 		if cluster.IsNotRoot(err) {
