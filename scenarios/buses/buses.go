@@ -16,7 +16,7 @@ const NATS = "nats"
 
 // Spec is one bus under test.
 type Spec struct {
-	Name  string   `json:"name"` // go | go-netpoll | rust | nats
+	Name  string   `json:"name"` // go | go-netpoll | rust | rust-epoll | nats
 	Impl  string   `json:"implementation"`
 	Image string   `json:"image"`
 	Args  []string `json:"args,omitempty"` // the bus's command line (go-netpoll: --transport=netpoll)
@@ -26,6 +26,10 @@ type Spec struct {
 // GoNetpoll is the Go bus on its netpoll transport: the same image, --transport=netpoll (epoll loops, no
 // goroutine or buffer per idle connection).
 const GoNetpoll = "go-netpoll"
+
+// RustEpoll is Rust's best design (rust-bus-epoll/, agentlab/rustepoll): one epoll loop, an envelope scanner, one
+// write per drained buffer.
+const RustEpoll = "rust-epoll"
 
 // Images builds the images of the buses --bus names. The Rust bus is left out, with one line on env.Log prefixed
 // by who saying why, under --skip-rust or when cargo is missing (unless --bus rust asked for it alone).
@@ -46,16 +50,30 @@ func Images(ctx context.Context, env *scenario.Env, who string) ([]Spec, []strin
 				Image: ref, Args: []string{"--transport=netpoll"}, File: "go-netpoll-ws-metrics.json"})
 		}
 	}
-	if p.Bus == "rust" || p.Bus == "both" || p.Bus == "all" {
-		switch ref, err := env.Images.Ensure(ctx, "rustbus"); {
-		case p.SkipRust && p.Bus != "rust":
-			notes = append(notes, "Rust bus left out (--skip-rust): Go bus only, no ratios")
-		case errors.Is(err, images.ErrNoCargo) && p.Bus != "rust":
-			notes = append(notes, "Rust bus left out: "+images.ErrNoCargo.Error()+" (install Rust, or pass --skip-rust): Go bus only, no ratios")
+	// Each Rust design is left out, with a note, under --skip-rust or without cargo, unless asked for alone.
+	for _, r := range []struct {
+		wanted        bool
+		image, name   string
+		impl, file    string
+		alone, figure string
+	}{
+		{p.Bus == "rust" || p.Bus == "both" || p.Bus == "all", "rustbus", "rust",
+			"rust-message-bus (Rust, tokio-tungstenite)", "rust-ws-metrics.json", "rust", "Rust bus"},
+		{p.Bus == RustEpoll || p.Bus == "all", "rustepoll", RustEpoll,
+			"rust-bus-epoll (Rust, one epoll loop, envelope scanner)", "rust-epoll-ws-metrics.json", RustEpoll, "Rust bus " + RustEpoll},
+	} {
+		if !r.wanted {
+			continue
+		}
+		switch ref, err := env.Images.Ensure(ctx, r.image); {
+		case p.SkipRust && p.Bus != r.alone:
+			notes = append(notes, r.figure+" left out (--skip-rust): Go bus only, no ratios")
+		case errors.Is(err, images.ErrNoCargo) && p.Bus != r.alone:
+			notes = append(notes, r.figure+" left out: "+images.ErrNoCargo.Error()+" (install Rust, or pass --skip-rust): Go bus only, no ratios")
 		case err != nil:
 			return nil, nil, err
 		default:
-			out = append(out, Spec{Name: "rust", Impl: "rust-message-bus (Rust, tokio-tungstenite)", Image: ref, File: "rust-ws-metrics.json"})
+			out = append(out, Spec{Name: r.name, Impl: r.impl, Image: ref, File: r.file})
 		}
 	}
 	if p.Bus == "nats" || p.Bus == "all" {

@@ -84,8 +84,8 @@ func (s busLoadScenario) Check(p scenario.Params) error { return checkBusLoad(Pa
 
 func checkBusLoad(p Params) error {
 	var errs []error
-	if !slices.Contains([]string{"go", buses.GoNetpoll, "rust", "nats", "both", "all"}, p.Bus) {
-		errs = append(errs, fmt.Errorf("--bus %q: want go, go-netpoll, rust, nats, both (go and rust) or all (go, go-netpoll, rust and nats)", p.Bus))
+	if !slices.Contains([]string{"go", buses.GoNetpoll, "rust", buses.RustEpoll, "nats", "both", "all"}, p.Bus) {
+		errs = append(errs, fmt.Errorf("--bus %q: want go, go-netpoll, rust, rust-epoll, nats, both (go and rust) or all (go, go-netpoll, rust, rust-epoll and nats)", p.Bus))
 	}
 	if p.Repeat < 1 {
 		errs = append(errs, fmt.Errorf("--repeat must be ≥ 1, got %d", p.Repeat))
@@ -253,8 +253,8 @@ func (s busLoadScenario) Run(ctx context.Context, senv *scenario.Env) (*scenario
 	if err != nil {
 		return nil, err
 	}
-	if p.SkipRust && p.Bus == "rust" {
-		return nil, errors.New("--bus rust with --skip-rust leaves nothing to measure")
+	if p.SkipRust && (p.Bus == "rust" || p.Bus == buses.RustEpoll) {
+		return nil, fmt.Errorf("--bus %s with --skip-rust leaves nothing to measure", p.Bus)
 	}
 	buses, notes, err := buses.Images(ctx, env.Env, "bus-load")
 	if err != nil {

@@ -124,6 +124,9 @@ func writeBusDecision(w io.Writer, d decide.BusDecision) {
 	if d.GoBusNote != "" {
 		fmt.Fprintf(w, "  (%s)\n", d.GoBusNote)
 	}
+	if d.RustBusNote != "" {
+		fmt.Fprintf(w, "  (%s)\n", d.RustBusNote)
+	}
 	fmt.Fprintf(w, "  Go handles %d agents with P95 < 50 ms? %s\n", d.Agents, d.HandlesAnswer)
 	for _, c := range append(slices.Clone(d.HandlesP95), d.Delivered) {
 		fmt.Fprintf(w, "    %-60s %-13s %s\n", c.Question, c.Answer, c.Detail)
