@@ -321,6 +321,20 @@ func (s busLoadScenario) Run(ctx context.Context, senv *scenario.Env) (*scenario
 	if err != nil {
 		return nil, err
 	}
+	var refs []string
+	for _, b := range buses {
+		refs = append(refs, b.Image)
+	}
+	sw, swNotes, err := newSwarmTarget(ctx, env, append(refs, genImage))
+	if err != nil {
+		return nil, err
+	}
+	notes = append(notes, swNotes...)
+	if sw != nil && p.Generators == 1 && sw.loadNodes > 1 {
+		// One generator per node that is not the bus's, unless --generators says otherwise.
+		env.Params.Generators = sw.loadNodes
+		notes = append(notes, fmt.Sprintf("swarm: %d generators, one per node without the bus", sw.loadNodes))
+	}
 	warn, err := checkCPUs(ctx, env.Docker, plan)
 	if err != nil {
 		return nil, err
@@ -340,11 +354,11 @@ func (s busLoadScenario) Run(ctx context.Context, senv *scenario.Env) (*scenario
 			fmt.Fprintf(env.Log, "bus-load: remove network: %v\n", err)
 		}
 	}()
-	meter, err := newBusMeter(ctx, env, plan.busCPUs, plan.genCPUs, p.CAdvisor)
+	meter, err := newBusMeter(ctx, env, plan.busCPUs, plan.genCPUs, p.CAdvisor && sw == nil)
 	if err != nil {
 		return nil, err
 	}
-	lab := &busLab{env: env, plan: plan, nw: nw, genImage: genImage, mem: meter}
+	lab := &busLab{env: env, plan: plan, nw: nw, genImage: genImage, mem: meter, swarm: sw}
 	res := newBusLoadResult(env, plan, buses, notes)
 	bar := env.Progress("runs", plan.runs(len(buses)))
 	runErr := lab.sweep(ctx, buses, res, bar)
@@ -382,6 +396,7 @@ type busLab struct {
 	genImage string
 	mem      *busMeter
 	seq      int
+	swarm    *swarmTarget // nil: one Docker host
 }
 
 // sweep runs every configuration, buses alternating within each repeat.
