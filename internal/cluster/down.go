@@ -70,6 +70,7 @@ func Down(ctx context.Context, opts Options) error {
 		if err := os.RemoveAll(d); err != nil {
 			errs = append(errs, err)
 		}
+		_ = os.Remove(filepath.Dir(d)) // the parent too, once no other cluster is in it
 	}
 	fmt.Fprintf(c.Log, "cluster %s: down after %v\n", c.Name, time.Since(t0).Round(time.Millisecond))
 	return errors.Join(errs...)
