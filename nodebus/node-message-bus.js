@@ -180,7 +180,10 @@ const nameOK = (v) => typeof v === 'string' && v.length > 0 && Buffer.byteLength
 // comes first, queue_len frames wait behind it.
 function push(c, frame, outType) {
   if (c.ws.readyState !== WebSocket.OPEN) return false;
-  if (c.queued >= opts['queue-len']) {
+  // A frame counts as queued until ws's write callback for it; but when nothing is buffered in the process
+  // (bufferedAmount 0) every frame has reached the kernel and the callbacks only lag behind a busy event loop:
+  // the queue is not full then.
+  if (c.queued >= opts['queue-len'] && c.ws.bufferedAmount > 0) {
     m.dropped++;
     return false;
   }
