@@ -63,7 +63,7 @@ const CODES = ['malformed', 'not_registered', 'already_registered', 'duplicate_i
 
 const zero = (keys) => Object.fromEntries(keys.map((k) => [k, 0]));
 const m = {
-  connections: 0, accepted: 0, rejected: 0, registered: 0, bytesIn: 0, bytesOut: 0, dropped: 0,
+  connections: 0, accepted: 0, rejected: 0, noHead: 0, registered: 0, bytesIn: 0, bytesOut: 0, dropped: 0,
   in: zero(IN_TYPES), out: zero(OUT_TYPES), deliveries: zero(MODES), errors: zero(CODES),
 };
 
@@ -77,7 +77,7 @@ function metricsText() {
   one('bus_connections', 'gauge', 'Open WebSocket connections.', [['', m.connections]]);
   one('bus_connections_accepted_total', 'counter', 'WebSocket connections accepted.', [['', m.accepted]]);
   one('bus_rejected_connections_total', 'counter', 'WebSocket upgrades refused.',
-    [['{reason="max_connections"}', m.rejected]]);
+    [['{reason="max_connections"}', m.rejected], ['{reason="no_request_head"}', m.noHead]]);
   one('bus_registered_agents', 'gauge', 'Connections holding a registered agent id.', [['', m.registered]]);
   one('bus_messages_in_total', 'counter', 'Client frames received, by type.', vec('type', m.in));
   one('bus_messages_out_total', 'counter', 'Frames queued for writing, by type.', vec('type', m.out));
@@ -381,7 +381,21 @@ function main() {
       res.end('404 page not found\n');
     }
   });
+  // Connections that never send a request head (docs/protocol.md, resource limits): the head must arrive within
+  // 10 s, as the Go bus's ReadHeaderTimeout; a connection closed before any request is counted.
+  server.headersTimeout = 10000;
+  server.requestTimeout = 0; // a WebSocket lives on: only the head has a deadline
+  server.on('connection', (socket) => {
+    socket.agentlabHead = false;
+    socket.once('close', () => {
+      if (!socket.agentlabHead) m.noHead++;
+    });
+  });
+  server.on('request', (req) => {
+    req.socket.agentlabHead = true;
+  });
   server.on('upgrade', (req, socket, head) => {
+    socket.agentlabHead = true;
     socket.on('error', () => {});
     if (req.url.split('?')[0] !== '/ws') {
       socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');

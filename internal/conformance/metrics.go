@@ -42,7 +42,7 @@ func docMetrics() []docMetric {
 	return []docMetric{
 		{name: "bus_connections", typ: "gauge"},
 		{name: "bus_connections_accepted_total", typ: "counter"},
-		{name: "bus_rejected_connections_total", typ: "counter", label: "reason", values: []string{"max_connections"}},
+		{name: "bus_rejected_connections_total", typ: "counter", label: "reason", values: []string{"max_connections", "no_request_head"}},
 		{name: "bus_registered_agents", typ: "gauge"},
 		{name: "bus_messages_in_total", typ: "counter", label: "type",
 			values: []string{"register", "send", "broadcast", "group", "ping", "invalid"}},

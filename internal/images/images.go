@@ -60,7 +60,9 @@ var Specs = map[string]Spec{
 	"agent":   {Name: "agent", GoPackage: "./cmd/agent"},
 	"gobus":   {Name: "gobus", GoPackage: "./gobus/cmd/gobus"},
 	"rustbus": {Name: "rustbus", BuildScript: "rust-message-bus/build.sh", NeedsCargo: true},
-	"loadgen": {Name: "loadgen", GoPackage: "./cmd/loadgen"},
+	// Rust's best design (issue 25): one epoll loop, envelope scanner, one write per drained buffer.
+	"rustepoll": {Name: "rustepoll", BuildScript: "rust-bus-epoll/build.sh", NeedsCargo: true},
+	"loadgen":   {Name: "loadgen", GoPackage: "./cmd/loadgen"},
 	// The reference bus: nats-server embedded (cmd/natsbus).
 	"nats": {Name: "nats", GoPackage: "./cmd/natsbus"},
 	// ai-streaming: the mock Messages API and the Go stream client (sdk and lean modes).

@@ -67,8 +67,12 @@ async fn http_phase(tcp: TcpStream, sh: &Shared) -> Option<(TcpStream, Vec<u8>)>
     const TEXT: &str = "text/plain; charset=utf-8";
     let head = match http::read_head(&tcp, HEAD_TIMEOUT).await {
         Ok(h) => h,
-        Err(HeadError::Gone) => return None,
+        Err(HeadError::Gone) => {
+            sh.hub.metrics.rejected_no_request_head.fetch_add(1, Relaxed);
+            return None;
+        }
         Err(HeadError::Status(s)) => {
+            sh.hub.metrics.rejected_no_request_head.fetch_add(1, Relaxed);
             http::respond(tcp, s, TEXT, "", http::reason(s).as_bytes(), false).await;
             return None;
         }

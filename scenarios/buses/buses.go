@@ -18,7 +18,7 @@ const NATS = "nats"
 
 // Spec is one bus under test.
 type Spec struct {
-	Name  string   `json:"name"` // go | go-netpoll | rust | nats | node | a --bus-image NAME
+	Name  string   `json:"name"` // go | go-netpoll | rust | rust-epoll | nats | node | a --bus-image NAME
 	Impl  string   `json:"implementation"`
 	Image string   `json:"image"`
 	Args  []string `json:"args,omitempty"` // the bus's command line (go-netpoll: --transport=netpoll)
@@ -29,15 +29,20 @@ type Spec struct {
 // goroutine or buffer per idle connection).
 const GoNetpoll = "go-netpoll"
 
+// RustEpoll is Rust's best design (rust-bus-epoll/, agentlab/rustepoll): one epoll loop, an envelope scanner, one
+// write per drained buffer.
+const RustEpoll = "rust-epoll"
+
 // Node is the Node.js bus: nodebus/node-message-bus.js on ws, the seed's node-message-bus.js design.
 const Node = "node"
 
 // Known are the lab's buses in report order; both and all name sets of them.
-var Known = []string{"go", GoNetpoll, "rust", NATS, Node}
+var Known = []string{"go", GoNetpoll, "rust", RustEpoll, NATS, Node}
 
-// Expand reads --bus: a comma-separated list of known buses, "both" (go and rust) or "all" (every known bus);
-// allowed limits which buses the scenario can run (nil: all of Known).
-func Expand(bus string, allowed []string) ([]string, error) {
+// Expand reads --bus: a comma-separated list of known buses, "both" (go and rust, plus inBoth: what a family adds
+// to its default — bus-load: go-netpoll, and NATS in the full run) or "all" (every known bus); allowed limits which
+// buses the scenario can run (nil: all of Known).
+func Expand(bus string, allowed []string, inBoth ...string) ([]string, error) {
 	if allowed == nil {
 		allowed = Known
 	}
@@ -46,6 +51,9 @@ func Expand(bus string, allowed []string) ([]string, error) {
 		switch part = strings.TrimSpace(part); part {
 		case "both":
 			want["go"], want["rust"] = true, true
+			for _, n := range inBoth {
+				want[n] = true
+			}
 		case "all":
 			for _, n := range allowed {
 				want[n] = true
@@ -105,13 +113,13 @@ func ParseBusImages(s string) ([]UserBus, error) {
 	return out, nil
 }
 
-// Images builds the images of the buses --bus names, then adds every --bus-image. The Rust bus is left out, with
+// Images builds the images of the buses --bus names (inBoth: see Expand), then adds every --bus-image. The Rust bus is left out, with
 // one line on env.Log prefixed by who saying why, under --skip-rust or when cargo is missing (unless --bus asked
 // for it alone); so is the Node.js bus on a host without node (images.ErrNoRuntime). A user's image must exist:
 // nothing is pulled.
-func Images(ctx context.Context, env *scenario.Env, who string) ([]Spec, []string, error) {
+func Images(ctx context.Context, env *scenario.Env, who string, inBoth ...string) ([]Spec, []string, error) {
 	p := env.Params
-	names, err := Expand(p.Bus, nil)
+	names, err := Expand(p.Bus, nil, inBoth...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -132,16 +140,25 @@ func Images(ctx context.Context, env *scenario.Env, who string) ([]Spec, []strin
 				Image: ref, Args: []string{"--transport=netpoll"}, File: "go-netpoll-ws-metrics.json"})
 		}
 	}
-	if has("rust") {
-		switch ref, err := env.Images.Ensure(ctx, "rustbus"); {
+	// Each Rust design is left out, with a note, under --skip-rust or without cargo, unless asked for alone.
+	for _, r := range []struct {
+		name, image, impl, file, figure string
+	}{
+		{"rust", "rustbus", "rust-message-bus (Rust, tokio-tungstenite)", "rust-ws-metrics.json", "Rust bus"},
+		{RustEpoll, "rustepoll", "rust-bus-epoll (Rust, one epoll loop, envelope scanner)", "rust-epoll-ws-metrics.json", "Rust bus " + RustEpoll},
+	} {
+		if !has(r.name) {
+			continue
+		}
+		switch ref, err := env.Images.Ensure(ctx, r.image); {
 		case p.SkipRust && !only:
-			notes = append(notes, "Rust bus left out (--skip-rust): no Rust ratios")
+			notes = append(notes, r.figure+" left out (--skip-rust): no Rust ratios")
 		case errors.Is(err, images.ErrNoCargo) && !only:
-			notes = append(notes, "Rust bus left out: "+images.ErrNoCargo.Error()+" (install Rust, or pass --skip-rust): no Rust ratios")
+			notes = append(notes, r.figure+" left out: "+images.ErrNoCargo.Error()+" (install Rust, or pass --skip-rust): no Rust ratios")
 		case err != nil:
 			return nil, nil, err
 		default:
-			out = append(out, Spec{Name: "rust", Impl: "rust-message-bus (Rust, tokio-tungstenite)", Image: ref, File: "rust-ws-metrics.json"})
+			out = append(out, Spec{Name: r.name, Impl: r.impl, Image: ref, File: r.file})
 		}
 	}
 	if has(NATS) {

@@ -9,7 +9,7 @@ func TestExpand(t *testing.T) {
 	for in, want := range map[string]string{
 		"both":      "go,rust",
 		"node,rust": "rust,node",
-		"all":       "go,go-netpoll,rust,nats,node",
+		"all":       "go,go-netpoll,rust,rust-epoll,nats,node",
 		"go,both":   "go,rust",
 		"node":      "node",
 	} {
