@@ -687,7 +687,7 @@ func dialRawBuf(ctx context.Context, wsURL string, rcvbuf int) (*rawConn, error)
 func (c *rawConn) writeCuts(b []byte, cuts []int) error {
 	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	prev := 0
-	for _, x := range append(cuts, len(b)) {
+	for _, x := range append(cuts[:len(cuts):len(cuts)], len(b)) { // a full slice: cuts is shared by every design
 		if _, err := c.Write(b[prev:x]); err != nil {
 			return err
 		}

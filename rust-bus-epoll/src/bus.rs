@@ -466,8 +466,11 @@ impl Bus {
     fn teardown(&mut self, idx: u32) {
         self.unregister(idx);
         let Some(c) = self.conns[idx as usize].take() else { return };
-        if c.phase == Phase::Ws {
-            self.m.connections -= 1;
+        match c.phase {
+            Phase::Ws => self.m.connections -= 1,
+            // Closed (by the client, an error or HEAD_TIMEOUT) before a request head was complete.
+            Phase::Http => self.m.rejected_no_request_head += 1,
+            Phase::Linger => {}
         }
         // SAFETY: the connection's own socket; closing it also leaves the epoll set.
         unsafe { libc::close(c.fd) };
@@ -565,8 +568,14 @@ impl Bus {
         }
         match http::parse(&head) {
             Ok(None) if head.len() <= http::MAX_HEAD => self.conn(idx).partial = head,
-            Ok(None) => self.respond(idx, 431, "", http::reason(431).as_bytes(), false),
-            Err(status) => self.respond(idx, status, "", http::reason(status).as_bytes(), false),
+            Ok(None) => {
+                self.m.rejected_no_request_head += 1;
+                self.respond(idx, 431, "", http::reason(431).as_bytes(), false)
+            }
+            Err(status) => {
+                self.m.rejected_no_request_head += 1;
+                self.respond(idx, status, "", http::reason(status).as_bytes(), false)
+            }
             Ok(Some(h)) => self.on_request(idx, h, head),
         }
     }

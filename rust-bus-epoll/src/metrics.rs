@@ -52,6 +52,9 @@ pub struct Metrics {
     pub connections: u64,
     pub accepted: u64,
     pub rejected_max_connections: u64,
+    /// Connections that ended before a valid request head: timed out (HEAD_TIMEOUT), closed by the client, or a
+    /// malformed or oversized head answered with an error (docs/protocol.md, resource limits).
+    pub rejected_no_request_head: u64,
     pub messages_in: [u64; 6],
     pub messages_out: [u64; 4],
     pub deliveries: [u64; 3],
@@ -76,6 +79,7 @@ impl Metrics {
         let _ = writeln!(w, "bus_connections_accepted_total {}", self.accepted);
         head(w, "bus_rejected_connections_total", "WebSocket upgrades refused.", "counter");
         let _ = writeln!(w, "bus_rejected_connections_total{{reason=\"max_connections\"}} {}", self.rejected_max_connections);
+        let _ = writeln!(w, "bus_rejected_connections_total{{reason=\"no_request_head\"}} {}", self.rejected_no_request_head);
         head(w, "bus_registered_agents", "Registered agents.", "gauge");
         let _ = writeln!(w, "bus_registered_agents {registered}");
         labelled(w, "bus_messages_in_total", "Messages received, by type.", "type", &IN_TYPES, &self.messages_in);
@@ -129,6 +133,7 @@ mod tests {
             "bus_connections 0",
             "bus_registered_agents 3",
             "bus_rejected_connections_total{reason=\"max_connections\"} 0",
+            "bus_rejected_connections_total{reason=\"no_request_head\"} 0",
             "bus_messages_in_total{type=\"invalid\"} 1",
             "bus_messages_out_total{type=\"pong\"} 1",
             "bus_deliveries_total{mode=\"group\"} 0",
