@@ -55,7 +55,9 @@ type metrics struct {
 	bytesIn      prometheus.Counter
 	bytesOut     prometheus.Counter
 	droppedSlow  prometheus.Counter
-	errors       [numErrCodes]prometheus.Counter
+	// droppedPlanted counts msg deliveries dropped by Options.PlantDropEvery (a planted fault; 0 otherwise).
+	droppedPlanted prometheus.Counter
+	errors         [numErrCodes]prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -102,7 +104,9 @@ func newMetrics() *metrics {
 	}
 	m.bytesIn = counter("bus_bytes_in_total", "Payload bytes of text frames received.")
 	m.bytesOut = counter("bus_bytes_out_total", "Payload bytes of text frames queued for writing.")
-	m.droppedSlow = counterVec("bus_dropped_total", "Frames dropped.", "reason").WithLabelValues("slow_consumer")
+	dropped := counterVec("bus_dropped_total", "Frames dropped.", "reason")
+	m.droppedSlow = dropped.WithLabelValues("slow_consumer")
+	m.droppedPlanted = dropped.WithLabelValues("planted")
 	errs := counterVec("bus_errors_total", "Errors, by code.", "code")
 	for c := range m.errors {
 		m.errors[c] = errs.WithLabelValues(errCodeNames[c])

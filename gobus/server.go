@@ -34,6 +34,7 @@ type Server struct {
 	readBufs  *readBufPool
 	writeBufs *bufPool
 	hub       hub
+	plant     *plant // planted faults; nil when off
 	handler   http.Handler
 	metricsH  http.Handler
 
@@ -73,7 +74,9 @@ func New(opts Options) (*Server, error) {
 		hub:       newHub(),
 		conns:     map[*conn]struct{}{},
 		shutDone:  make(chan struct{}),
+		plant:     newPlant(opts.PlantDelay, opts.PlantDropEvery),
 	}
+	s.plant.start(s)
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   opts.ReadBufferSize,
@@ -245,6 +248,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	defer close(s.shutDone)
+	defer s.plant.shutdown() // before shutDone: the delay line has let go of every frame when Shutdown returns
 	s.opts.Logger.Info("gobus shutting down", "connections", len(conns))
 
 	// Stop accepting; in-flight /health or /metrics requests may finish within ctx.

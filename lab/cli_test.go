@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/agentlab/agentlab/scenarios"
+	"github.com/agentlab/agentlab/scenarios/lifecycle"
 )
 
 func testIO(out, errb *bytes.Buffer) IO {
@@ -45,14 +46,14 @@ func TestParseQuickDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	// spawn's --quick sizes; bus-load's flags keep their defaults (their --quick belongs to bus-load).
-	if o.Params.Iterations != 20 || o.Params.Agents != 3 || o.Params.Rounds != 6 || o.Params.Repeat != 6 {
+	if o.Params.Iterations != 20 || o.Params.Agents != 3 || o.Params.Lifecycle.Rounds != 6 || o.Params.Repeat != 6 {
 		t.Errorf("quick params = %+v", o.Params)
 	}
 	o, err = Parse([]string{"--scenario", "bus-load", "--quick"}, scenarios.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Params.Repeat != 2 || o.Params.Duration != 2*time.Second || o.Params.Iterations != 100 {
+	if o.Params.Repeat != 6 || o.Params.BusLoad.Duration != time.Second || o.Params.BusLoad.ConnectRate != 2000 || o.Params.Iterations != 100 {
 		t.Errorf("bus-load quick params = %+v", o.Params)
 	}
 	o, err = Parse([]string{"--scenario", "spawn", "--quick", "--iterations", "7"}, scenarios.Default())
@@ -135,7 +136,7 @@ func TestMainSpawnProcessWritesResults(t *testing.T) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc.SchemaVersion != scenarios.SchemaVersion || doc.RunID == "" || doc.Environment.CPUs == 0 || doc.Environment.GitCommit == "" {
+	if doc.SchemaVersion != lifecycle.SchemaVersion || doc.RunID == "" || doc.Environment.CPUs == 0 || doc.Environment.GitCommit == "" {
 		t.Errorf("header incomplete: %+v", doc)
 	}
 	if len(doc.Patterns) != 1 || doc.Patterns[0].Tasks != 6 || doc.Patterns[0].Errors != 0 ||

@@ -9,10 +9,11 @@ import (
 	"unicode"
 
 	"github.com/agentlab/agentlab/scenarios"
+	"github.com/agentlab/agentlab/scenarios/scenario"
 )
 
 // benchName is a figure's Go benchmark name: BenchmarkBusLoad/bus=go/pattern=targeted/model=open/agents=100.
-func benchName(f scenarios.Figure) string {
+func benchName(f scenario.Figure) string {
 	var b strings.Builder
 	b.WriteString("Benchmark")
 	for _, w := range strings.FieldsFunc(f.Scenario, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
@@ -26,7 +27,7 @@ func benchName(f scenarios.Figure) string {
 
 // Bench writes the run's figures in the Go benchmark format (golang.org/x/perf/benchfmt), one line per sample,
 // the metric as the unit (latency_p95_ms): `benchstat A/bench.txt B/bench.txt` compares two runs.
-func Bench(w io.Writer, r *scenarios.Results) error {
+func Bench(w io.Writer, r *scenarios.Folder) error {
 	e := r.Env
 	fmt.Fprintf(w, "goos: %s\ngoarch: %s\npkg: github.com/agentlab/agentlab\n", e.OS, e.Arch)
 	// The run's identity as a plain line, not "key: value" configuration: benchstat would put every run in a table
@@ -50,7 +51,7 @@ func Bench(w io.Writer, r *scenarios.Results) error {
 }
 
 // CSV writes one row per sample of every figure: the per-run rows of the results, long format.
-func CSV(w io.Writer, r *scenarios.Results) error {
+func CSV(w io.Writer, r *scenarios.Folder) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"run_id", "figure", "scenario", "dims", "metric", "unit", "sample", "value"})
 	for _, f := range r.Figures() {

@@ -7,14 +7,15 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/agentlab/agentlab/internal/results"
+	"github.com/agentlab/agentlab/internal/rundir"
 	"github.com/agentlab/agentlab/internal/stats"
 	"github.com/agentlab/agentlab/scenarios"
+	"github.com/agentlab/agentlab/scenarios/scenario"
 )
 
 // EnvDiff lists how two runs' environments differ in what moves figures: CPU count, kernel, Docker version,
 // git commit.
-func EnvDiff(a, b results.Environment) []string {
+func EnvDiff(a, b rundir.Environment) []string {
 	var out []string
 	add := func(what, x, y string) {
 		if x != y {
@@ -23,14 +24,14 @@ func EnvDiff(a, b results.Environment) []string {
 	}
 	add("cpus", fmt.Sprint(a.CPUs), fmt.Sprint(b.CPUs))
 	add("kernel", a.Kernel, b.Kernel)
-	dv := func(e results.Environment) string {
+	dv := func(e rundir.Environment) string {
 		if e.Docker == nil {
 			return "none"
 		}
 		return e.Docker.ServerVersion
 	}
 	add("docker", dv(a), dv(b))
-	commit := func(e results.Environment) string {
+	commit := func(e rundir.Environment) string {
 		c := e.GitCommit
 		if len(c) > 12 {
 			c = c[:12]
@@ -59,21 +60,21 @@ func spread(iv stats.Interval) string {
 // Compare writes the benchstat-style comparison of runs a and b: a table per metric, each figure's medians with
 // their spread, the delta and the Mann–Whitney U p-value ("~" where p ≥ 0.05), and a warning first when the
 // environments differ.
-func Compare(w io.Writer, a, b *scenarios.Results) error {
+func Compare(w io.Writer, a, b *scenarios.Folder) error {
 	fmt.Fprintf(w, "A: %s (%s)\nB: %s (%s)\n", a.Dir, a.RunID, b.Dir, b.RunID)
 	if d := EnvDiff(a.Env, b.Env); len(d) > 0 {
 		fmt.Fprintf(w, "WARNING: the environments differ (%s): differences may be the machine's, not the code's\n", strings.Join(d, "; "))
 	}
 	fa, fb := a.Figures(), b.Figures()
-	byName := map[string]scenarios.Figure{}
+	byName := map[string]scenario.Figure{}
 	for _, f := range fb {
 		if !f.Alias {
 			byName[f.Name()] = f
 		}
 	}
-	var metrics []scenarios.Metric
-	rows := map[scenarios.Metric][]string{}
-	units := map[scenarios.Metric]scenarios.Unit{}
+	var metrics []scenario.Metric
+	rows := map[scenario.Metric][]string{}
+	units := map[scenario.Metric]scenario.Unit{}
 	onlyA := 0
 	for _, f := range fa {
 		if f.Alias {

@@ -6,7 +6,6 @@ import (
 	"math"
 	"sort"
 	"strconv"
-	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -18,6 +17,7 @@ import (
 	"github.com/agentlab/agentlab/internal/memstat"
 	"github.com/agentlab/agentlab/internal/stats"
 	"github.com/agentlab/agentlab/scenarios"
+	"github.com/agentlab/agentlab/scenarios/busload"
 )
 
 // Plot is one figure of the HTML report: inline SVG drawn by gonum/plot, no script, no request.
@@ -204,242 +204,27 @@ func linePlot(title, xlabel, ylabel string, ss []series) (*plot.Plot, bool) {
 	return p, n > 0
 }
 
-// plots draws every plot the results have data for.
-func plots(r *scenarios.Results) ([]Plot, error) {
-	type pending struct {
-		title, caption string
-		p              *plot.Plot
-		ok             bool
-		h              vg.Length
-	}
-	var ps []pending
-	addP := func(title, caption string, p *plot.Plot, ok bool) {
-		ps = append(ps, pending{title, caption, p, ok, 9 * vg.Centimeter})
-	}
+// plotList collects the plots of a report in order; the family files (plots_*.go) add theirs.
+type plotList []pendingPlot
 
-	// Time per task per lifecycle pattern.
-	if c := r.Spawn; c != nil {
-		var labels []string
-		g := []barGroup{{Name: "p50"}, {Name: "p95"}, {Name: "p99"}}
-		for _, pt := range c.Patterns {
-			if pt.Tasks == 0 {
-				continue
-			}
-			labels = append(labels, pt.Name)
-			g[0].Values = append(g[0].Values, pt.Time.P50MS)
-			g[1].Values = append(g[1].Values, pt.Time.P95MS)
-			g[2].Values = append(g[2].Values, pt.Time.P99MS)
-		}
-		p, ok := barPlot("time per task per lifecycle pattern", "ms (log scale)", labels, g, true)
-		addP("Time per task per lifecycle pattern", "spawn-comparison.json → patterns[].time_per_task (HDR histogram, ms)", p, ok)
+type pendingPlot struct {
+	title, caption string
+	p              *plot.Plot
+	ok             bool
+	h              vg.Length
+}
 
-		var ss []series
-		for _, pt := range c.Patterns {
-			var xy plotter.XYs
-			for _, s := range pt.Memory.Series {
-				xy = append(xy, plotter.XY{X: s.TS, Y: s.Bytes / (1 << 20)})
-			}
-			ss = append(ss, series{pt.Name, xy})
-		}
-		p, ok = linePlot("memory over time per lifecycle pattern", "s since measuring began", "MiB", ss)
-		addP("Memory over time per lifecycle pattern", "spawn-comparison.json → patterns[].memory.series (t_s, bytes; each pattern's memory.source)", p, ok)
+func (ps *plotList) add(title, caption string, p *plot.Plot, ok bool) {
+	*ps = append(*ps, pendingPlot{title, caption, p, ok, 9 * vg.Centimeter})
+}
 
-		if cm := c.ContainerMem; cm != nil {
-			for i, ct := range cm.Containers {
-				if i >= 8 {
-					break
-				}
-				title, p, ok := containerMemPlot(ct, cm.Sources, "")
-				addP(title, "spawn-comparison.json → container_memory.containers[].series (working_set_bytes per source; first 8 containers)", p, ok)
-			}
-		}
-	}
-
-	// Memory over time of the bus containers of bus-load: per bus, the first repeat of each pattern and model at
-	// the largest agent count (the run that loads the bus most), from each source.
-	for _, f := range r.Buses {
-		ms := f.MemSampling
-		if ms == nil {
-			continue
-		}
-		top := 0
-		for _, run := range f.Runs {
-			top = max(top, run.Agents)
-		}
-		for _, run := range f.Runs {
-			if run.Agents != top || run.Repeat != 1 || run.BusFig.ContainerID == "" {
-				continue
-			}
-			ct, ok := (memstat.Results{Containers: ms.Containers}).Container(run.BusFig.ContainerID)
-			if !ok {
-				continue
-			}
-			what := fmt.Sprintf("%s bus, %d agents, %s %s, repeat 1", run.Bus, run.Agents, run.Pattern, run.Model)
-			title, p, ok := containerMemPlot(ct, ms.Sources, what)
-			addP(title, f.Bus.Name+"-ws-metrics.json → memory_sampling.containers[].series (working_set_bytes per source; "+
-				"the run's runs[].bus_resources.container_id; first repeat of each pattern and model at the largest agent count)", p, ok)
-		}
-	}
-
-	// Bus latency CDFs per bus and pattern; throughput and memory per connection vs agents.
-	if len(r.Buses) > 0 {
-		type key struct {
-			pattern, model string
-			agents         int
-		}
-		var keys []key
-		lines := map[key][]cdfLine{}
-		thr, mem := []series{}, []series{}
-		for _, f := range r.Buses {
-			hs := map[key]*stats.Hist{}
-			for _, run := range f.Runs {
-				if run.Error != "" || run.LatencyHDR == nil {
-					continue
-				}
-				k := key{run.Pattern, run.Model, run.Agents}
-				if hs[k] == nil {
-					hs[k] = stats.NewHist()
-					if _, seen := lines[k]; !seen {
-						keys = append(keys, k)
-						lines[k] = nil
-					}
-				}
-				hs[k].Merge(run.LatencyHDR)
-			}
-			for k, h := range hs {
-				lines[k] = append(lines[k], cdfLine{Name: f.Bus.Name, Hist: h})
-			}
-			var t, m plotter.XYs
-			for _, s := range f.Summaries {
-				if iv, ok := s.Metrics[scenarios.MetricDeliveredPerS]; ok && s.Model == "closed" && iv.N > 0 {
-					t = append(t, plotter.XY{X: float64(s.Agents), Y: iv.Estimate})
-				}
-				if iv, ok := s.Metrics[scenarios.MetricMemPerConn]; ok && iv.N > 0 && !containsX(m, float64(s.Agents)) {
-					m = append(m, plotter.XY{X: float64(s.Agents), Y: iv.Estimate / 1024})
-				}
-			}
-			thr = append(thr, series{f.Bus.Name + " (" + "closed " + patternOf(f) + ")", t})
-			mem = append(mem, series{f.Bus.Name, m})
-		}
-		for _, k := range keys {
-			ls := lines[k]
-			sort.Slice(ls, func(i, j int) bool { return ls[i].Name < ls[j].Name })
-			p, ok := cdfPlot(fmt.Sprintf("latency CDF: %s, %s model, %d agents", k.pattern, k.model, k.agents), ls)
-			addP(fmt.Sprintf("Bus latency CDF — %s, %s model, %d agents", k.pattern, k.model, k.agents),
-				"<bus>-ws-metrics.json → runs[].latency_hdr, every repeat merged (open: from the intended send time)", p, ok)
-		}
-		p, ok := linePlot("saturation throughput vs agents", "agents", "deliveries/s (median over repeats)", thr)
-		addP("Throughput vs agents per bus", "<bus>-ws-metrics.json → summaries[model=closed].metrics.ws_msgs_received_per_s", p, ok)
-		p, ok = linePlot("memory per connection vs agents", "agents", "KiB per connection (median over repeats)", mem)
-		addP("Memory per connection vs agents per bus", "<bus>-ws-metrics.json → summaries[].metrics.bus_mem_per_conn_bytes", p, ok)
-	}
-
-	// Streaming decode cost per client.
-	if s := r.Streaming; s != nil {
-		var labels []string
-		var clients []string
-		val := map[string]map[string]float64{}
-		for _, run := range s.Runs {
-			l := fmt.Sprintf("%d streams, %gms", run.Concurrent, run.TokenDelayMS)
-			if !contains(labels, l) {
-				labels = append(labels, l)
-			}
-			if !contains(clients, run.Client) {
-				clients = append(clients, run.Client)
-			}
-			if val[run.Client] == nil {
-				val[run.Client] = map[string]float64{}
-			}
-			val[run.Client][l] = run.PerTokenCPU.Estimate
-		}
-		var g []barGroup
-		for _, c := range clients {
-			bg := barGroup{Name: c}
-			for _, l := range labels {
-				bg.Values = append(bg.Values, val[c][l])
-			}
-			g = append(g, bg)
-		}
-		p, ok := barPlot("client CPU per token", "ms per token (log scale)", labels, g, true)
-		addP("Streaming decode cost per client", "ai-streaming.json → runs[].per_token_cpu_ms (getrusage user+sys ÷ tokens, median over rounds)", p, ok)
-	}
-
-	// Messaging latency and fault recovery.
-	if m := r.Messaging; m != nil {
-		hs := map[string]*stats.Hist{}
-		var names []string
-		for _, run := range m.Runs {
-			if run.LatencyHDR == nil {
-				continue
-			}
-			n := run.Bus + " " + run.Pattern
-			if hs[n] == nil {
-				hs[n] = stats.NewHist()
-				names = append(names, n)
-			}
-			hs[n].Merge(run.LatencyHDR)
-		}
-		var ls []cdfLine
-		for _, n := range names {
-			ls = append(ls, cdfLine{n, hs[n]})
-		}
-		p, ok := cdfPlot("turn latency CDF per bus and pattern", ls)
-		addP("Messaging latency CDF", "agent-messaging.json → runs[].latency_hdr, repeats merged (ms per turn)", p, ok)
-
-		var labels []string
-		g := []barGroup{{Name: "p50"}, {Name: "p95"}, {Name: "p99"}}
-		for _, s := range m.Summary {
-			labels = append(labels, s.Bus+" "+s.Pattern)
-			g[0].Values = append(g[0].Values, s.P50MS.Estimate)
-			g[1].Values = append(g[1].Values, s.P95MS.Estimate)
-			g[2].Values = append(g[2].Values, s.P99MS.Estimate)
-		}
-		p, ok = barPlot("turn latency per bus and pattern", "ms (median over repeats)", labels, g, false)
-		addP("Messaging latency per bus and pattern", "agent-messaging.json → summary[].p50_ms/p95_ms/p99_ms", p, ok)
-
-		var flabels []string
-		var buses []string
-		rec := map[string]map[string]float64{}
-		for _, f := range m.FaultRuns {
-			if !contains(flabels, f.Fault) {
-				flabels = append(flabels, f.Fault)
-			}
-			if !contains(buses, f.Bus) {
-				buses = append(buses, f.Bus)
-			}
-			if rec[f.Bus] == nil {
-				rec[f.Bus] = map[string]float64{}
-			}
-			if f.RecoveryMS != nil {
-				rec[f.Bus][f.Fault] = *f.RecoveryMS
-			}
-		}
-		var fg []barGroup
-		for _, b := range buses {
-			bg := barGroup{Name: b}
-			for _, l := range flabels {
-				bg.Values = append(bg.Values, rec[b][l])
-			}
-			fg = append(fg, bg)
-		}
-		p, ok = barPlot("fault recovery (every conversation moving again)", "ms (no bar: never recovered or not measured)", flabels, fg, false)
-		addP("Messaging fault recovery", "agent-messaging.json → faults[].recovery_ms", p, ok)
-
-		// Memory over time of every bus container and of the first few agent containers per bus, from each source.
-		if cm := m.ContainerMem; cm != nil {
-			agents := map[string]int{}
-			for _, ct := range cm.Containers {
-				if strings.HasPrefix(ct.Role, "agent") {
-					if agents[ct.Role]++; agents[ct.Role] > messagingAgentPlots {
-						continue
-					}
-				}
-				title, p, ok := containerMemPlot(ct, cm.Sources, "")
-				addP(title, fmt.Sprintf("agent-messaging.json → container_memory.containers[].series (working_set_bytes per source; every bus, the first %d agents per bus)", messagingAgentPlots), p, ok)
-			}
-		}
-	}
-
+// plots draws every plot the results have data for, family by family.
+func plots(r *scenarios.Folder) ([]Plot, error) {
+	var ps plotList
+	ps.lifecycle(r.Spawn)
+	ps.busLoad(r.Buses)
+	ps.streaming(r.Streaming)
+	ps.messaging(r.Messaging)
 	var out []Plot
 	embedded := false
 	for _, pp := range ps {
@@ -486,7 +271,7 @@ func containerMemPlot(ct memstat.ContainerResult, sources []string, what string)
 	return "Memory over time, container " + what, p, ok
 }
 
-func patternOf(f *scenarios.BusFile) string { return f.Parameters.ClosedPattern }
+func patternOf(f *busload.File) string { return f.Parameters.ClosedPattern }
 
 func contains(xs []string, s string) bool {
 	for _, x := range xs {

@@ -48,7 +48,7 @@ func TestMemoryOverTimePlots(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r, err := scenarios.ReadResults(dir)
+	r, err := scenarios.ReadFolder(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

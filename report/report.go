@@ -1,6 +1,6 @@
 // Package report shows a results folder to a person: report.md, a self-contained report.html (inline SVG plots,
 // no script, no request), bench.txt (Go benchmark format, for benchstat), runs.csv, compare of two runs and
-// thresholds. It reads the typed results the scenarios wrote (scenarios.ReadResults) and the decisions package
+// thresholds. It reads the typed results the scenarios wrote (scenarios.ReadFolder) and the decisions package
 // decide made; it never computes a verdict of its own.
 package report
 
@@ -23,7 +23,7 @@ var Files = []string{"report.md", "report.html", "bench.txt", "runs.csv"}
 
 // Write renders the results folder dir into report.md, report.html, bench.txt and runs.csv (in dir).
 func Write(dir string) error {
-	r, err := scenarios.ReadResults(dir)
+	r, err := scenarios.ReadFolder(dir)
 	if err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func check(test string, c decide.Check) []string {
 }
 
 // build lays the report out from the results.
-func build(r *scenarios.Results) (*doc, error) {
+func build(r *scenarios.Folder) (*doc, error) {
 	d := &doc{Title: "agentlab run " + r.RunID}
 	e := r.Env
 	env := section{Title: "Run", Tables: []table{{Header: []string{"field", "value"}, Rows: [][]string{
@@ -123,6 +123,9 @@ func build(r *scenarios.Results) (*doc, error) {
 		if b := ds.MessageBus; b != nil {
 			if b.GoBusNote != "" {
 				dt.Rows = append(dt.Rows, []string{"2 bus", "the Go bus decided on", b.GoBus, "", "", b.GoBusNote})
+			}
+			if b.RustBusNote != "" {
+				dt.Rows = append(dt.Rows, []string{"2 bus", "the Rust bus decided on", b.RustBus, "", "", b.RustBusNote})
 			}
 			for _, c := range b.HandlesP95 {
 				dt.Rows = append(dt.Rows, check("2 bus", c))
@@ -167,7 +170,7 @@ func build(r *scenarios.Results) (*doc, error) {
 	}
 
 	var tb bytes.Buffer
-	if err := r.Report(&tb); err != nil {
+	if err := r.WriteTables(&tb); err != nil {
 		return nil, fmt.Errorf("tables: %w", err)
 	}
 	d.Sections = append(d.Sections, section{Title: "Tables (as printed on stdout)", Pre: strings.TrimLeft(tb.String(), "\n")})

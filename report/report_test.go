@@ -44,7 +44,7 @@ func fixture(t *testing.T) string {
 }
 
 func TestMarkdownGolden(t *testing.T) {
-	r, err := scenarios.ReadResults("testdata/run")
+	r, err := scenarios.ReadFolder("testdata/run")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestMarkdownGolden(t *testing.T) {
 	}
 	// Every table printed on stdout is in report.md.
 	var tables bytes.Buffer
-	if err := r.Report(&tables); err != nil {
+	if err := r.WriteTables(&tables); err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(strings.TrimSpace(tables.String()), "\n") {
@@ -88,7 +88,7 @@ func TestMarkdownGolden(t *testing.T) {
 }
 
 func TestBenchTxtParsesWithBenchfmt(t *testing.T) {
-	r, err := scenarios.ReadResults("testdata/run")
+	r, err := scenarios.ReadFolder("testdata/run")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestBenchTxtParsesWithBenchfmt(t *testing.T) {
 }
 
 func TestCompareWithItselfIsNoChange(t *testing.T) {
-	r, err := scenarios.ReadResults("testdata/run")
+	r, err := scenarios.ReadFolder("testdata/run")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,8 +147,8 @@ func TestCompareWithItselfIsNoChange(t *testing.T) {
 }
 
 func TestCompareWarnsOnEnvironment(t *testing.T) {
-	a, _ := scenarios.ReadResults("testdata/run")
-	b, _ := scenarios.ReadResults("testdata/run")
+	a, _ := scenarios.ReadFolder("testdata/run")
+	b, _ := scenarios.ReadFolder("testdata/run")
 	b.Env.CPUs, b.Env.GitCommit = a.Env.CPUs*2, "0123456789abcdef"
 	var out bytes.Buffer
 	if err := Compare(&out, a, b); err != nil {
@@ -170,7 +170,7 @@ func TestThresholds(t *testing.T) {
 	if _, err := ParseThreshold("bus-load.go.targeted.latency_p95_ms<50", names); err != nil {
 		t.Fatal(err)
 	}
-	r, err := scenarios.ReadResults("testdata/run")
+	r, err := scenarios.ReadFolder("testdata/run")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func TestThresholdsFile(t *testing.T) {
 // The stdout summary of a full run names the chosen migration scenario (or why none), every criterion with its
 // answer, and the cost figures — the same rows report.md has.
 func TestSummary(t *testing.T) {
-	r, err := scenarios.ReadResults("testdata/run")
+	r, err := scenarios.ReadFolder("testdata/run")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,10 +372,10 @@ func TestSummary(t *testing.T) {
 	}
 }
 
-// The decision table names the Go bus Test 2 was decided on (when two Go designs ran) and a bus-vs-NATS row per
-// bus we build.
+// The decision table names the Go and Rust buses Test 2 was decided on (when two designs of a language ran) and a
+// bus-vs-NATS row per bus we build.
 func TestDecisionTableGoBusAndNATS(t *testing.T) {
-	r, err := scenarios.ReadResults("testdata/run")
+	r, err := scenarios.ReadFolder("testdata/run")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,6 +384,7 @@ func TestDecisionTableGoBusAndNATS(t *testing.T) {
 		t.Fatal("the fixture has no message-bus decision")
 	}
 	b.GoBus, b.GoBusNote = "go-netpoll", "Go = go-netpoll, Go's best design here: … go 1 vs go-netpoll 2"
+	b.RustBus, b.RustBusNote = "rust-epoll", "Rust = rust-epoll, Rust's best design here: … rust 1 vs rust-epoll 2"
 	b.VsNATS = []decide.Check{{Question: "rust bus delivers more per CPU-second than NATS?", Answer: decide.Inconclusive}}
 	d, err := build(r)
 	if err != nil {
@@ -392,6 +393,7 @@ func TestDecisionTableGoBusAndNATS(t *testing.T) {
 	var got bytes.Buffer
 	d.markdown(&got)
 	for _, want := range []string{"| 2 bus | the Go bus decided on | go-netpoll |", "Go's best design here",
+		"| 2 bus | the Rust bus decided on | rust-epoll |", "Rust's best design here",
 		"| 2 bus vs NATS | rust bus delivers more per CPU-second than NATS? | inconclusive |"} {
 		if !strings.Contains(got.String(), want) {
 			t.Errorf("report.md lacks %q", want)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentlab/agentlab/internal/stats"
 	"github.com/agentlab/agentlab/scenarios"
+	"github.com/agentlab/agentlab/scenarios/scenario"
 )
 
 // Grammar is the threshold syntax, in one line (printed with every syntax error).
@@ -109,8 +110,8 @@ func (t Threshold) holds(v float64) bool {
 
 // Evaluate checks each threshold on the run's figures: the value is the figure's median over its samples (repeats
 // or rounds), as k6 checks an aggregate. A figure the run did not measure fails.
-func Evaluate(ts []Threshold, r *scenarios.Results) []ThresholdResult {
-	figs := map[string]scenarios.Figure{}
+func Evaluate(ts []Threshold, r *scenarios.Folder) []ThresholdResult {
+	figs := map[string]scenario.Figure{}
 	for _, f := range r.Figures() {
 		figs[f.Name()] = f
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/agentlab/agentlab/decide"
+	"github.com/agentlab/agentlab/scenarios/scenario"
 )
 
 // allScenario is the full lab (the seed's run-all.sh): its scenarios one after another in one run, with one run
@@ -16,13 +17,13 @@ import (
 // its checks): the lab's flags are shared, but "--quick" means a different size to each. A scenario that fails
 // does not stop the others; the run's error says which failed.
 type allScenario struct {
-	subs []Scenario
+	subs []scenario.Scenario
 	// skipped are scenarios left out before the run (--skip-docker), with the reason.
 	skipped []decide.ScenarioRun
 }
 
 // All composes the full lab from scenarios of the registry, run in this order.
-func All(subs ...Scenario) Scenario { return allScenario{subs: subs} }
+func All(subs ...scenario.Scenario) scenario.Scenario { return allScenario{subs: subs} }
 
 func (allScenario) Name() string { return "all" }
 func (a allScenario) Describe() string {
@@ -43,11 +44,11 @@ func (a allScenario) NeedsDocker() bool {
 }
 
 // WithoutDocker implements DockerSkipper: every scenario's daemon-free part; the rest is reported as not run.
-func (a allScenario) WithoutDocker() Scenario {
+func (a allScenario) WithoutDocker() scenario.Scenario {
 	out := allScenario{skipped: a.skipped}
 	for _, s := range a.subs {
 		if s.NeedsDocker() {
-			if ds, ok := s.(DockerSkipper); ok && !ds.WithoutDocker().NeedsDocker() {
+			if ds, ok := s.(scenario.DockerSkipper); ok && !ds.WithoutDocker().NeedsDocker() {
 				s = ds.WithoutDocker()
 			} else {
 				out.skipped = append(out.skipped, decide.ScenarioRun{Name: s.Name(), Status: decide.StatusSkipped,
@@ -60,24 +61,13 @@ func (a allScenario) WithoutDocker() Scenario {
 	return out
 }
 
-// WithoutDocker implements DockerSkipper for the lifecycle scenarios: their process patterns. (Declared here, with
-// the full lab that uses it.)
-func (s lifecycleScenario) WithoutDocker() Scenario {
-	set := lifecycleSet{spawnProcess: s.set.spawnProcess, persistentProcess: s.set.persistentProcess}
-	if set == (lifecycleSet{}) {
-		return s
-	}
-	return lifecycleScenario{name: s.name + " (process only)", set: set,
-		describe: s.describe + " (process patterns only: --skip-docker)"}
-}
-
 // Check implements Checker: every scenario's parameters are prepared and checked before anything starts, so a bad
 // flag is a usage error (exit 2), not a failure half-way through.
-func (a allScenario) Check(p Params) error {
+func (a allScenario) Check(p scenario.Params) error {
 	var errs []error
 	for _, s := range a.subs {
 		sp := p
-		if err := Prepare(s, &sp, sp.IsSet); err != nil {
+		if err := scenario.Prepare(s, &sp, sp.IsSet); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", s.Name(), err))
 		}
 	}
@@ -107,8 +97,8 @@ func estimate(name string, quick bool) time.Duration {
 }
 
 // Run implements Scenario.
-func (a allScenario) Run(ctx context.Context, env *Env) (*Outcome, error) {
-	out := &Outcome{Scenarios: append([]decide.ScenarioRun{}, a.skipped...)}
+func (a allScenario) Run(ctx context.Context, env *scenario.Env) (*scenario.Outcome, error) {
+	out := &scenario.Outcome{Scenarios: append([]decide.ScenarioRun{}, a.skipped...)}
 	var reports []func(io.Writer) error
 	var failed []string
 	start := env.Now()
@@ -121,7 +111,7 @@ func (a allScenario) Run(ctx context.Context, env *Env) (*Outcome, error) {
 			continue
 		}
 		p := env.Params
-		if err := Prepare(s, &p, p.IsSet); err != nil { // Check passed: only a changed registry gets here
+		if err := scenario.Prepare(s, &p, p.IsSet); err != nil { // Check passed: only a changed registry gets here
 			run.Status, run.Reason = decide.StatusFailed, err.Error()
 			out.Scenarios = append(out.Scenarios, run)
 			failed = append(failed, s.Name())
@@ -177,7 +167,7 @@ func (a allScenario) Run(ctx context.Context, env *Env) (*Outcome, error) {
 		for _, r := range out.Scenarios {
 			line := fmt.Sprintf("  %-16s %-11s %6.1f s", r.Name, r.Status, r.WallS)
 			if r.Reason != "" {
-				line += "  " + firstLine(r.Reason)
+				line += "  " + scenario.FirstLine(r.Reason)
 			}
 			fmt.Fprintln(w, line)
 		}
@@ -191,11 +181,4 @@ func (a allScenario) Run(ctx context.Context, env *Env) (*Outcome, error) {
 		return out, fmt.Errorf("%d of %d scenarios failed: %s", len(failed), len(a.subs), strings.Join(failed, ", "))
 	}
 	return out, nil
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i] + " …"
-	}
-	return s
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agentlab/agentlab/decide"
+	"github.com/agentlab/agentlab/scenarios/scenario"
 )
 
 // fake is a scenario that records the parameters it ran with.
@@ -18,33 +19,33 @@ type fake struct {
 	docker bool
 	err    error
 	quick  int // --iterations under --quick
-	got    *Params
+	got    *scenario.Params
 }
 
 func (f fake) Name() string      { return f.name }
 func (f fake) Describe() string  { return f.name }
 func (f fake) NeedsDocker() bool { return f.docker }
-func (f fake) ApplyQuick(p *Params, set func(string) bool) {
+func (f fake) ApplyQuick(p *scenario.Params, set func(string) bool) {
 	if !set("iterations") {
 		p.Iterations = f.quick
 	}
 }
-func (f fake) Run(ctx context.Context, env *Env) (*Outcome, error) {
+func (f fake) Run(ctx context.Context, env *scenario.Env) (*scenario.Outcome, error) {
 	*f.got = env.Params
-	return &Outcome{Files: []File{{Name: f.name + ".json", Value: map[string]int{"x": 1}}},
+	return &scenario.Outcome{Files: []scenario.File{{Name: f.name + ".json", Value: map[string]int{"x": 1}}},
 		Report: func(io.Writer) error { return nil }}, f.err
 }
 
 func TestAllRunsEveryScenarioWithItsOwnQuickSizes(t *testing.T) {
-	var pa, pb, pc Params
+	var pa, pb, pc scenario.Params
 	a := All(fake{name: "a", quick: 20, got: &pa}, fake{name: "b", quick: 7, err: errors.New("boom"), got: &pb},
 		fake{name: "c", quick: 3, got: &pc})
-	p := Params{Iterations: 100, Agents: 10, Concurrency: 1, Rounds: 10, Sample: time.Millisecond, Quick: true}
-	if err := Prepare(a, &p, p.IsSet); err != nil {
+	p := scenario.Params{Iterations: 100, Agents: 10, Sample: time.Millisecond, Quick: true}
+	if err := scenario.Prepare(a, &p, p.IsSet); err != nil {
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
-	out, err := a.Run(context.Background(), &Env{Params: p, Log: &log, Now: time.Now})
+	out, err := a.Run(context.Background(), &scenario.Env{Params: p, Log: &log, Now: time.Now})
 	if err == nil || !strings.Contains(err.Error(), "1 of 3 scenarios failed: b") {
 		t.Errorf("err = %v", err)
 	}
@@ -60,7 +61,7 @@ func TestAllRunsEveryScenarioWithItsOwnQuickSizes(t *testing.T) {
 	// An explicit flag wins over every scenario's --quick size.
 	p.Explicit = []string{"iterations"}
 	p.Iterations = 5
-	if _, err := a.Run(context.Background(), &Env{Params: p, Log: &log, Now: time.Now}); err == nil {
+	if _, err := a.Run(context.Background(), &scenario.Env{Params: p, Log: &log, Now: time.Now}); err == nil {
 		t.Error("b fails")
 	}
 	if pa.Iterations != 5 || pc.Iterations != 5 {
@@ -69,21 +70,21 @@ func TestAllRunsEveryScenarioWithItsOwnQuickSizes(t *testing.T) {
 }
 
 func TestAllSkipDocker(t *testing.T) {
-	var pa, pb Params
+	var pa, pb scenario.Params
 	a := All(fake{name: "a", docker: true, got: &pa}, fake{name: "b", got: &pb})
-	r, err := Resolve(a, Params{SkipDocker: true})
+	r, err := scenario.Resolve(a, scenario.Params{SkipDocker: true})
 	if err != nil || r.NeedsDocker() {
 		t.Fatalf("resolve: %v, needs docker %v", err, r != nil && r.NeedsDocker())
 	}
-	out, err := r.Run(context.Background(), &Env{Params: Params{Iterations: 1, Agents: 1, Concurrency: 1, Rounds: 1, Sample: time.Millisecond}, Log: &bytes.Buffer{}, Now: time.Now})
+	out, err := r.Run(context.Background(), &scenario.Env{Params: scenario.Params{Iterations: 1, Agents: 1, Sample: time.Millisecond}, Log: &bytes.Buffer{}, Now: time.Now})
 	if err != nil || len(out.Scenarios) != 2 || out.Scenarios[0].Status != decide.StatusSkipped {
 		t.Errorf("%v %+v", err, out.Scenarios)
 	}
-	if _, err := Resolve(fake{name: "d", docker: true}, Params{SkipDocker: true}); err == nil {
+	if _, err := scenario.Resolve(fake{name: "d", docker: true}, scenario.Params{SkipDocker: true}); err == nil {
 		t.Error("a Docker-only scenario under --skip-docker must be refused")
 	}
 	// The registry's all keeps the process patterns of spawn.
-	r, err = Resolve(Default()["all"], Params{SkipDocker: true})
+	r, err = scenario.Resolve(lookup(t, Default(), "all"), scenario.Params{SkipDocker: true})
 	if err != nil || r.NeedsDocker() || len(r.(allScenario).subs) != 1 || len(r.(allScenario).skipped) != 3 {
 		t.Errorf("registry all without Docker: %v %+v", err, r)
 	}
@@ -95,16 +96,16 @@ type cancelling struct {
 	cancel context.CancelFunc
 }
 
-func (c cancelling) Run(ctx context.Context, env *Env) (*Outcome, error) {
+func (c cancelling) Run(ctx context.Context, env *scenario.Env) (*scenario.Outcome, error) {
 	c.cancel()
-	return &Outcome{Files: []File{{Name: c.name + ".json", Value: 1}}}, ctx.Err()
+	return &scenario.Outcome{Files: []scenario.File{{Name: c.name + ".json", Value: 1}}}, ctx.Err()
 }
 
 func TestAllInterruptedKeepsWhatRan(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var pa, pc Params
+	var pa, pc scenario.Params
 	a := All(fake{name: "a", got: &pa}, cancelling{fake{name: "b"}, cancel}, fake{name: "c", got: &pc})
-	out, err := a.Run(ctx, &Env{Params: Params{Iterations: 1, Agents: 1, Concurrency: 1, Rounds: 1, Sample: time.Millisecond},
+	out, err := a.Run(ctx, &scenario.Env{Params: scenario.Params{Iterations: 1, Agents: 1, Sample: time.Millisecond},
 		Log: &bytes.Buffer{}, Now: time.Now})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
@@ -116,4 +117,13 @@ func TestAllInterruptedKeepsWhatRan(t *testing.T) {
 	if strings.Join(st, ",") != "ok,interrupted,not-run" || len(out.Files) != 2 || pc.Iterations != 0 {
 		t.Errorf("statuses %v, %d files, c ran: %v", st, len(out.Files), pc.Iterations != 0)
 	}
+}
+
+func lookup(t *testing.T, r Registry, name string) scenario.Scenario {
+	t.Helper()
+	s, ok := r.Lookup(name)
+	if !ok {
+		t.Fatalf("%s is not registered", name)
+	}
+	return s
 }

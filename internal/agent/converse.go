@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/agentlab/agentlab/internal/loadgen"
+	"github.com/agentlab/agentlab/internal/stats"
 )
 
 // Conversation mode (`agent converse`): a persistent agent connects to the bus, registers, and holds
@@ -118,13 +118,13 @@ type Counts struct {
 
 // Report is what an agent prints (one JSON line on stdout) when the lab asks for a phase's report.
 type Report struct {
-	Agent   string        `json:"agent"`
-	Phase   string        `json:"phase"`
-	Counts  Counts        `json:"counts"`
-	Latency *loadgen.Hist `json:"latency_us"` // per turn: previous turn sent → this turn arrived here, µs
-	Convs   []ConvReport  `json:"convs"`
-	Events  []Event       `json:"events"`
-	Dropped int           `json:"events_dropped,omitempty"`
+	Agent   string       `json:"agent"`
+	Phase   string       `json:"phase"`
+	Counts  Counts       `json:"counts"`
+	Latency *stats.Hist  `json:"latency_us"` // per turn: previous turn sent → this turn arrived here, µs
+	Convs   []ConvReport `json:"convs"`
+	Events  []Event      `json:"events"`
+	Dropped int          `json:"events_dropped,omitempty"`
 }
 
 // ReportPrefix starts every report line, so the lab can find them among other output.
@@ -140,6 +140,7 @@ type ConverseConfig struct {
 	Ping, Dead time.Duration // link liveness (see LinkConfig)
 	Out        io.Writer     // reports
 	Now        func() time.Time
+	Leak       *Leak // a planted leak per turn (calibration only); nil: none
 }
 
 type pending struct {
@@ -167,7 +168,7 @@ type converser struct {
 	kib     int
 	convs   map[string]*convState
 	counts  Counts
-	hist    *loadgen.Hist
+	hist    *stats.Hist
 	events  []Event
 	dropped int
 }
@@ -186,7 +187,7 @@ func Converse(ctx context.Context, cfg ConverseConfig) error {
 	if cfg.Out == nil {
 		cfg.Out = io.Discard
 	}
-	c := &converser{cfg: cfg, kib: cfg.KiB, convs: map[string]*convState{}, hist: loadgen.NewHist(),
+	c := &converser{cfg: cfg, kib: cfg.KiB, convs: map[string]*convState{}, hist: stats.NewHist(),
 		counts: Counts{BusErrors: map[string]int64{}}}
 	c.link = NewBusLink(LinkConfig{URL: cfg.URL, ID: cfg.ID, Ping: cfg.Ping, Dead: cfg.Dead, OnFrame: c.onFrame, OnUp: c.onUp})
 	var wg sync.WaitGroup
@@ -354,7 +355,7 @@ func (c *converser) enter(phase string) {
 	}
 	c.phase, c.stopped = phase, false
 	c.counts = Counts{BusErrors: map[string]int64{}}
-	c.hist, c.events, c.dropped = loadgen.NewHist(), nil, 0
+	c.hist, c.events, c.dropped = stats.NewHist(), nil, 0
 	c.convs = map[string]*convState{}
 }
 
@@ -370,6 +371,7 @@ func (c *converser) work(prevHash string, n int) string {
 	if b, err := hex.DecodeString(prevHash); err == nil && len(b) >= 8 {
 		seed = binary.LittleEndian.Uint64(b)
 	}
+	c.cfg.Leak.Task()
 	return Do(Task{ID: uint64(n), KiB: c.kib, Seed: seed}).SHA256
 }
 
@@ -497,7 +499,7 @@ func (c *converser) report(phase string) {
 		Convs: []ConvReport{}}
 	r.Counts.Link = c.link.Counts()
 	if phase != c.phase {
-		r.Counts, r.Latency, r.Events = Counts{BusErrors: map[string]int64{}, Link: c.link.Counts()}, loadgen.NewHist(), nil
+		r.Counts, r.Latency, r.Events = Counts{BusErrors: map[string]int64{}, Link: c.link.Counts()}, stats.NewHist(), nil
 	} else {
 		for _, cv := range c.sortedConvs() {
 			cr := cv.rep

@@ -22,7 +22,7 @@ import (
 )
 
 // TestConformance runs the protocol suite against the Go bus in this process (fast, no Docker, runs under -short)
-// and against the gobus and rustbus images.
+// and against the gobus, rustbus and rustepoll images.
 func TestConformance(t *testing.T) {
 	for _, tr := range []string{gobus.TransportGorilla, gobus.TransportNetpoll} {
 		t.Run("bus=go-inprocess/transport="+tr, func(t *testing.T) {
@@ -36,6 +36,7 @@ func TestConformance(t *testing.T) {
 		conformance.Run(t, containerTarget(t, "gobus", map[string]string{gobusTransportEnv: gobus.TransportNetpoll}))
 	})
 	t.Run("bus=rust", func(t *testing.T) { conformance.Run(t, containerTarget(t, "rustbus", nil)) })
+	t.Run("bus=rust-epoll", func(t *testing.T) { conformance.Run(t, containerTarget(t, "rustepoll", nil)) })
 }
 
 // startInProcess serves a gobus.Server with the given transport on a loopback port. Env is the command's
@@ -103,6 +104,9 @@ func containerTarget(t *testing.T, image string, env map[string]string) conforma
 	target, err := containerTargetE(t, image, env)
 	if errors.Is(err, images.ErrNoCargo) {
 		t.Skipf("image %s needs the Rust toolchain: %v (install rustup/cargo to run this target)", image, err)
+	}
+	if errors.Is(err, images.ErrNoRuntime) {
+		t.Skipf("image %s: %v", image, err)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -51,6 +51,7 @@ var diffDesigns = []struct {
 	{"go-netpoll", "gobus", map[string]string{gobusTransportEnv: gobus.TransportNetpoll}},
 	{"go", "gobus", nil},
 	{"rust", "rustbus", nil},
+	{"rust-epoll", "rustepoll", nil},
 }
 
 const (

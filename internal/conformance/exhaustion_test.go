@@ -26,7 +26,7 @@ import (
 // every message and that the case's counter moved. The pair's latency percentiles (HDR, from the intended send
 // time) are logged, not asserted: speeds do not belong in a test.
 //
-//	go test ./internal/conformance/ -run TestExhaustion -v          # the containers (go-netpoll, go, rust)
+//	go test ./internal/conformance/ -run TestExhaustion -v          # the containers (go-netpoll, go, rust, rust-epoll)
 //	AGENTLAB_EXHAUSTION_INPROCESS=1 go test ./internal/conformance/ -run TestExhaustion -v   # in-process Go bus
 func TestExhaustion(t *testing.T) {
 	type design struct{ name, ws, http string }

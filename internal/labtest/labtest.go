@@ -76,6 +76,32 @@ func Docker(t testing.TB) *Run {
 	return run
 }
 
+// Builder is an image builder of the run's daemon for a scenario under test, logging into t, closed when the
+// test ends.
+func (r *Run) Builder(t testing.TB) *images.Builder {
+	b := images.NewBuilder(r.Client, r.Root, Log(t))
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// NothingLeft fails the test when a container or network of the run is still on the daemon: a scenario removes
+// its own (the cleanup Docker registers would hide a leak).
+func (r *Run) NothingLeft(ctx context.Context, t testing.TB) {
+	t.Helper()
+	f := client.Filters{}.Add("label", dockerx.LabelRunID+"="+r.ID)
+	cs, err := r.Client.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := r.Client.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs.Items)+len(ns.Items) != 0 {
+		t.Errorf("left behind: %d containers, %d networks", len(cs.Items), len(ns.Items))
+	}
+}
+
 type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }

@@ -7,13 +7,6 @@ import (
 	"github.com/agentlab/agentlab/internal/stats"
 )
 
-// Hist is the lab's one HDR histogram (µs, 1 µs–10 min, 3 significant digits; JSON is the HdrHistogram V2
-// compressed, base64 encoding). The alias keeps loadgen.Hist working for callers.
-type Hist = stats.Hist
-
-// NewHist returns an empty histogram.
-var NewHist = stats.NewHist
-
 // shardedHist lets many goroutines record with little contention: each records into shard (its index mod the
 // shard count). Two shards per core: each histogram's counts are a few hundred KiB, so more shards than cores
 // only spread the recording over more cache misses.

@@ -17,10 +17,12 @@ type Result struct {
 	SchemaVersion int    `json:"schema_version"`
 	Config        Config `json:"config"`
 
-	Sessions   Sessions `json:"ws_sessions"`
-	Connecting *Hist    `json:"ws_connecting"` // TCP connect + upgrade, µs
-	Register   *Hist    `json:"register"`      // register → registered, µs
-	Times      Times    `json:"times"`
+	Sessions   Sessions    `json:"ws_sessions"`
+	Connecting *stats.Hist `json:"ws_connecting"` // TCP connect + upgrade, µs
+	Register   *stats.Hist `json:"register"`      // register → registered, µs
+	Times      Times       `json:"times"`
+	// Steps are the idle steps of the connection ramp (Config.IdleSteps), in order.
+	Steps []StepResult `json:"idle_steps,omitempty"`
 
 	Sent          int64 `json:"ws_msgs_sent"`           // in the measured window
 	SentTotal     int64 `json:"ws_msgs_sent_total"`     // warm-up included
@@ -42,8 +44,8 @@ type Result struct {
 	BusAtDrainEnd map[string]float64 `json:"bus_at_drain_end,omitempty"`
 	BusScrapeErr  string             `json:"bus_scrape_error,omitempty"`
 
-	Latency *Hist `json:"latency"`  // delivery time − ts, µs, measured window
-	SendLag *Hist `json:"send_lag"` // open model: actual send − due time, µs, measured window
+	Latency *stats.Hist `json:"latency"`  // delivery time − ts, µs, measured window
+	SendLag *stats.Hist `json:"send_lag"` // open model: actual send − due time, µs, measured window
 
 	Errors      map[string]int64 `json:"errors"` // error frames from the bus, by code
 	ReadErrors  int64            `json:"read_errors"`
@@ -110,9 +112,9 @@ func DecodeResult(out []byte) (*Result, error) {
 		if r.SchemaVersion != ResultSchemaVersion {
 			return nil, fmt.Errorf("generator result: schema_version %d, want %d", r.SchemaVersion, ResultSchemaVersion)
 		}
-		for _, h := range []**Hist{&r.Connecting, &r.Register, &r.Latency, &r.SendLag} {
+		for _, h := range []**stats.Hist{&r.Connecting, &r.Register, &r.Latency, &r.SendLag} {
 			if *h == nil {
-				*h = NewHist()
+				*h = stats.NewHist()
 			}
 		}
 		return &r, nil
@@ -135,7 +137,7 @@ func Combine(rs []*Result) *Result {
 	}
 	out := &Result{
 		SchemaVersion: ResultSchemaVersion, Config: rs[0].Config,
-		Connecting: NewHist(), Register: NewHist(), Latency: NewHist(), SendLag: NewHist(),
+		Connecting: stats.NewHist(), Register: stats.NewHist(), Latency: stats.NewHist(), SendLag: stats.NewHist(),
 		Errors: map[string]int64{}, Sessions: Sessions{Failures: map[string]int{}},
 	}
 	out.Config.Agents, out.Config.Rate = 0, 0
@@ -144,6 +146,7 @@ func Combine(rs []*Result) *Result {
 	for i, r := range rs {
 		out.Config.Agents += r.Config.Agents
 		out.Config.Rate += r.Config.Rate
+		out.Steps = append(out.Steps, r.Steps...)
 		s := &out.Sessions
 		s.Attempted += r.Sessions.Attempted
 		s.Connected += r.Sessions.Connected

@@ -3,10 +3,12 @@ package loadgen
 import (
 	"bytes"
 	"testing"
+
+	"github.com/agentlab/agentlab/internal/stats"
 )
 
 func TestDecodeResult(t *testing.T) {
-	r := &Result{SchemaVersion: ResultSchemaVersion, Config: DefaultConfig(), Latency: NewHist(), Sent: 10, Received: 9,
+	r := &Result{SchemaVersion: ResultSchemaVersion, Config: DefaultConfig(), Latency: stats.NewHist(), Sent: 10, Received: 9,
 		Errors: map[string]int64{"unknown_target": 1}}
 	r.Latency.RecordUS(1500)
 	var out bytes.Buffer
@@ -32,8 +34,8 @@ func TestDecodeResult(t *testing.T) {
 
 func TestCombine(t *testing.T) {
 	mk := func(agents int, sent, recv int64, lat int64, user float64) *Result {
-		r := &Result{Config: Config{Agents: agents, Rate: 100}, Connecting: NewHist(), Register: NewHist(),
-			Latency: NewHist(), SendLag: NewHist(), Sent: sent, Received: recv, Errors: map[string]int64{"x": 1},
+		r := &Result{Config: Config{Agents: agents, Rate: 100}, Connecting: stats.NewHist(), Register: stats.NewHist(),
+			Latency: stats.NewHist(), SendLag: stats.NewHist(), Sent: sent, Received: recv, Errors: map[string]int64{"x": 1},
 			Sessions: Sessions{Attempted: agents, Registered: agents, Failures: map[string]int{"dial": 1}},
 			CPU:      CPU{UserS: user, WallS: 2, AllowanceCores: 1}}
 		r.Latency.RecordUS(lat)

@@ -1,10 +1,10 @@
 package memstat
 
 // Downsampled returns r with every container's series cut to at most n samples per source, so a results file
-// stays small over a long run; the summaries and cross-checks stay those of every sample (Results computed them).
+// stays small over a long run; the summaries and cross-checks stay those of every sample (Recording computed them).
 // The samples kept are the first, the last and, in between, the highest memory_bytes of each of n−2 equal runs
 // of samples: a peak is never dropped, which a plain stride could do. n < 3 or a short series keeps everything.
-func (r Results) Downsampled(n int) Results {
+func (r Recording) Downsampled(n int) Recording {
 	if n < 3 {
 		return r
 	}

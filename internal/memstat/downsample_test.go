@@ -18,7 +18,7 @@ func TestDownsampledKeepsEndsAndPeaks(t *testing.T) {
 		}
 	}
 	short := []Sample{{Time: t0, Source: SourceDockerStats, MemoryBytes: 5}, {Time: t0.Add(time.Second), Source: SourceDockerStats, MemoryBytes: 6}}
-	r := Results{Sources: []string{SourceDockerStats, SourceCgroup}, Containers: []ContainerResult{
+	r := Recording{Sources: []string{SourceDockerStats, SourceCgroup}, Containers: []ContainerResult{
 		{ID: "a", Series: series, Summary: map[string]Summary{SourceDockerStats: {Samples: 100}}},
 		{ID: "b", Series: short},
 	}}

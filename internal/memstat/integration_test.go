@@ -80,7 +80,7 @@ func TestIntegrationAlloc64MiB(t *testing.T) {
 			s.Stop(context.Background())
 		}
 	})
-	res := s.Results()
+	res := s.Recording()
 	t.Logf("cAdvisor %s ready after %v at %s", res.CAdvisor.Image, time.Duration(res.CAdvisor.ReadyAfter), res.CAdvisor.URL)
 
 	idle := runAlloc(t, r, allocImg, 0)
@@ -98,7 +98,7 @@ func TestIntegrationAlloc64MiB(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	var firstCAdvisor time.Duration
 	for {
-		res = s.Results()
+		res = s.Recording()
 		ready := true
 		for _, id := range []string{idle, big} {
 			c, _ := res.Container(id)
@@ -121,7 +121,7 @@ func TestIntegrationAlloc64MiB(t *testing.T) {
 		t.Fatal(err)
 	}
 	stopped = true
-	res = s.Results()
+	res = s.Recording()
 	t.Logf("first cAdvisor sample of a new container after %v; sources %v; note %q; errors %v", firstCAdvisor,
 		res.Sources, res.Note, fmtErrs(res.Errors))
 
@@ -188,7 +188,7 @@ func TestIntegrationDegradesWithoutCAdvisor(t *testing.T) {
 	s.Start(ctx)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		c, _ := s.Results().Container(id)
+		c, _ := s.Recording().Container(id)
 		if len(c.Of(SourceDockerStats)) >= 2 {
 			break
 		}
@@ -200,7 +200,7 @@ func TestIntegrationDegradesWithoutCAdvisor(t *testing.T) {
 	if err := s.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	res := s.Results()
+	res := s.Recording()
 	if !slices.Equal(res.Sources, []string{SourceDockerStats}) || res.CAdvisor != nil {
 		t.Errorf("sources %v, cadvisor %+v", res.Sources, res.CAdvisor)
 	}

@@ -89,7 +89,7 @@ func TestIntegrationLocalAgentContainer(t *testing.T) {
 		float64(smp.MemoryBytes)/mib, float64(smp.UsageBytes)/mib, float64(peak)/mib, src, shim.PID,
 		float64(shim.RSSBytes)/mib, float64(shim.PSSBytes)/mib, float64(shim.PrivateBytes)/mib,
 		float64(shim.PrivateDirtyBytes)/mib, px.Processes, float64(px.PSSBytes)/mib, float64(px.PrivateDirtyBytes)/mib)
-	if res := s.Results(); res.Locality == nil || !res.Locality.Local || !slices.Contains(res.Sources, SourceCgroup) {
+	if res := s.Recording(); res.Locality == nil || !res.Locality.Local || !slices.Contains(res.Sources, SourceCgroup) {
 		t.Errorf("results locality %+v sources %v", res.Locality, res.Sources)
 	}
 }
@@ -115,7 +115,7 @@ func TestIntegrationTCPDaemonIsRemote(t *testing.T) {
 	if err != nil || desc != ReadDockerStats || smp.Source != SourceDockerStats || smp.MemoryBytes == 0 {
 		t.Fatalf("Read over tcp: %+v %q %v", smp, desc, err)
 	}
-	res := s.Results()
+	res := s.Recording()
 	if !slices.Equal(res.Sources, []string{SourceDockerStats}) || res.Locality == nil || res.Locality.Local {
 		t.Errorf("sources %v, locality %+v", res.Sources, res.Locality)
 	}

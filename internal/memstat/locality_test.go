@@ -96,7 +96,7 @@ func TestRemoteDaemonUsesNoLocalFiles(t *testing.T) {
 	}
 	// A sampler told the daemon is remote drops a cgroup source it was given.
 	s := NewSampler(Config{Locality: &loc}, NewDockerStats(cli), testCgroup("testdata/cgroupv1", nil))
-	if got := s.Results().Sources; !slices.Equal(got, []string{SourceDockerStats}) {
+	if got := s.Recording().Sources; !slices.Equal(got, []string{SourceDockerStats}) {
 		t.Errorf("remote sampler sources %v", got)
 	}
 }

@@ -210,7 +210,7 @@ func (s *Sampler) Read(ctx context.Context, id string) (Sample, string, error) {
 		s.mu.Unlock()
 		return got[0], c.desc, nil
 	}
-	return Sample{}, "", fmt.Errorf("memstat: no reading of %s from %v", short(id), s.Results().Sources)
+	return Sample{}, "", fmt.Errorf("memstat: no reading of %s from %v", short(id), s.Recording().Sources)
 }
 
 // fullID maps a prefix of an added container to its full id (sources key samples by the id they were asked).
@@ -230,7 +230,7 @@ func (s *Sampler) fullID(id string) string {
 // serves a remote daemon too, reached at the mapped port like any container. It never fails the run: when a bind
 // source is missing on a local daemon's host or the sidecar does not become ready within CAdvisorReadyTimeout,
 // the sampler goes on with the other
-// sources, records why in Results.Note and writes that one line to Config.Log — so the caller need not report it
+// sources, records why in Recording.Note and writes that one line to Config.Log — so the caller need not report it
 // again. It returns whether cAdvisor is in use.
 func (s *Sampler) StartCAdvisor(ctx context.Context, img string, opts ...testcontainers.ContainerCustomizer) bool {
 	s.mu.Lock()
@@ -340,7 +340,7 @@ func (s *Sampler) Start(ctx context.Context) {
 	}()
 }
 
-// Stop ends sampling and removes the cAdvisor sidecar; it is final. Results stay available.
+// Stop ends sampling and removes the cAdvisor sidecar; it is final. The recording stays available.
 func (s *Sampler) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	stop, done, sidecar := s.stop, s.done, s.sidecar
@@ -469,8 +469,8 @@ func (s *Sampler) record(smp Sample) {
 	t.series = append(t.series, smp)
 }
 
-// Results is the sampler's output, ready for JSON.
-type Results struct {
+// Recording is the sampler's output, ready for JSON.
+type Recording struct {
 	// Sources are the sources in use, in the order they were added.
 	Sources  []string `json:"sources"`
 	Interval Duration `json:"interval"`
@@ -531,7 +531,7 @@ func (c ContainerResult) Of(source string) []Sample {
 }
 
 // Container returns the result of the container with this id (full or unique prefix of at least 12), or false.
-func (r Results) Container(id string) (ContainerResult, bool) {
+func (r Recording) Container(id string) (ContainerResult, bool) {
 	for _, c := range r.Containers {
 		if c.ID == id || (len(id) >= 12 && len(c.ID) > len(id) && c.ID[:len(id)] == id) {
 			return c, true
@@ -540,11 +540,11 @@ func (r Results) Container(id string) (ContainerResult, bool) {
 	return ContainerResult{}, false
 }
 
-// Results returns what has been sampled so far, cross-checked.
-func (s *Sampler) Results() Results {
+// Recording returns what has been sampled so far, cross-checked.
+func (s *Sampler) Recording() Recording {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := Results{Interval: Duration(s.cfg.Interval), Note: s.note, Containers: []ContainerResult{}}
+	r := Recording{Interval: Duration(s.cfg.Interval), Note: s.note, Containers: []ContainerResult{}}
 	if s.loc != nil {
 		l := *s.loc
 		r.Locality = &l

@@ -80,7 +80,7 @@ func TestSamplerSeriesRatesAndCrossCheck(t *testing.T) {
 		t.Fatalf("after Remove the sampler asked for %v", got)
 	}
 
-	r := s.Results()
+	r := s.Recording()
 	if r.Note != "" || log.Len() != 0 || r.Errors != nil {
 		t.Fatalf("unexpected note/log/errors: %q %q %v", r.Note, log.String(), r.Errors)
 	}
@@ -150,7 +150,7 @@ func TestSamplerDropsHistoryBeforeAdd(t *testing.T) {
 	s.Add(context.Background(), "x", "agent")
 	s.SampleOnce(context.Background()) // points 0,1,2: keeps 2
 	s.SampleOnce(context.Background()) // points 2,3,4: adds 3,4
-	c, _ := s.Results().Container("x")
+	c, _ := s.Recording().Container("x")
 	var got []int
 	for _, p := range c.Series {
 		got = append(got, int(p.Time.Sub(t0)/time.Second))
@@ -192,7 +192,7 @@ func TestSamplerCountsErrors(t *testing.T) {
 	s.Add(context.Background(), "gone", "agent")
 	s.SampleOnce(context.Background())
 	s.SampleOnce(context.Background())
-	r := s.Results()
+	r := s.Recording()
 	if e := r.Errors[SourceCgroup]; e == nil || e.Count != 2 || !strings.Contains(e.Last, "no cgroup directory") {
 		t.Fatalf("errors: %+v", r.Errors)
 	}
@@ -232,7 +232,7 @@ func TestSamplerStartStop(t *testing.T) {
 	mu.Lock()
 	n := calls
 	mu.Unlock()
-	if c, _ := s.Results().Container("x"); len(c.Series) != n {
+	if c, _ := s.Recording().Container("x"); len(c.Series) != n {
 		t.Fatalf("%d samples after %d rounds", len(c.Series), n)
 	}
 }
@@ -246,7 +246,7 @@ func TestSamplerDegradesOnce(t *testing.T) {
 			t.Fatal("StartCAdvisor succeeded without a daemon")
 		}
 	}
-	r := s.Results()
+	r := s.Recording()
 	if !strings.HasPrefix(r.Note, "cAdvisor not used") || strings.Count(log.String(), "\n") != 1 {
 		t.Fatalf("note %q, log %q", r.Note, log.String())
 	}
@@ -288,7 +288,7 @@ func TestSamplerMemory(t *testing.T) {
 	if err != nil || sum != 20<<20 || !strings.Contains(desc, "summed over 2 containers") {
 		t.Fatalf("Memory = %v, %q, %v", sum, desc, err)
 	}
-	if c, _ := s.Results().Container("a"); len(c.Series) != 1 {
+	if c, _ := s.Recording().Container("a"); len(c.Series) != 1 {
 		t.Fatalf("the sampled container's reading joins its series: %+v", c.Series)
 	}
 	if _, _, err := s.Memory(context.Background(), []string{"a", "gone"}); err == nil {

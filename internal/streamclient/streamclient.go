@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"runtime"
 	"runtime/metrics"
 	"strconv"
@@ -25,8 +26,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/agentlab/agentlab/internal/loadgen"
 	"github.com/agentlab/agentlab/internal/mockllm"
+	"github.com/agentlab/agentlab/internal/stats"
 )
 
 // Modes.
@@ -34,6 +35,9 @@ const (
 	ModeSDK  = "sdk"
 	ModeLean = "lean"
 )
+
+// EnvPlantBurnUS is --plant-burn-us's environment form (a flag given wins).
+const EnvPlantBurnUS = "STREAM_PLANT_BURN_US"
 
 // Config is one client run.
 type Config struct {
@@ -50,6 +54,8 @@ type Config struct {
 	Model      string
 	APIKey     string // never printed
 	Live       bool   // real API: no mock headers, no digest to verify
+	// PlantBurn is a planted fault (calibration only, never tuning; 0 = off): CPU burned per text delta (Burn).
+	PlantBurn time.Duration
 }
 
 // Args is cfg as the program's command line (the key is passed in the environment, never on a command line).
@@ -59,6 +65,9 @@ func (c Config) Args() []string {
 		"--token-delay", c.TokenDelay.String(), "--timeout", c.Timeout.String(), "--model", c.Model}
 	if c.Fault != mockllm.FaultNone {
 		a = append(a, "--fault", string(c.Fault))
+	}
+	if c.PlantBurn > 0 {
+		a = append(a, "--plant-burn-us", strconv.FormatInt(c.PlantBurn.Microseconds(), 10))
 	}
 	return a
 }
@@ -80,9 +89,19 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.Timeout, "timeout", 60*time.Second, "deadline per stream")
 	fs.StringVar(&c.Model, "model", "mock-model", "model")
 	fs.StringVar(&fault, "fault", "", "mock: overloaded, midstream or cut")
+	burnUS := fs.Int("plant-burn-us", 0, "PLANTED FAULT for calibration, not tuning: CPU µs burned per token (env "+EnvPlantBurnUS+")")
+	if v := os.Getenv(EnvPlantBurnUS); v != "" {
+		if err := fs.Set("plant-burn-us", v); err != nil {
+			return c, fmt.Errorf("%s=%q: %w", EnvPlantBurnUS, v, err)
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	if *burnUS < 0 || *burnUS > 1_000_000 {
+		return c, fmt.Errorf("--plant-burn-us %d out of range 0..1000000", *burnUS)
+	}
+	c.PlantBurn = time.Duration(*burnUS) * time.Microsecond
 	var err error
 	if c.Fault, err = mockllm.ParseFault(fault); err != nil {
 		return c, err
@@ -121,8 +140,8 @@ type Result struct {
 	// Retries are the extra attempts streams needed (SDK: its own retries, counted in a middleware; lean: the same
 	// policy — 2 retries on 408/409/429/5xx, honouring retry-after-ms). RetryWait is the time from a stream's first
 	// attempt to the answer of its last, for streams that retried (µs HDR).
-	Retries   int           `json:"retries"`
-	RetryWait *loadgen.Hist `json:"retry_wait_hdr"`
+	Retries   int         `json:"retries"`
+	RetryWait *stats.Hist `json:"retry_wait_hdr"`
 
 	Tokens int64   `json:"tokens"` // text deltas received, all streams
 	WallS  float64 `json:"wall_s"` // the rounds end to end
@@ -136,8 +155,8 @@ type Result struct {
 	// the part of a token's time spent waiting for bytes, not computing.
 	NetworkWaitPerTokenMS float64 `json:"network_wait_per_token_ms"`
 
-	TTFT       *loadgen.Hist `json:"ttft_hdr"`        // request sent → first text delta decoded, µs
-	InterToken *loadgen.Hist `json:"inter_token_hdr"` // between consecutive text deltas of a stream, µs
+	TTFT       *stats.Hist `json:"ttft_hdr"`        // request sent → first text delta decoded, µs
+	InterToken *stats.Hist `json:"inter_token_hdr"` // between consecutive text deltas of a stream, µs
 	// StreamTokensPerS is, per stream, tokens / (last delta − request sent); TotalTokensPerS all tokens / wall.
 	StreamTokensPerS []float64 `json:"stream_tokens_per_s"`
 	TotalTokensPerS  float64   `json:"total_tokens_per_s"`
@@ -188,7 +207,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res := &Result{Client: client, Mode: cfg.Mode, Concurrent: cfg.Concurrent, Rounds: cfg.Rounds,
 		TokenDelay: float64(cfg.TokenDelay) / float64(time.Millisecond), Fault: string(cfg.Fault),
-		Outcomes: map[string]int{}, RetryWait: loadgen.NewHist(), TTFT: loadgen.NewHist(), InterToken: loadgen.NewHist()}
+		Outcomes: map[string]int{}, RetryWait: stats.NewHist(), TTFT: stats.NewHist(), InterToken: stats.NewHist()}
 
 	runtime.GC()
 	res.HeapIdleBytes = heapInUse()
@@ -357,11 +376,11 @@ func DecodeResult(b []byte) (*Result, error) {
 		return nil, fmt.Errorf("decode stream client result: %w", err)
 	}
 	for _, f := range []struct {
-		h   **loadgen.Hist
+		h   **stats.Hist
 		raw *[]int64
 	}{{&r.TTFT, &r.TTFTUS}, {&r.InterToken, &r.InterTokenUS}, {&r.RetryWait, &r.RetryWaitUS}} {
 		if *f.h == nil {
-			*f.h = loadgen.NewHist()
+			*f.h = stats.NewHist()
 		}
 		for _, us := range *f.raw {
 			(*f.h).RecordUS(us)

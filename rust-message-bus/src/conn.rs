@@ -42,8 +42,11 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(cfg: Config) -> Self {
-        Shared { hub: Hub::default(), cfg, next_conn: AtomicU64::new(1) }
+    /// The shared state, and the planted delay line's receiver when --plant-delay-ms is set (the caller runs it with
+    /// Hub::run_delay_line).
+    pub fn new(cfg: Config) -> (Self, Option<tokio::sync::mpsc::UnboundedReceiver<crate::hub::Delayed>>) {
+        let (hub, line) = Hub::with_plant(cfg.plant_delay_ms, cfg.plant_drop_every);
+        (Shared { hub, cfg, next_conn: AtomicU64::new(1) }, line)
     }
 }
 

@@ -82,6 +82,8 @@ pub struct Metrics {
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
     pub dropped_slow_consumer: AtomicU64,
+    /// msg deliveries dropped by the planted fault --plant-drop-every (0 unless planted).
+    pub dropped_planted: AtomicU64,
     errors: [AtomicU64; 7],
 }
 
@@ -142,6 +144,7 @@ impl Metrics {
         head(w, "bus_dropped_total", "Frames dropped.", "counter");
         let _ =
             writeln!(w, "bus_dropped_total{{reason=\"slow_consumer\"}} {}", self.dropped_slow_consumer.load(Relaxed));
+        let _ = writeln!(w, "bus_dropped_total{{reason=\"planted\"}} {}", self.dropped_planted.load(Relaxed));
         labelled(w, "bus_errors_total", "Errors, by code.", "code", &CODES, &self.errors);
         head(w, "process_resident_memory_bytes", "Resident memory size in bytes.", "gauge");
         let _ = writeln!(w, "process_resident_memory_bytes {}", rss_bytes());
@@ -189,6 +192,7 @@ mod tests {
             "bus_deliveries_total{mode=\"group\"} 0",
             "bus_bytes_out_total 10",
             "bus_dropped_total{reason=\"slow_consumer\"} 0",
+            "bus_dropped_total{reason=\"planted\"} 0",
             "bus_errors_total{code=\"too_large\"} 1",
             "bus_errors_total{code=\"unknown_group\"} 0",
             "# TYPE process_resident_memory_bytes gauge",
