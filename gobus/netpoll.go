@@ -564,6 +564,24 @@ func (c *pollConn) parse(b []byte) (int, error) {
 		}
 		fin := h[0]&0x80 != 0
 		op := ws.OpCode(h[0] & 0x0f)
+		// RFC 6455 §5.2, §5.4, §5.5: the checks gorilla makes, with its close codes, on the first two bytes (as
+		// gorilla: a truncated bad header is refused before the rest of it arrives).
+		switch {
+		case h[0]&0x70 != 0:
+			return off, c.protocolError("unexpected reserved bits 0x" + fmt.Sprintf("%x", h[0]&0x70))
+		case h[1]&0x80 == 0:
+			return off, c.protocolError("incorrect mask flag")
+		case op.IsReserved():
+			return off, c.protocolError("unknown opcode " + fmt.Sprint(op))
+		case op.IsControl() && (!fin || h[1]&0x7f > ws.MaxControlFramePayloadSize):
+			// The 7-bit field, not the decoded length: a control frame's length in the 16- or 64-bit form is
+			// over 125 or not minimally encoded (§5.2), and gorilla refuses both (FuzzGorillaFrames found it).
+			return off, c.protocolError("control frame length > 125 or not final")
+		case op == ws.OpContinuation && c.fragOp == ws.OpContinuation:
+			return off, c.protocolError("continuation after final message frame")
+		case (op == ws.OpText || op == ws.OpBinary) && c.fragOp != ws.OpContinuation:
+			return off, c.protocolError("message start before final message frame")
+		}
 		n := uint64(h[1] & 0x7f)
 		hl := 2
 		switch n {
@@ -582,23 +600,6 @@ func (c *pollConn) parse(b []byte) (int, error) {
 				n = n<<8 | uint64(x)
 			}
 			hl = 10
-		}
-		// RFC 6455 §5.2, §5.4, §5.5: the checks gorilla makes, with its close codes.
-		switch {
-		case h[0]&0x70 != 0:
-			return off, c.protocolError("unexpected reserved bits 0x" + fmt.Sprintf("%x", h[0]&0x70))
-		case h[1]&0x80 == 0:
-			return off, c.protocolError("incorrect mask flag")
-		case op.IsReserved():
-			return off, c.protocolError("unknown opcode " + fmt.Sprint(op))
-		case op.IsControl() && (!fin || h[1]&0x7f > ws.MaxControlFramePayloadSize):
-			// The 7-bit field, not the decoded length: a control frame's length in the 16- or 64-bit form is
-			// over 125 or not minimally encoded (§5.2), and gorilla refuses both (FuzzGorillaFrames found it).
-			return off, c.protocolError("control frame length > 125 or not final")
-		case op == ws.OpContinuation && c.fragOp == ws.OpContinuation:
-			return off, c.protocolError("continuation after final message frame")
-		case (op == ws.OpText || op == ws.OpBinary) && c.fragOp != ws.OpContinuation:
-			return off, c.protocolError("message start before final message frame")
 		}
 		if op.IsData() {
 			// Compared without adding, so a 64-bit length cannot wrap the total around (fragLen ≤ the limit).

@@ -51,3 +51,15 @@ func TestWireRegressions(t *testing.T) {
 		})
 	}
 }
+
+// A frame with a reserved bit whose 64-bit length is cut off, then EOF: refused with 1002 from its first two bytes,
+// as gorilla does (netpoll waited for the length and saw the EOF: TestDifferential, seed 3).
+func TestWireTruncatedBadHeader(t *testing.T) {
+	s := newTestServer(t, wireFuzzOptions(TransportNetpoll))
+	out := runNetpoll(t, s, [][]byte{{0xa2, 0xff, 0x74, 0xf6}}, nil)
+	frames, err := parseServerFrames(out)
+	if err != nil || len(frames) != 1 || frames[0].op != 8 || len(frames[0].payload) < 2 ||
+		frames[0].payload[0] != 0x03 || frames[0].payload[1] != 0xEA {
+		t.Fatalf("want one close 1002, got %v (%v)", frames, err)
+	}
+}

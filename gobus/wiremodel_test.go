@@ -101,18 +101,9 @@ func modelWire(b []byte, maxMsg int, d wireDialect) wireOutcome {
 		case 127:
 			hl = 10
 		}
-		if len(h) < hl {
-			o.need = hl - len(h)
-			break
-		}
-		switch hl {
-		case 4:
-			n = uint64(binary.BigEndian.Uint16(h[2:4]))
-		case 10:
-			n = binary.BigEndian.Uint64(h[2:10])
-		}
 		control := op >= 8
 		headerEnd = off + hl + 4
+		// The framing rules need only the first two bytes.
 		switch {
 		case h[0]&0x70 != 0, h[1]&0x80 == 0: // reserved bits, unmasked client frame (§5.1, §5.2)
 			return fail(1002)
@@ -122,6 +113,16 @@ func modelWire(b []byte, maxMsg int, d wireDialect) wireOutcome {
 			return fail(1002)
 		case op == 0 && fragOp == 0, (op == 1 || op == 2) && fragOp != 0: // §5.4
 			return fail(1002)
+		}
+		if len(h) < hl {
+			o.need = hl - len(h)
+			break
+		}
+		switch hl {
+		case 4:
+			n = uint64(binary.BigEndian.Uint16(h[2:4]))
+		case 10:
+			n = binary.BigEndian.Uint64(h[2:10])
 		}
 		if !control {
 			counted := fragLen

@@ -98,6 +98,10 @@ var diffAllowed = []diffAllowance{
 	{Kind: "garbage", Design: "rust", End: "eof"},
 	{Kind: "truncated-header", Design: "rust", End: "eof"},
 	{Kind: "truncated-payload", Design: "rust", End: "eof"},
+	// rust-epoll judges a header once its extended length is in: a bad header cut off inside its length, then
+	// EOF, draws no close frame (seed 3, stream 246).
+	{Kind: "garbage", Design: "rust-epoll", End: "eof"},
+	{Kind: "truncated-header", Design: "rust-epoll", End: "eof"},
 	// tungstenite accepts a control frame whose length is in the 16-bit form (not minimal, §5.2) and answers the
 	// ping; the Go transports refuse it with 1002.
 	{Kind: "control-long-form", Design: "rust", End: "open", Tail: true},
