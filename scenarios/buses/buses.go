@@ -20,7 +20,10 @@ type Spec struct {
 	Impl  string   `json:"implementation"`
 	Image string   `json:"image"`
 	Args  []string `json:"args,omitempty"` // the bus's command line (go-netpoll: --transport=netpoll)
-	File  string   `json:"-"`              // results file
+	// Env is the bus's planted faults (--plant delay-ms, drop-every) as BUS_PLANT_* variables; nil in a normal run
+	// and for NATS, which has no such knob.
+	Env  map[string]string `json:"planted_env,omitempty"`
+	File string            `json:"-"` // results file
 }
 
 // GoNetpoll is the Go bus on its netpoll transport: the same image, --transport=netpoll (epoll loops, no
@@ -64,6 +67,14 @@ func Images(ctx context.Context, env *scenario.Env, who string) ([]Spec, []strin
 			return nil, nil, err
 		}
 		out = append(out, Spec{Name: NATS, Impl: "nats-server v2.15.3 (the reference: NATS protocol, same generator)", Image: ref, File: "nats-ws-metrics.json"})
+	}
+	if pe := p.Plant.BusEnv(); pe != nil {
+		for i := range out {
+			if out[i].Name != NATS {
+				out[i].Env = pe
+			}
+		}
+		notes = append(notes, "PLANTED bus faults (--plant "+p.Plant.String()+") on the Go and Rust buses; NATS has none")
 	}
 	for _, n := range notes {
 		fmt.Fprintln(env.Log, who+": "+n)

@@ -489,7 +489,7 @@ func (c *Comparison) WriteTable(w io.Writer) error {
 			line += "; summed PSS (MiB, per reading) median " + mibIv(m.PSS)
 		}
 		if t := r.Memory.Trend; t != nil {
-			line += fmt.Sprintf("; trend %s: slope %+.0f KiB/min over %.1f s, %d samples", t.Verdict, t.SlopeBytesMin/1024, t.WindowSeconds, t.Samples)
+			line += "; trend " + TrendText(t)
 		}
 		fmt.Fprintf(w, "  %-20s %s\n", r.Name, line)
 	}
@@ -520,8 +520,7 @@ func writeSpawnDecision(w io.Writer, d decide.SpawnDecision) {
 	fmt.Fprintf(w, "  persistent memory stable?   %s\n", d.MemoryAnswer)
 	for _, m := range d.Memory {
 		if m.Trend != nil {
-			fmt.Fprintf(w, "    %-20s %s: slope %+.0f KiB/min over %.1f s, %d samples\n", m.Pattern, m.Trend.Verdict,
-				m.Trend.SlopeBytesMin/1024, m.Trend.WindowSeconds, m.Trend.Samples)
+			fmt.Fprintf(w, "    %-20s %s\n", m.Pattern, TrendText(m.Trend))
 		}
 	}
 	fmt.Fprintf(w, "  → architectural shift justified: %s\n", d.ShiftJustified)
@@ -544,4 +543,21 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// TrendText is a memory trend in one line: verdict, fitted growth with its 95 % interval, and what the window could
+// have seen (its detection limit), so "stable" is never unqualified.
+func TrendText(t *stats.Trend) string {
+	if t.Verdict == stats.Insufficient {
+		return fmt.Sprintf("%s: %d samples", t.Verdict, t.Samples)
+	}
+	lim := fmt.Sprintf("no detection limit within %.1f s (too few independent samples)", t.WindowSeconds)
+	switch {
+	case t.Verdict == stats.Growing:
+		lim = fmt.Sprintf("a leak, over %.1f s", t.WindowSeconds)
+	case t.DetectionLimitMin >= 0:
+		lim = fmt.Sprintf("no growth above %.0f KiB/min within %.1f s", t.DetectionLimitMin/1024, t.WindowSeconds)
+	}
+	return fmt.Sprintf("%s: growth %+.0f KiB/min (95 %% CI %.0f–%.0f), %d samples; %s", t.Verdict,
+		t.SlopeBytesMin/1024, t.SlopeCI95[0]/1024, t.SlopeCI95[1]/1024, t.Samples, lim)
 }

@@ -65,6 +65,7 @@ type spawnProcess struct {
 	// peakSelf is the agent's own peak RSS per task, bytes: VmHWM of /proc/self/status, which the agent reads
 	// after the work and reports in its reply (peak_rss_bytes).
 	peakSelf []float64
+	plant    []string // planted agent faults (--plant), appended to the agent's command line
 }
 
 func (p *spawnProcess) info() patternInfo {
@@ -85,7 +86,7 @@ const hostContextSource = "host /proc/meminfo MemTotal−MemAvailable: host-wide
 
 func (p *spawnProcess) do(ctx context.Context, t agent.Task) (agent.Result, error) {
 	js, _ := json.Marshal(t)
-	cmd := exec.CommandContext(ctx, p.bin, "once", "--task", string(js))
+	cmd := exec.CommandContext(ctx, p.bin, append([]string{"once", "--task", string(js)}, p.plant...)...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -114,6 +115,7 @@ func decodeResult(b []byte) (agent.Result, error) {
 // --- persistent-process: long-running agent processes, tasks over TCP on loopback --------------------------------
 
 type persistentProcess struct {
+	plant  []string // planted agent faults (--plant)
 	bin    string
 	agents int
 	procs  []*exec.Cmd
@@ -131,7 +133,7 @@ func (p *persistentProcess) start(ctx context.Context) error {
 	addrs := make([]string, 0, p.agents)
 	for i := 0; i < p.agents; i++ {
 		// Not CommandContext: the agents must outlive start's context; stop ends them.
-		cmd := exec.Command(p.bin, "serve", "--addr", "127.0.0.1:0")
+		cmd := exec.Command(p.bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, p.plant...)...)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			return err
@@ -252,6 +254,7 @@ func (p *clientPool) close() {
 // both, because testcontainers' wait.ForExit polls every 100 ms and its Logs adds an inspect: neither is what a
 // lab that owns the container would pay, so neither belongs in the comparison.
 type spawnDocker struct {
+	plant  []string // planted agent faults (--plant)
 	cli    *client.Client
 	image  string
 	labels map[string]string
@@ -316,7 +319,7 @@ func oneShotHostConfig(hc *container.HostConfig) {
 
 func (p *spawnDocker) do(ctx context.Context, t agent.Task) (agent.Result, error) {
 	js, _ := json.Marshal(t)
-	cmd := []string{"once", "--task", string(js)}
+	cmd := append([]string{"once", "--task", string(js)}, p.plant...)
 	var id string
 	if p.viaTC {
 		c, err := testcontainers.Run(ctx, p.image,
@@ -370,6 +373,7 @@ func waitAndRead(ctx context.Context, cli *client.Client, id string) (agent.Resu
 // --- persistent-docker: long-running agent containers, tasks over the mapped port -------------------------------
 
 type persistentDocker struct {
+	plant  []string // planted agent faults (--plant)
 	cli    *client.Client
 	image  string
 	labels map[string]string
@@ -389,7 +393,8 @@ func (p *persistentDocker) start(ctx context.Context) error {
 	p.daemon.begin(p.cli)
 	for i := 0; i < p.agents; i++ {
 		// RunAgent: serve --addr :9000, mapped port, wait for "listening", hardened.
-		c, err := containers.RunAgent(ctx, p.image, testcontainers.WithLabels(p.labels))
+		c, err := containers.RunAgent(ctx, p.image, testcontainers.WithLabels(p.labels),
+			testcontainers.WithCmd(append([]string{"serve", "--addr", ":9000"}, p.plant...)...))
 		if c != nil {
 			p.ctrs = append(p.ctrs, c.DockerContainer)
 		}

@@ -32,26 +32,26 @@ func runLifecycle(ctx context.Context, env *Env, set lifecycleSet) (*scenario.Ou
 	labels := dockerx.Labels(env.RunID, "agent")
 	var pats []pattern
 	if set.spawnProcess {
-		pats = append(pats, &spawnProcess{bin: bin})
+		pats = append(pats, &spawnProcess{bin: bin, plant: p.Plant.AgentArgs()})
 	}
 	if set.persistentProcess {
-		pats = append(pats, &persistentProcess{bin: bin, agents: p.Agents})
+		pats = append(pats, &persistentProcess{bin: bin, agents: p.Agents, plant: p.Plant.AgentArgs()})
 	}
 	// A unix socket is this kernel's (also from inside the lab image, where the socket is mounted): its host's
 	// /proc/meminfo is ours. Any other transport may lead to another machine.
 	remote := env.Docker != nil && !strings.HasPrefix(env.Docker.DaemonHost(), "unix://")
 	if set.spawnDocker {
-		pats = append(pats, &spawnDocker{cli: env.Docker, image: image, labels: labels, viaTC: true, remoteDaemon: remote})
+		pats = append(pats, &spawnDocker{plant: p.Plant.AgentArgs(), cli: env.Docker, image: image, labels: labels, viaTC: true, remoteDaemon: remote})
 	}
 	if set.spawnDockerRaw {
-		pats = append(pats, &spawnDocker{cli: env.Docker, image: image, labels: labels, remoteDaemon: remote})
+		pats = append(pats, &spawnDocker{plant: p.Plant.AgentArgs(), cli: env.Docker, image: image, labels: labels, remoteDaemon: remote})
 	}
 	var sampler *scenario.Sampler
 	if set.persistentDocker {
 		if sampler, err = scenario.StartSampler(ctx, env.Env, p.CAdvisor); err != nil {
 			return nil, err
 		}
-		pats = append(pats, &persistentDocker{cli: env.Docker, image: image, labels: labels, agents: p.Agents, mem: sampler})
+		pats = append(pats, &persistentDocker{plant: p.Plant.AgentArgs(), cli: env.Docker, image: image, labels: labels, agents: p.Agents, mem: sampler})
 	}
 	var hold func(context.Context)
 	if sampler != nil {
