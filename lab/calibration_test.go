@@ -136,3 +136,31 @@ func TestCalibrationSpawnSlowStart(t *testing.T) {
 			s.Estimate, s.Low, s.High, c.Estimate)
 	}
 }
+
+// Test 4: CPU burned per token moves the band: 2 ms → "1–5 ms: Rust could help", 6 ms → "> 5 ms: Rust
+// recommended"; the clean clients stay under 1 ms (network-bound). One concurrency level, 20 tokens, no delay, Go
+// clients only: the band is read from the reference client (go-sdk) over 6 rounds.
+func TestCalibrationStreamingBurn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the lab: Docker containers")
+	}
+	dockerClient(t)
+	base := []string{"--scenario", "ai-streaming", "--quick", "--concurrent", "1", "--tokens", "20", "--token-delay", "0s", "--skip-rust"}
+	for _, tc := range []struct {
+		plant, band string
+	}{
+		{"", "network-bound"},
+		{"burn-us=2000", "rust-could-help"},
+		{"burn-us=6000", "rust-recommended"},
+	} {
+		args := base
+		if tc.plant != "" {
+			args = append(args, "--plant", tc.plant)
+		}
+		c, _ := calibrate(t, args...)
+		t.Logf("plant %q: band %s (%s)", tc.plant, c.Decisions.Streaming.Band, c.Decisions.Streaming.Answer)
+		if c.Decisions.Streaming.Band != tc.band {
+			t.Errorf("plant %q: band %s, want %s (%s)", tc.plant, c.Decisions.Streaming.Band, tc.band, c.Decisions.Streaming.Answer)
+		}
+	}
+}
