@@ -51,7 +51,22 @@ type calibrated struct {
 			Band   string `json:"band"`
 			Answer string `json:"answer"`
 		} `json:"ai_streaming"`
-		Messaging json.RawMessage `json:"agent_messaging"`
+		Messaging struct {
+			Buses []struct {
+				Bus     string `json:"bus"`
+				Success struct {
+					Answer string `json:"answer"`
+					Then   string `json:"then"`
+					Value  struct {
+						Estimate float64 `json:"estimate"`
+					} `json:"value"`
+				} `json:"success_over_95pct"`
+				Zero struct {
+					Answer string `json:"answer"`
+					Detail string `json:"detail"`
+				} `json:"zero_errors"`
+			} `json:"buses"`
+		} `json:"agent_messaging"`
 	} `json:"decisions"`
 	Migration struct {
 		Scenarios []struct {
@@ -200,5 +215,41 @@ func TestCalibrationBusDelayAndDrop(t *testing.T) {
 	}
 	if p := pb.GoP95[0]; p.Answer == "yes" || p.Value.Min < 60 {
 		t.Errorf("planted 60 ms delay: p95 check %s, lowest repeat p95 %.1f ms; want not yes and ≥ 60", p.Answer, p.Value.Min)
+	}
+}
+
+// Test 5: a bus that drops every 10th delivery → success (first-try turns) under 95 % and errors ≠ 0 →
+// "Architecture needs fixes"; the clean bus has neither. Go bus, 4 agents, 1 conversation × 10 turns per pattern,
+// 2 repeats: too few for the success rate's interval, so the test reads its median and the error count (a fact of
+// every run, not an estimate).
+func TestCalibrationMessagingDrop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the lab: Docker containers")
+	}
+	dockerClient(t)
+	base := []string{"--scenario", "agent-messaging", "--bus", "go", "--agents", "4", "--repeat", "2", "--conversations", "1", "--turns", "10"}
+	for _, tc := range []struct {
+		plant  string
+		zero   string
+		failed bool // success median under 95 %
+	}{
+		{"", "yes", false},
+		{"drop-every=10", "no", true},
+	} {
+		args := base
+		if tc.plant != "" {
+			args = append(args, "--plant", tc.plant)
+		}
+		c, _ := calibrate(t, args...)
+		if len(c.Decisions.Messaging.Buses) != 1 {
+			t.Fatalf("plant %q: decisions %+v", tc.plant, c.Decisions.Messaging)
+		}
+		b := c.Decisions.Messaging.Buses[0]
+		t.Logf("plant %q: success %.1f %% (%s), zero errors %s (%s)", tc.plant, b.Success.Value.Estimate, b.Success.Answer,
+			b.Zero.Answer, b.Zero.Detail)
+		if b.Zero.Answer != tc.zero || (b.Success.Value.Estimate < 95) != tc.failed || (tc.failed && b.Success.Answer == "yes") {
+			t.Errorf("plant %q: success %.1f %% (%s), zero errors %s; want zero errors %s, success under 95 %%: %v",
+				tc.plant, b.Success.Value.Estimate, b.Success.Answer, b.Zero.Answer, tc.zero, tc.failed)
+		}
 	}
 }

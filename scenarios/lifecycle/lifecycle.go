@@ -67,6 +67,8 @@ type memoryResult struct {
 	// Host is a container pattern's host memory per container: shim, docker-proxy, daemon growth, marginal.
 	Host  *hostOverhead `json:"host_per_container,omitempty"`
 	Error string        `json:"error,omitempty"`
+	// Soak is the --soak run (persistent patterns): its series and trend; Trend above is then the soak's.
+	Soak *soakResult `json:"soak,omitempty"`
 
 	points []stats.MemPoint
 }
@@ -166,6 +168,9 @@ func runPatterns(ctx context.Context, env *Env, pats []pattern, hold func(contex
 	}
 
 	busy, runErr := runRounds(ctx, env, pats, res, &ids, t0)
+	if runErr == nil && env.Params.Soak > 0 {
+		runErr = soak(ctx, env, pats, res, t0)
+	}
 	if hold != nil && runErr == nil {
 		hold(ctx)
 	}
@@ -386,6 +391,11 @@ func finishMemory(r *PatternResult) {
 		d := m.FinalBytes - m.BaselineBytes
 		m.DeltaBytes = &d
 		tr := stats.Analyze(m.points)
+		if s := m.Soak; s != nil {
+			// The soak is the long, steady window: the verdict is its.
+			s.Trend = stats.Analyze(s.points)
+			tr = s.Trend
+		}
 		m.Trend = &tr
 	}
 }
