@@ -253,3 +253,51 @@ func TestCalibrationMessagingDrop(t *testing.T) {
 		}
 	}
 }
+
+// Soak: a steady load with a planted leak of 256 KiB per task at 20 tasks/s is "not stable" over a 5 s soak, and
+// the verdict is the soak's (its series is in spawn-comparison.json).
+func TestCalibrationSoakLeak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the lab: compiles and runs the agent")
+	}
+	out := t.TempDir()
+	var stdout, errb bytes.Buffer
+	code := Main(context.Background(), []string{"--scenario", "persistent-process", "--quick", "--soak", "5s",
+		"--plant", "leak-kib=256", "--out", out}, testIO(&stdout, &errb))
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	b, err := os.ReadFile(filepath.Join(out, "latest", "spawn-comparison.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Patterns []struct {
+			Memory struct {
+				Trend struct{ Verdict string } `json:"trend"`
+				Soak  *struct {
+					Tasks  int               `json:"tasks"`
+					Errors int               `json:"errors"`
+					Series []json.RawMessage `json:"series"`
+					Trend  struct {
+						Verdict string  `json:"verdict"`
+						Window  float64 `json:"window_s"`
+					} `json:"trend"`
+				} `json:"soak"`
+			} `json:"memory"`
+		} `json:"patterns"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Patterns) != 1 || doc.Patterns[0].Memory.Soak == nil {
+		t.Fatalf("no soak in %s", b)
+	}
+	m := doc.Patterns[0].Memory
+	t.Logf("soak: %d tasks, %d samples, verdict %s over %.1f s", m.Soak.Tasks, len(m.Soak.Series), m.Soak.Trend.Verdict, m.Soak.Trend.Window)
+	if m.Soak.Tasks < 50 || m.Soak.Errors != 0 || len(m.Soak.Series) < 20 || m.Soak.Trend.Verdict != "growing" ||
+		m.Trend.Verdict != "growing" || !strings.Contains(stdout.String(), "not stable") {
+		t.Errorf("soak with a planted leak: %d tasks, %d errors, %d samples, soak verdict %s, pattern verdict %s",
+			m.Soak.Tasks, m.Soak.Errors, len(m.Soak.Series), m.Soak.Trend.Verdict, m.Trend.Verdict)
+	}
+}
