@@ -70,8 +70,12 @@ type calibrated struct {
 	} `json:"decisions"`
 	Migration struct {
 		Scenarios []struct {
-			ID     string `json:"id"`
-			AllMet string `json:"all_met"`
+			ID       string `json:"id"`
+			AllMet   string `json:"all_met"`
+			Criteria []struct {
+				Criterion string `json:"criterion"`
+				Answer    string `json:"answer"`
+			} `json:"criteria"`
 		} `json:"scenarios"`
 		Answer string `json:"answer"`
 	} `json:"migration"`
@@ -106,6 +110,18 @@ func (c calibrated) migrationMet(id string) string {
 	for _, s := range c.Migration.Scenarios {
 		if s.ID == id {
 			return s.AllMet
+		}
+	}
+	return ""
+}
+
+// criterion is the answer of one migration scenario's criterion (by the seed's words).
+func (c calibrated) criterion(id, words string) string {
+	for _, s := range c.Migration.Scenarios {
+		for _, cr := range s.Criteria {
+			if s.ID == id && cr.Criterion == words {
+				return cr.Answer
+			}
 		}
 	}
 	return ""
@@ -182,6 +198,11 @@ func TestCalibrationStreamingBurn(t *testing.T) {
 		if c.Decisions.Streaming.Band != tc.band {
 			t.Errorf("plant %q: band %s, want %s (%s)", tc.plant, c.Decisions.Streaming.Band, tc.band, c.Decisions.Streaming.Answer)
 		}
+		// The migration scenario that follows: hybrid needs network-bound streaming.
+		want := map[bool]string{true: "yes", false: "no"}[tc.plant == ""]
+		if got := c.criterion("2-hybrid", "AI streaming is network-bound"); got != want {
+			t.Errorf("plant %q: migration 2 (hybrid) 'AI streaming is network-bound' = %q, want %s", tc.plant, got, want)
+		}
 	}
 }
 
@@ -247,6 +268,10 @@ func TestCalibrationMessagingDrop(t *testing.T) {
 		b := c.Decisions.Messaging.Buses[0]
 		t.Logf("plant %q: success %.1f %% (%s), zero errors %s (%s)", tc.plant, b.Success.Value.Estimate, b.Success.Answer,
 			b.Zero.Answer, b.Zero.Detail)
+		// The migration scenario that follows: persistent only needs messaging success > 95 %.
+		if got := c.criterion("4-persistent-only", "Agent messaging success >95%"); tc.failed && got != "no" || !tc.failed && got == "no" {
+			t.Errorf("plant %q: migration 4 'Agent messaging success >95%%' = %q", tc.plant, got)
+		}
 		if b.Zero.Answer != tc.zero || (b.Success.Value.Estimate < 95) != tc.failed || (tc.failed && b.Success.Answer == "yes") {
 			t.Errorf("plant %q: success %.1f %% (%s), zero errors %s; want zero errors %s, success under 95 %%: %v",
 				tc.plant, b.Success.Value.Estimate, b.Success.Answer, b.Zero.Answer, tc.zero, tc.failed)
