@@ -37,8 +37,8 @@ import (
 const (
 	// ResolutionBytes is the growth a window must be able to see beyond the allocator's slack (the floor above).
 	ResolutionBytes = 1 << 20
-	WarmupFraction = 0.2
-	MinSamples     = 5
+	WarmupFraction  = 0.2
+	MinSamples      = 5
 	// GrowthThresholdBytesPerMin is the growth the lab calls a leak: 256 KiB/min is 360 MiB a day, enough to
 	// exhaust a typical agent's memory within days. decide.MaxMemoryGrowthKiBPerMin is the same figure.
 	GrowthThresholdBytesPerMin = 256 * 1024
