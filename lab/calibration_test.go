@@ -269,7 +269,9 @@ func TestCalibrationMessagingDrop(t *testing.T) {
 		t.Logf("plant %q: success %.1f %% (%s), zero errors %s (%s)", tc.plant, b.Success.Value.Estimate, b.Success.Answer,
 			b.Zero.Answer, b.Zero.Detail)
 		// The migration scenario that follows: persistent only needs messaging success > 95 %.
-		if got := c.criterion("4-persistent-only", "Agent messaging success >95%"); tc.failed && got != "no" || !tc.failed && got == "no" {
+		// A run whose control messages were dropped may not finish, leaving fewer than 6 runs (no interval): the
+		// criterion is then inconclusive, never met.
+		if got := c.criterion("4-persistent-only", "Agent messaging success >95%"); tc.failed && got == "yes" || !tc.failed && got == "no" {
 			t.Errorf("plant %q: migration 4 'Agent messaging success >95%%' = %q", tc.plant, got)
 		}
 		if b.Zero.Answer != tc.zero || (b.Success.Value.Estimate < 95) != tc.failed || (tc.failed && b.Success.Answer == "yes") {
