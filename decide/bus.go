@@ -90,13 +90,24 @@ type BusInput struct {
 	// GoBus is the Go bus decided on ("go", or "go-netpoll" when it is Go's best design), GoBusNote why.
 	GoBus     string
 	GoBusNote string
+	// RustBus is the Rust bus decided on ("rust", or "rust-epoll" when it is Rust's best design), RustBusNote why.
+	RustBus     string
+	RustBusNote string
 	// Saturation (closed model), per repeat: deliveries/s, and deliveries per bus CPU-second.
 	Throughput   Paired
 	PerCPUSecond Paired
 	// SaturationBound: a saturation run was generator-bound, so throughput shows the generator's limit and the
 	// improvement is judged on deliveries per bus CPU-second instead.
-	SaturationBound    bool
-	MemPerConn         Paired // bytes, per run
+	SaturationBound bool
+	// MemSlope is memory per connection as a slope, bytes per connection, one per repeat and paired by repeat:
+	// the bus's memory read after each step of idle registered connections settled, fitted by least squares
+	// from the first step with connections (stats.FitConnSlope; the fixed cost is the intercept, apart).
+	// MemSlopeRange says over which connection counts ("250–1000 idle connections"). The memory question reads it.
+	MemSlope      Paired
+	MemSlopeRange string
+	// MemPerConn is, per run, (memory with every agent connected − idle memory) / agents: every fixed cost the
+	// first connections trigger is in it, so it falls as the agents grow. Context only, never decided on.
+	MemPerConn         Paired
 	MemorySource       string
 	GeneratorBoundRuns int
 	// NATS: each bus we build against NATS (empty when NATS was not measured).
@@ -105,11 +116,16 @@ type BusInput struct {
 
 // BusDecision is Test 2 with its inputs.
 type BusDecision struct {
-	Question    string       `json:"question"`
-	GoBus       string       `json:"go_bus"`
-	GoBusNote   string       `json:"go_bus_note,omitempty"`
-	Agents      int          `json:"agents"`
-	AgentsNote  string       `json:"agents_note,omitempty"`
+	Question    string `json:"question"`
+	GoBus       string `json:"go_bus"`
+	GoBusNote   string `json:"go_bus_note,omitempty"`
+	RustBus     string `json:"rust_bus"`
+	RustBusNote string `json:"rust_bus_note,omitempty"`
+	Agents      int    `json:"agents"`
+	AgentsNote  string `json:"agents_note,omitempty"`
+	// AnsweredAt says at which agent count Test 2 was answered ("answered at 1000 agents"); the recommendation
+	// ends with it.
+	AnsweredAt  string       `json:"answered_at"`
 	OfferedPerS float64      `json:"offered_deliveries_per_s"`
 	Patterns    []BusPattern `json:"open_model_inputs"`
 
@@ -128,6 +144,9 @@ type BusDecision struct {
 	RustUnderHalfMem Answer `json:"rust_memory_under_50pct"`
 	MemoryAnswer     string `json:"memory_answer"`
 	MemorySource     string `json:"memory_source,omitempty"`
+	// MemoryBasis is what the memory question read (the slope); MemPerRunContext the per-run figure, labelled.
+	MemoryBasis      string `json:"memory_basis"`
+	MemPerRunContext string `json:"mem_per_run_context,omitempty"`
 
 	GeneratorBoundRuns int    `json:"generator_bound_runs"`
 	Recommendation     string `json:"recommendation"`
@@ -142,6 +161,8 @@ func Bus(in BusInput) BusDecision {
 		Question:     "Go bus handles 1000 agents with P95 < 50 ms? If not, does Rust provide a 2–5× improvement? Rust memory < 50 % of Go's?",
 		GoBus:        in.GoBus,
 		GoBusNote:    in.GoBusNote,
+		RustBus:      in.RustBus,
+		RustBusNote:  in.RustBusNote,
 		Agents:       in.Agents,
 		AgentsNote:   in.AgentsNote,
 		OfferedPerS:  in.OfferedPerS,
@@ -152,6 +173,10 @@ func Bus(in BusInput) BusDecision {
 	if d.GoBus == "" {
 		d.GoBus = "go"
 	}
+	if d.RustBus == "" {
+		d.RustBus = "rust"
+	}
+	d.AnsweredAt = AnsweredAt(in.Agents)
 
 	// 1. Go handles the agents with P95 < 50 ms, every message delivered, every agent registered?
 	var handles []Answer
@@ -214,7 +239,8 @@ func Bus(in BusInput) BusDecision {
 			}
 		}
 	}
-	d.ImprovementBasis = basis
+	// Name the two designs compared (each language's best when several were measured).
+	d.ImprovementBasis = basis + fmt.Sprintf("; Rust = %s, Go = %s", d.RustBus, d.GoBus)
 	d.Improvement = threshold("Rust provides a 2–5× improvement?", pair.ratios(false), RustImprovementMin, YesAbove, "×", "%.2f",
 		map[Answer]string{Yes: "Build Rust message bus", No: "Optimize Go first"})
 	if !in.HaveRust {
@@ -231,17 +257,32 @@ func Bus(in BusInput) BusDecision {
 		NotEvaluated: "not evaluated: needs both buses at this agent count",
 	}[d.Rust2x] + " (" + d.Improvement.Detail + ")"
 
-	// 3. Rust memory < 50 % of Go's?
-	d.Memory = threshold("Rust uses < 50 % of Go's memory (per connection)?", in.MemPerConn.ratios(false), RustMemoryMaxFraction,
+	// 3. Rust memory < 50 % of Go's? On the slope: what one more connection costs, the fixed costs apart.
+	d.MemoryBasis = "memory per connection as a slope: bus memory after each step of idle registered connections settled, least squares per repeat"
+	if in.MemSlopeRange != "" {
+		d.MemoryBasis += " (" + in.MemSlopeRange + ")"
+	}
+	d.MemoryBasis += "; Rust/Go per repeat"
+	d.Memory = threshold("Rust uses < 50 % of Go's memory (per connection)?", in.MemSlope.ratios(false), RustMemoryMaxFraction,
 		YesBelow, "fraction", "%.2f", map[Answer]string{Yes: "Strong case for Rust (cost savings)"})
-	if !in.HaveRust {
+	if g, r := stats.MedianCI(in.MemPerConn.Go), stats.MedianCI(in.MemPerConn.Rust); g.N > 0 || r.N > 0 {
+		d.MemPerRunContext = fmt.Sprintf("per run, (connected − idle) / %d agents, fixed costs included (context, not decided on): %s %s KiB", in.Agents, d.GoBus, kib(g))
+		if r.N > 0 {
+			d.MemPerRunContext += fmt.Sprintf(", rust %s KiB", kib(r))
+		}
+	}
+	g, r := stats.MedianCI(in.MemSlope.Go), stats.MedianCI(in.MemSlope.Rust)
+	switch {
+	case !in.HaveRust:
 		d.Memory.Answer, d.Memory.Detail = NotEvaluated, "the Rust bus was not measured"
-	} else if g, r := stats.MedianCI(in.MemPerConn.Go), stats.MedianCI(in.MemPerConn.Rust); g.N > 0 && r.N > 0 {
-		d.Memory.Detail += fmt.Sprintf("; Rust %s KiB vs Go %s KiB per connection", kib(r), kib(g))
+	case g.N == 0 || r.N == 0:
+		d.Memory.Answer, d.Memory.Detail = NotEvaluated, "no slope of memory against idle connections for both buses"
+	default:
+		d.Memory.Detail += fmt.Sprintf("; slope: Rust %s KiB vs %s %s KiB per connection", kib(r), d.GoBus, kib(g))
 	}
 	d.RustUnderHalfMem = d.Memory.Answer
 	d.MemoryAnswer = map[Answer]string{Yes: "YES → Strong case for Rust (cost savings)", No: "NO", Inconclusive: "INCONCLUSIVE",
-		NotEvaluated: "not evaluated: needs both buses' memory per connection"}[d.RustUnderHalfMem] + " (" + d.Memory.Detail + ")"
+		NotEvaluated: "not evaluated: needs both buses' memory per connection (slope)"}[d.RustUnderHalfMem] + " (" + d.Memory.Detail + ")"
 
 	switch {
 	case d.GoHandles == Yes:
@@ -260,6 +301,7 @@ func Bus(in BusInput) BusDecision {
 		}
 		d.Recommendation = "inconclusive (" + strings.Join(why, "; ") + ")"
 	}
+	d.Recommendation += " — " + d.AnsweredAt
 	if d.RustUnderHalfMem == Yes {
 		d.Recommendation += "; memory: strong case for Rust (cost savings)"
 	}
@@ -276,6 +318,14 @@ func Bus(in BusInput) BusDecision {
 		d.VsNATS = append(d.VsNATS, c)
 	}
 	return d
+}
+
+// AnsweredAt is the wording that says at which agent count Test 2 was answered.
+func AnsweredAt(agents int) string {
+	if agents <= 0 {
+		return "not answered: no agent count measured"
+	}
+	return fmt.Sprintf("answered at %d agents", agents)
 }
 
 func kib(iv stats.Interval) string {

@@ -20,13 +20,20 @@ const (
 	GiB = 1 << 30
 )
 
-// BusMemory is one bus's memory per connection at Test 2's agent count, bytes (median over repeats, interval).
+// BusMemory is one bus's memory per connection, bytes (median over repeats, interval): the slope of its memory
+// against idle registered connections (decide.BusInput.MemSlope), what one more connection costs.
 type BusMemory struct {
-	Bus        string         `json:"bus"`
-	PerConn    stats.Interval `json:"mem_per_conn_bytes"`
-	PerGiB     stats.Interval `json:"connections_per_gib"` // GiB ÷ memory per connection
-	Source     string         `json:"source,omitempty"`
-	AgentCount int            `json:"agents"`
+	Bus     string         `json:"bus"`
+	PerConn stats.Interval `json:"mem_per_conn_bytes"`
+	PerGiB  stats.Interval `json:"connections_per_gib"` // GiB ÷ memory per connection (the slope)
+	// Basis says what PerConn is ("slope over 250–1000 idle connections"); FixedBytes is the fit's intercept,
+	// the memory the bus holds before its per-connection cost (idle bus + what the first connections trigger).
+	Basis      string          `json:"basis"`
+	FixedBytes *stats.Interval `json:"fixed_bytes,omitempty"`
+	// PerRun is the per-run (connected − idle) / agents at AgentCount, fixed costs included: context only.
+	PerRun     *stats.Interval `json:"per_run_context_bytes,omitempty"`
+	Source     string          `json:"source,omitempty"`
+	AgentCount int             `json:"agents"`
 }
 
 // CostInput is what the cost analysis is computed from; the scenarios fill it from their results.
@@ -110,7 +117,7 @@ func perGiB(x float64) float64 {
 // rests on the same per-repeat figures as the "Rust uses <50% of Go's memory" answer.
 func Cost(in CostInput, d Decisions) CostAnalysis {
 	c := CostAnalysis{
-		Formula: fmt.Sprintf("memory savings %% = 100·(1 − Rust/Go memory per connection) per repeat; estimated cost reduction %% = %.1f × memory savings (the seed: approx 60 %% of savings translate to cost); density = 1 GiB ÷ memory", CostShareOfMemorySavings),
+		Formula: fmt.Sprintf("memory savings %% = 100·(1 − Rust/Go memory per connection) per repeat, memory per connection being the slope of the bus's memory against idle registered connections (fixed costs apart); estimated cost reduction %% = %.1f × memory savings (the seed: approx 60 %% of savings translate to cost); density = 1 GiB ÷ memory per connection", CostShareOfMemorySavings),
 	}
 	if b := d.MessageBus; b != nil && b.Memory.Value != nil && b.Memory.Answer != NotEvaluated {
 		c.MemorySavingsPct = savingsOf(b.Memory.Value)
@@ -118,7 +125,7 @@ func Cost(in CostInput, d Decisions) CostAnalysis {
 		c.CostReductionPct = &cost
 		c.MemorySource = b.MemorySource
 	} else {
-		c.Notes = append(c.Notes, "memory savings not evaluated: needs both buses' memory per connection (bus-load with Go and Rust)")
+		c.Notes = append(c.Notes, "memory savings not evaluated: needs both buses' memory per connection as a slope (bus-load with Go and Rust)")
 	}
 	for _, bm := range in.Buses {
 		bm.PerGiB = scale(bm.PerConn, perGiB, true)

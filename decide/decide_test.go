@@ -66,7 +66,7 @@ func busIn(goP95 float64, n int, rustX float64) BusInput {
 	return BusInput{Agents: 1000, HaveRust: true,
 		Open:       []BusPattern{{Pattern: "targeted", P95MS: p95, Undelivered: rep(0, n), Late: rep(3, n), Sessions: rep(1000, n)}},
 		Throughput: Paired{Go: rep(100, n), Rust: rep(100*rustX, n)},
-		MemPerConn: Paired{Go: rep(10000, n), Rust: rep(4000, n)},
+		MemSlope:   Paired{Go: rep(10000, n), Rust: rep(4000, n)},
 	}
 }
 
@@ -88,7 +88,7 @@ func TestBus(t *testing.T) {
 			if d.GoHandles != tc.handles || d.Rust2x != tc.rust || !strings.HasPrefix(d.Recommendation, tc.rec) {
 				t.Errorf("handles %s rust %s rec %q; want %s %s %q\n%+v", d.GoHandles, d.Rust2x, d.Recommendation, tc.handles, tc.rust, tc.rec, d.HandlesP95)
 			}
-			if tc.in.MemPerConn.Go[0] > 0 && len(tc.in.MemPerConn.Go) >= 6 && d.RustUnderHalfMem != Yes {
+			if tc.in.MemSlope.Go[0] > 0 && len(tc.in.MemSlope.Go) >= 6 && d.RustUnderHalfMem != Yes {
 				t.Errorf("memory 0.4 of Go's: %s (%s)", d.RustUnderHalfMem, d.Memory.Detail)
 			}
 		})
@@ -237,5 +237,43 @@ func TestSpawnMemoryWindow(t *testing.T) {
 				t.Errorf("%s: %q; want %s containing %q (%+v)", d.MemoryStable, d.MemoryAnswer, tc.want, tc.says, tr)
 			}
 		})
+	}
+}
+
+// The decision says at which agent count it was answered, in its own field and at the end of the recommendation.
+func TestBusSaysWhereItWasAnswered(t *testing.T) {
+	d := Bus(busIn(5, 6, 3))
+	if d.AnsweredAt != "answered at 1000 agents" || !strings.HasPrefix(d.Recommendation, "Stick with Go — answered at 1000 agents;") {
+		t.Errorf("answered_at %q, recommendation %q", d.AnsweredAt, d.Recommendation)
+	}
+	in := busIn(5, 6, 3)
+	in.Agents = 100
+	if d := Bus(in); d.AnsweredAt != "answered at 100 agents" || !strings.Contains(d.Recommendation, " — answered at 100 agents") {
+		t.Errorf("100 agents: %q, %q", d.AnsweredAt, d.Recommendation)
+	}
+	if got := AnsweredAt(0); got != "not answered: no agent count measured" {
+		t.Errorf("AnsweredAt(0) = %q", got)
+	}
+}
+
+// Memory is decided on the slope; the per-run difference, which holds the fixed costs, is context only: a run
+// whose per-run figure says "Rust < 50 %" but whose slopes do not answers no, and without slopes nothing.
+func TestBusMemoryReadsTheSlope(t *testing.T) {
+	in := busIn(5, 6, 3)
+	in.MemPerConn = Paired{Go: rep(33<<10, 6), Rust: rep(7<<10, 6)} // 0.21: fixed costs at 100 agents
+	in.MemSlope = Paired{Go: rep(4<<10, 6), Rust: rep(7.6*1024, 6)} // 1.9: Rust costs more per connection
+	in.MemSlopeRange = "250–1000 idle connections"
+	d := Bus(in)
+	if d.RustUnderHalfMem != No || !strings.Contains(d.MemoryBasis, "slope") || !strings.Contains(d.MemoryBasis, "250–1000") ||
+		!strings.Contains(d.MemPerRunContext, "context, not decided on") {
+		t.Errorf("memory %s (%s); basis %q; context %q", d.RustUnderHalfMem, d.Memory.Detail, d.MemoryBasis, d.MemPerRunContext)
+	}
+	in.MemSlope = Paired{Go: rep(11<<10, 6), Rust: rep(4<<10, 6)} // planted: 0.36 → yes
+	if d := Bus(in); d.RustUnderHalfMem != Yes || !strings.Contains(d.Recommendation, "strong case for Rust") {
+		t.Errorf("planted 0.36: %s, %q", d.RustUnderHalfMem, d.Recommendation)
+	}
+	in.MemSlope = Paired{}
+	if d := Bus(in); d.RustUnderHalfMem != NotEvaluated {
+		t.Errorf("no slope: %s (%s)", d.RustUnderHalfMem, d.Memory.Detail)
 	}
 }

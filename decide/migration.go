@@ -123,7 +123,7 @@ func Migration(d Decisions) MigrationDecision {
 		}
 		rust2x = fromCheck("WebSocket test shows 2x improvement", "message_bus.rust_2x_or_better", b.Rust2x, b.Improvement.Detail, false)
 		busAgents = Criterion{Criterion: "High concurrent agent count (>500)", From: "message_bus.agents", Answer: No,
-			Detail: fmt.Sprintf("Test 2 decided at %d agents", b.Agents)}
+			Detail: "Test 2 " + AnsweredAt(b.Agents)}
 		if b.Agents > FullRustAgentsMin {
 			busAgents.Answer = Yes
 		}

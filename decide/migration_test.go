@@ -11,7 +11,7 @@ import (
 // persistent savings %, messaging success %, n values each.
 func tree(rustX, memFrac, tokenMS, savings, success float64, n int) Decisions {
 	bus := busIn(80, n, rustX)
-	bus.MemPerConn = Paired{Go: rep(10000, n), Rust: rep(10000*memFrac, n)}
+	bus.MemSlope = Paired{Go: rep(10000, n), Rust: rep(10000*memFrac, n)}
 	b := Bus(bus)
 	sp := Spawn(SpawnInput{Savings: []RuntimeSavings{{"process", rep(savings, n)}},
 		Memory: []MemoryVerdict{{"persistent-process", &stats.Trend{Verdict: stats.Stable}}}})

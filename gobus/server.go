@@ -51,6 +51,9 @@ type Server struct {
 	// np is the netpoll transport's pollers (nil until its first connection), under mu.
 	np *netpoll
 
+	// noHead holds the accepted TCP connections that have not sent a valid request head yet (headwatch.go).
+	noHead sync.Map
+
 	// wg counts gorilla's connection goroutines (readers and writers) and the netpoll transport's connections.
 	wg sync.WaitGroup
 }
@@ -93,6 +96,7 @@ func (s *Server) Options() Options { return s.opts }
 func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	s.headArrived(r)
 	switch r.URL.Path {
 	case "/ws":
 		s.serveWS(w, r)
@@ -118,7 +122,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.serveNetpoll(w, r)
 		return
 	}
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	ws, err := s.upgrader.Upgrade(guardedWriter{w}, r, nil)
 	if err != nil {
 		// Upgrade has answered the request already.
 		s.open.Add(-1)
@@ -188,6 +192,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ConnContext:       s.headWatchContext,
+		ConnState:         s.headWatchState,
 	}
 	s.mu.Lock()
 	if s.closing {

@@ -133,7 +133,7 @@ func TestCalibrationSpawnMemoryLeak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the lab: compiles and runs the agent")
 	}
-	base := []string{"--scenario", "spawn", "--skip-docker", "--quick"}
+	base := []string{"--scenario", "spawn", "--skip-docker", "--quick", "--runtime", "go"}
 	clean, _ := calibrate(t, base...)
 	leak, stdout := calibrate(t, append(base, "--plant", "leak-kib=256")...)
 	t.Logf("clean: %s %q; leak-kib=256: %s %q", clean.Decisions.Spawn.MemoryStable, clean.Decisions.Spawn.MemoryAnswer,
@@ -156,7 +156,7 @@ func TestCalibrationSpawnSlowStart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the lab: compiles and runs the agent")
 	}
-	base := []string{"--scenario", "spawn", "--skip-docker", "--quick"}
+	base := []string{"--scenario", "spawn", "--skip-docker", "--quick", "--runtime", "go"}
 	clean, _ := calibrate(t, base...)
 	slow, _ := calibrate(t, append(base, "--plant", "startup-ms=100")...)
 	if len(clean.Decisions.Spawn.Savings) != 1 || len(slow.Decisions.Spawn.Savings) != 1 {
@@ -289,7 +289,7 @@ func TestCalibrationSoakLeak(t *testing.T) {
 	}
 	out := t.TempDir()
 	var stdout, errb bytes.Buffer
-	code := Main(context.Background(), []string{"--scenario", "persistent-process", "--quick", "--soak", "5s",
+	code := Main(context.Background(), []string{"--scenario", "persistent-process", "--quick", "--runtime", "go", "--soak", "5s",
 		"--plant", "leak-kib=256", "--out", out}, testIO(&stdout, &errb))
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errb.String())

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"runtime"
 	"strconv"
 	"time"
@@ -23,6 +24,9 @@ const (
 
 	ModelOpen   = "open"
 	ModelClosed = "closed"
+	// ModelIdle only connects and registers the agents (in IdleSteps when given) and ends: no traffic. It is
+	// how the lab measures memory per connection as a slope (internal/connmem).
+	ModelIdle = "idle"
 )
 
 // Patterns lists the traffic patterns in report order.
@@ -74,9 +78,25 @@ type Config struct {
 	// fraction of the allowance.
 	SaturationThreshold float64 `json:"saturation_threshold"`
 	Seed                uint64  `json:"seed"`
+	// IdleSteps are counts of this generator's agents at which the connection ramp pauses (ascending, each ≤
+	// Agents; 0 pauses before the first connection): when a step's connections are done, the generator prints a
+	// step line (StepLinePrefix, stderr) and waits for the go-ahead — SIGUSR1 from the lab (cmd/loadgen), or
+	// Gate in-process — at most StepTimeout. The lab reads the bus's memory after each step settles.
+	IdleSteps   []int         `json:"idle_steps,omitempty"`
+	StepTimeout time.Duration `json:"step_timeout,omitempty"`
+	// Gate is called at each idle step and returns when the ramp may go on (nil: no pause). Main sets one that
+	// prints the step line and waits for SIGUSR1.
+	Gate StepGate `json:"-"`
 	// CPUProfile, when set, is where the generator writes a pprof CPU profile of its whole run (not in the
 	// result: a diagnostic of the generator, not a measurement of the bus).
 	CPUProfile string `json:"-"`
+
+	// Coordinator, when set (http://host:port), makes this a generator of a coordinated run (RunCoordinated): its
+	// shard, barrier and start come from there, the other flags are ignored. Node names the machine it runs on.
+	Coordinator string `json:"-"`
+	Node        string `json:"-"`
+	// HeartbeatInterval is a coordinated generator's heartbeat interval, set by the coordinator.
+	HeartbeatInterval time.Duration `json:"heartbeat_interval,omitempty"`
 }
 
 // DefaultConfig is a small open-model targeted run against ws://bus:8080/ws.
@@ -86,6 +106,7 @@ func DefaultConfig() Config {
 		Pattern: PatternTargeted, Model: ModelOpen, Rate: 1000, Window: 4, TokenTimeout: time.Second,
 		Hold: 500 * time.Millisecond, Warmup: time.Second, Duration: 5 * time.Second, Drain: 2 * time.Second,
 		ConnectRate: 1000, ConnectConcurrency: 64, ConnectTimeout: 10 * time.Second, BarrierTimeout: 30 * time.Second,
+		StepTimeout:  time.Minute,
 		PayloadBytes: 64, GroupSize: 10, SaturationThreshold: 0.85, Seed: 1,
 	}
 }
@@ -102,7 +123,7 @@ func Parse(args []string, errOut io.Writer) (Config, error) {
 	fs.IntVar(&c.Agents, "agents", c.Agents, "agents (connections) in this generator")
 	fs.IntVar(&c.TotalAgents, "total-agents", 0, "agents over all generators (default: --agents × --generators)")
 	fs.StringVar(&c.Pattern, "pattern", c.Pattern, "targeted | broadcast | roundrobin")
-	fs.StringVar(&c.Model, "model", c.Model, "open (fixed schedule at --rate) | closed (--window in flight per agent)")
+	fs.StringVar(&c.Model, "model", c.Model, "open (fixed schedule at --rate) | closed (--window in flight per agent) | idle (connect, no traffic)")
 	fs.Float64Var(&c.Rate, "rate", c.Rate, "open model: messages sent per second by this generator")
 	fs.IntVar(&c.Window, "window", c.Window, "closed model: most messages in flight per agent")
 	fs.IntVar(&c.Batch, "batch", c.Batch, "closed model: slots a sender waits for and writes at once (0: the whole window)")
@@ -121,7 +142,15 @@ func Parse(args []string, errOut io.Writer) (Config, error) {
 	fs.Float64Var(&c.CPUAllowance, "cpus", 0, "cores this generator may use (default: GOMAXPROCS)")
 	fs.Float64Var(&c.SaturationThreshold, "saturation", c.SaturationThreshold, "CPU fraction of the allowance that marks the run generator-bound")
 	fs.Uint64Var(&c.Seed, "seed", c.Seed, "random seed (targets, groups)")
+	fs.Func("idle-steps", "connection counts at which the ramp pauses for the go-ahead (SIGUSR1), e.g. 0,250,500,1000", func(v string) error {
+		steps, err := ParseSteps(v)
+		c.IdleSteps = steps
+		return err
+	})
+	fs.DurationVar(&c.StepTimeout, "step-timeout", c.StepTimeout, "longest wait for the go-ahead at an idle step")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a pprof CPU profile of the generator to this file")
+	fs.StringVar(&c.Coordinator, "coordinator", "", "coordinated run: take shard, barrier and start from this coordinator (http://host:port)")
+	fs.StringVar(&c.Node, "node", os.Getenv("AGENTLAB_NODE"), "coordinated run: the node this generator runs on (default $AGENTLAB_NODE)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -164,7 +193,7 @@ func (c *Config) normalize() error {
 	check(c.TotalAgents >= c.Agents, "--total-agents below --agents")
 	check(c.Pattern == PatternTargeted || c.Pattern == PatternBroadcast || c.Pattern == PatternRoundRobin,
 		"--pattern %q: want targeted, broadcast or roundrobin", c.Pattern)
-	check(c.Model == ModelOpen || c.Model == ModelClosed, "--model %q: want open or closed", c.Model)
+	check(c.Model == ModelOpen || c.Model == ModelClosed || c.Model == ModelIdle, "--model %q: want open, closed or idle", c.Model)
 	check(c.Model != ModelOpen || c.Rate > 0, "--rate must be > 0 for the open model")
 	check(c.Model != ModelClosed || c.Window >= 1, "--window must be ≥ 1 for the closed model")
 	check(c.InFlight >= 0, "--inflight must be ≥ 0")
@@ -176,6 +205,12 @@ func (c *Config) normalize() error {
 	check(c.PayloadBytes >= 0 && c.PayloadBytes <= 60000, "--payload-bytes must be in [0, 60000]")
 	check(c.GroupSize >= 2, "--group-size must be ≥ 2")
 	check(c.CPUAllowance > 0, "--cpus must be > 0")
+	ascending := true
+	for i, n := range c.IdleSteps {
+		ascending = ascending && n >= 0 && n <= c.Agents && (i == 0 || n > c.IdleSteps[i-1])
+	}
+	check(ascending, "--idle-steps must be ascending counts in [0, --agents (%d)], got %v", c.Agents, c.IdleSteps)
+	check(len(c.IdleSteps) == 0 || c.StepTimeout > 0, "--step-timeout must be > 0")
 	return errors.Join(errs...)
 }
 
@@ -196,6 +231,9 @@ func (c Config) Args() []string {
 	}
 	if c.MetricsURL != "" {
 		a = append(a, "--metrics-url", c.MetricsURL)
+	}
+	if len(c.IdleSteps) > 0 {
+		a = append(a, "--idle-steps", FormatSteps(c.IdleSteps), "--step-timeout", c.StepTimeout.String())
 	}
 	if c.CPUAllowance > 0 {
 		a = append(a, "--cpus", f(c.CPUAllowance))

@@ -21,6 +21,8 @@ type Result struct {
 	Connecting *stats.Hist `json:"ws_connecting"` // TCP connect + upgrade, µs
 	Register   *stats.Hist `json:"register"`      // register → registered, µs
 	Times      Times       `json:"times"`
+	// Steps are the idle steps of the connection ramp (Config.IdleSteps), in order.
+	Steps []StepResult `json:"idle_steps,omitempty"`
 
 	Sent          int64 `json:"ws_msgs_sent"`           // in the measured window
 	SentTotal     int64 `json:"ws_msgs_sent_total"`     // warm-up included
@@ -144,6 +146,7 @@ func Combine(rs []*Result) *Result {
 	for i, r := range rs {
 		out.Config.Agents += r.Config.Agents
 		out.Config.Rate += r.Config.Rate
+		out.Steps = append(out.Steps, r.Steps...)
 		s := &out.Sessions
 		s.Attempted += r.Sessions.Attempted
 		s.Connected += r.Sessions.Connected

@@ -59,6 +59,10 @@ type gen struct {
 	failures   map[string]int
 	firstError string
 	notes      []string
+
+	// gate, when set (a coordinated run), replaces the bus-metrics barrier: it is called with the registered
+	// agents and returns when traffic may start, at an absolute time on this generator's clock.
+	gate func(ctx context.Context, registered int) (time.Time, error)
 }
 
 // liveSet is the registered agents, fixed before traffic starts; readers find senders' window slots through it.
@@ -86,12 +90,16 @@ type agent struct {
 // Run connects cfg.Agents agents, drives the traffic and returns what it measured. Progress lines go to log. An
 // error means no usable measurement (e.g. fewer than two agents connected); the partial Result is still returned.
 func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
+	return run(ctx, cfg, log, nil)
+}
+
+func run(ctx context.Context, cfg Config, log io.Writer, gate func(context.Context, int) (time.Time, error)) (*Result, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
 	u, _ := url.Parse(cfg.URL)
 	g := &gen{
-		cfg: cfg, url: u, log: log,
+		cfg: cfg, url: u, log: log, gate: gate,
 		lat: newSharded(), lag: newSharded(), connect: newSharded(), register: newSharded(),
 		errs: map[string]int64{}, failures: map[string]int{},
 	}
@@ -110,7 +118,10 @@ func (g *gen) run(ctx context.Context) (*Result, error) {
 		g.note("receiving with a goroutine per connection: %v", err)
 	}
 	res.Times.ConnectStart = time.Now().UnixNano()
-	g.connectAll(ctx)
+	if err := g.connectSteps(ctx, res); err != nil {
+		g.abandon()
+		return res, err
+	}
 	ls := &liveSet{}
 	for _, a := range g.byNum {
 		if a != nil && a.registered.Load() {
@@ -140,7 +151,25 @@ func (g *gen) run(ctx context.Context) (*Result, error) {
 		g.abandon()
 		return res, fmt.Errorf("only %d of %d agents registered (first error: %s)", len(ls.list), cfg.Agents, g.firstError)
 	}
-	if cfg.Generators > 1 {
+	if cfg.Model == ModelIdle {
+		// Nothing to send: the idle model ends once every agent is connected (and every step was read).
+		res.Times.Connected = time.Now().UnixNano()
+		res.Times.End = res.Times.Connected
+		res.Sessions.ActiveAtEnd = len(ls.list)
+		g.abandon()
+		return res, ctx.Err()
+	}
+	switch {
+	case g.gate != nil:
+		start, err := g.gate(ctx, len(ls.list))
+		if err == nil {
+			err = sleepUntil(ctx, start)
+		}
+		if err != nil {
+			g.abandon()
+			return res, err
+		}
+	case cfg.Generators > 1:
 		g.barrier(ctx)
 	}
 	now := time.Now()
@@ -285,11 +314,52 @@ func (g *gen) fail(kind string, err error) {
 
 // --- connection ramp ---------------------------------------------------------------------------------------------
 
-// connectAll opens the agents' connections at ConnectRate per second, at most ConnectConcurrency handshakes at
-// once, and registers each.
-func (g *gen) connectAll(ctx context.Context) {
-	n := g.cfg.Agents
-	g.byNum = make([]*agent, n)
+// connectSteps opens every agent's connection, pausing at each of Config.IdleSteps for the gate (a step the
+// gate let time out is noted and the ramp goes on; any other gate error ends the run).
+func (g *gen) connectSteps(ctx context.Context, res *Result) error {
+	cfg := g.cfg
+	g.byNum = make([]*agent, cfg.Agents)
+	from := 0
+	for i, target := range cfg.IdleSteps {
+		g.connectAll(ctx, from, target)
+		from = target
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		st := Step{Generator: cfg.Generator, Index: i, Steps: len(cfg.IdleSteps), Target: target, AtNs: time.Now().UnixNano()}
+		for _, a := range g.byNum[:target] {
+			if a != nil && a.registered.Load() {
+				st.Registered++
+			}
+		}
+		sr := StepResult{Step: st}
+		var err error
+		if cfg.Gate != nil {
+			err = cfg.Gate(ctx, st)
+		}
+		sr.ReleasedNs = time.Now().UnixNano()
+		if err != nil {
+			sr.Error = err.Error()
+		}
+		res.Steps = append(res.Steps, sr)
+		switch {
+		case errors.Is(err, ErrStepTimeout):
+			g.note("idle step %d (%d agents): %v after %v; went on", i, target, err, cfg.StepTimeout)
+		case err != nil:
+			return fmt.Errorf("idle step %d (%d agents): %w", i, target, err)
+		}
+	}
+	g.connectAll(ctx, from, cfg.Agents)
+	return nil
+}
+
+// connectAll opens the connections of agents [from, to) at ConnectRate per second, at most ConnectConcurrency
+// handshakes at once, and registers each.
+func (g *gen) connectAll(ctx context.Context, from, to int) {
+	n := to - from
+	if n <= 0 {
+		return
+	}
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < min(g.cfg.ConnectConcurrency, n); w++ {
@@ -305,8 +375,8 @@ func (g *gen) connectAll(ctx context.Context) {
 	tm := time.NewTimer(0)
 	<-tm.C
 feed:
-	for k := 0; k < n; k++ {
-		if d := time.Until(start.Add(time.Duration(float64(k) / g.cfg.ConnectRate * float64(time.Second)))); d > 0 {
+	for k := from; k < to; k++ {
+		if d := time.Until(start.Add(time.Duration(float64(k-from) / g.cfg.ConnectRate * float64(time.Second)))); d > 0 {
 			tm.Reset(d)
 			select {
 			case <-tm.C:
@@ -414,6 +484,18 @@ func (g *gen) barrier(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
+	}
+}
+
+// sleepUntil waits for t on this clock (a coordinated start), or ctx.
+func sleepUntil(ctx context.Context, t time.Time) error {
+	tm := time.NewTimer(time.Until(t))
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -798,6 +880,9 @@ func (g *gen) measureCPU(ctx context.Context, start, end time.Time) CPU {
 // Main is the loadgen binary: flags → Run → one JSON line on stdout. Exit status 2 for bad flags, 1 when the run
 // produced no usable measurement (the JSON is printed all the same).
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "coordinate" {
+		return CoordinatorMain(ctx, args[1:], stdout, stderr)
+	}
 	cfg, err := Parse(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -814,7 +899,18 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer stopProfile()
 	}
-	res, runErr := Run(ctx, cfg, stderr)
+	if len(cfg.IdleSteps) > 0 {
+		gate, stop := SignalGate(stderr, cfg.StepTimeout)
+		defer stop()
+		cfg.Gate = gate
+	}
+	var res *Result
+	var runErr error
+	if cfg.Coordinator != "" {
+		res, runErr = RunCoordinated(ctx, cfg.Coordinator, cfg.Node, stderr)
+	} else {
+		res, runErr = Run(ctx, cfg, stderr)
+	}
 	code := 0
 	if runErr != nil {
 		fmt.Fprintln(stderr, "loadgen:", runErr)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -116,7 +117,7 @@ func TestParseArgsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back != c {
+	if !reflect.DeepEqual(back, c) {
 		t.Fatalf("Parse(Args()) = %+v\nwant %+v", back, c)
 	}
 	for _, bad := range [][]string{{"--agents", "1"}, {"--pattern", "fanout"}, {"--model", "open", "--rate", "0"},

@@ -74,6 +74,8 @@ pub struct Metrics {
     pub connections: AtomicUsize,
     pub accepted: AtomicU64,
     pub rejected_max_connections: AtomicU64,
+    /// Connections closed before a valid request head: timed out, closed by the client, or a malformed head.
+    pub rejected_no_request_head: AtomicU64,
     messages_in: [AtomicU64; 6],
     messages_out: [AtomicU64; 4],
     deliveries: [AtomicU64; 3],
@@ -112,11 +114,16 @@ impl Metrics {
         let _ = writeln!(w, "bus_connections {}", self.connections.load(Relaxed));
         head(w, "bus_connections_accepted_total", "WebSocket connections accepted.", "counter");
         let _ = writeln!(w, "bus_connections_accepted_total {}", self.accepted.load(Relaxed));
-        head(w, "bus_rejected_connections_total", "WebSocket upgrades refused.", "counter");
+        head(w, "bus_rejected_connections_total", "Connections refused, by reason.", "counter");
         let _ = writeln!(
             w,
             "bus_rejected_connections_total{{reason=\"max_connections\"}} {}",
             self.rejected_max_connections.load(Relaxed)
+        );
+        let _ = writeln!(
+            w,
+            "bus_rejected_connections_total{{reason=\"no_request_head\"}} {}",
+            self.rejected_no_request_head.load(Relaxed)
         );
         head(w, "bus_registered_agents", "Registered agents.", "gauge");
         let _ = writeln!(w, "bus_registered_agents {registered}");
@@ -179,6 +186,7 @@ mod tests {
             "bus_connections 0",
             "bus_registered_agents 3",
             "bus_rejected_connections_total{reason=\"max_connections\"} 0",
+            "bus_rejected_connections_total{reason=\"no_request_head\"} 0",
             "bus_messages_in_total{type=\"invalid\"} 0",
             "bus_messages_out_total{type=\"pong\"} 1",
             "bus_deliveries_total{mode=\"group\"} 0",

@@ -74,6 +74,16 @@ func (m *busMeter) read(ctx context.Context, id string) (busSample, string, erro
 	return bs, desc, nil
 }
 
+// memory is one reading of the bus container's memory (memstat Sampler.Read: the cgroup files when the daemon is
+// local, else Docker stats), bytes, with the time the source read it: the idle ladder's reader.
+func (m *busMeter) memory(ctx context.Context, id string) (float64, time.Time, error) {
+	s, _, err := m.s.Read(ctx, id)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	return float64(s.MemoryBytes), s.Time, nil
+}
+
 // done stops sampling a run's bus container and returns its memory by source, side by side.
 func (m *busMeter) done(id string) []busMemSource {
 	m.s.Remove(id)

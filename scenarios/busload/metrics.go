@@ -21,6 +21,8 @@ const (
 	MetricSessions       scenario.Metric = "ws_sessions"
 	MetricSessionsAtEnd  scenario.Metric = "ws_sessions_active_at_end"
 	MetricMemPerConn     scenario.Metric = "bus_mem_per_conn_bytes"
+	MetricMemSlope       scenario.Metric = "bus_mem_slope_bytes_per_conn"
+	MetricMemFixed       scenario.Metric = "bus_mem_fixed_bytes"
 	MetricMemConnected   scenario.Metric = "bus_mem_connected_bytes"
 	MetricMemPeak        scenario.Metric = "bus_mem_peak_bytes"
 	MetricRSSPerConn     scenario.Metric = "bus_rss_per_conn_bytes"
@@ -46,7 +48,7 @@ type metricDef struct {
 
 // zeroUnmeasured are the metrics whose 0 means the run could not measure them (memory per connection without two
 // distinct readings): such runs are left out of medians and ratios instead of pulling them to 0.
-var zeroUnmeasured = map[scenario.Metric]bool{MetricMemPerConn: true, MetricRSSPerConn: true}
+var zeroUnmeasured = map[scenario.Metric]bool{MetricMemPerConn: true, MetricRSSPerConn: true, MetricMemSlope: true, MetricMemFixed: true}
 
 // measured reports whether value v of d is a measurement.
 func (d metricDef) measured(v float64) bool { return v != 0 || !zeroUnmeasured[d.Name] }
@@ -64,7 +66,9 @@ var busMetrics = []metricDef{
 	{MetricConnectingP95, scenario.UnitMS, "TCP connect + WebSocket upgrade p95", func(r *RunResult) float64 { return r.Connecting.P95MS }},
 	{MetricSessions, scenario.UnitCount, "agents registered", func(r *RunResult) float64 { return float64(r.Sessions.Registered) }},
 	{MetricSessionsAtEnd, scenario.UnitCount, "agents still connected at the end", func(r *RunResult) float64 { return float64(r.Sessions.ActiveAtEnd) }},
-	{MetricMemPerConn, scenario.UnitBytes, "bus container memory per connection", func(r *RunResult) float64 { return r.BusFig.MemPerConn }},
+	{MetricMemPerConn, scenario.UnitBytes, "bus container memory per connection, per run: (connected − idle) / agents, fixed costs included", func(r *RunResult) float64 { return r.BusFig.MemPerConn }},
+	{MetricMemSlope, scenario.UnitBytes, "bus container memory per connection as a slope: least squares over the idle-connection steps", func(r *RunResult) float64 { return r.Ladder.slope() }},
+	{MetricMemFixed, scenario.UnitBytes, "bus container fixed memory: the slope fit's intercept", func(r *RunResult) float64 { return r.Ladder.intercept() }},
 	{MetricMemConnected, scenario.UnitBytes, "bus container memory with every agent connected", func(r *RunResult) float64 { return r.BusFig.MemConnected }},
 	{MetricMemPeak, scenario.UnitBytes, "bus container memory peak under traffic", func(r *RunResult) float64 { return r.BusFig.MemPeak }},
 	{MetricRSSPerConn, scenario.UnitBytes, "bus process RSS per connection (/metrics)", func(r *RunResult) float64 { return r.BusFig.RSSPerConn }},

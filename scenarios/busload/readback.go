@@ -31,22 +31,35 @@ func WriteTables(w io.Writer, files []*File) error {
 	return res.WriteTable(w)
 }
 
-// CostMemory is the bus's memory per connection at the agent count Test 2 was decided at, for the Docker cost
-// analysis.
+// CostMemory is the bus's memory per connection for the Docker cost analysis: the slope of its memory against
+// idle connections (the idle ladder's runs), with the fit's intercept, and the per-run figure at the agent count
+// Test 2 was decided at as labelled context. Nothing when no ladder ran.
 func (f *File) CostMemory() []decide.BusMemory {
-	agents := 0
-	if f.Decision != nil {
-		agents = f.Decision.Agents
+	lk, ok := f.Parameters.ladderKey()
+	if !ok {
+		return nil
 	}
+	agents := 0
+	src := ""
+	if f.Decision != nil {
+		agents, src = f.Decision.Agents, f.Decision.MemorySource
+	}
+	bm := decide.BusMemory{Bus: f.Bus.Name, Source: src, AgentCount: agents, Basis: "slope over " + f.Parameters.ladderRange()}
+	found := false
 	for _, s := range f.Summaries {
-		iv, ok := s.Metrics[MetricMemPerConn]
-		if ok && iv.N > 0 && (s.Agents == agents || agents == 0) {
-			src := ""
-			if f.Decision != nil {
-				src = f.Decision.MemorySource
+		k := cfgKey{s.Agents, s.Pattern, s.Model}
+		if iv, ok := s.Metrics[MetricMemSlope]; ok && iv.N > 0 && k == lk {
+			bm.PerConn, found = iv, true
+			if fx, ok := s.Metrics[MetricMemFixed]; ok && fx.N > 0 {
+				bm.FixedBytes = &fx
 			}
-			return []decide.BusMemory{{Bus: f.Bus.Name, PerConn: iv, Source: src, AgentCount: s.Agents}}
+		}
+		if iv, ok := s.Metrics[MetricMemPerConn]; ok && iv.N > 0 && s.Agents == agents && bm.PerRun == nil {
+			bm.PerRun = &iv
 		}
 	}
-	return nil
+	if !found {
+		return nil
+	}
+	return []decide.BusMemory{bm}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/network"
 
+	"github.com/agentlab/agentlab/internal/connmem"
 	"github.com/agentlab/agentlab/internal/containers"
 	"github.com/agentlab/agentlab/internal/dockerx"
 	"github.com/agentlab/agentlab/internal/loadgen"
@@ -81,13 +82,42 @@ type RunResult struct {
 	ReadErrors  int64            `json:"gen_read_errors"`
 	WriteErrors int64            `json:"gen_write_errors"`
 
+	// Ladder is the idle-connection steps of the run's connection ramp (the run at the plan's ladder
+	// configuration: one per bus and repeat), nil elsewhere.
+	Ladder *ladderResult `json:"idle_ladder,omitempty"`
+
 	BusFig         busFigures `json:"bus_resources"`
 	Gen            genFigures `json:"generator"`
 	GeneratorBound bool       `json:"generator_bound"`
 	Notes          []string   `json:"notes,omitempty"`
 	Error          string     `json:"error,omitempty"`
+	// Swarm is the run's distributed side when the lab's daemon is a swarm manager (swarm.go): the node of each
+	// container, the generators' clock offsets.
+	Swarm *SwarmRun `json:"swarm,omitempty"`
 
 	warmup, duration time.Duration // of the traffic (a calibration probe is shorter than a run)
+	ladder           bool          // connect in the plan's idle steps, the bus's memory read after each
+}
+
+// ladderResult is one run's idle-connection steps: the bus's memory after each step settled, and their fit.
+type ladderResult struct {
+	Steps []connmem.Point `json:"steps"`
+	Fit   *stats.ConnFit  `json:"fit"` // nil when the steps could not be fitted
+	Error string          `json:"error,omitempty"`
+}
+
+func (l *ladderResult) slope() float64 {
+	if l == nil || l.Fit == nil {
+		return 0
+	}
+	return l.Fit.SlopeBytes
+}
+
+func (l *ladderResult) intercept() float64 {
+	if l == nil || l.Fit == nil {
+		return 0
+	}
+	return l.Fit.InterceptBytes
 }
 
 // busFigures are the bus container's resources, sampled by the lab during the run.
@@ -158,13 +188,13 @@ func (e *errBusStart) Unwrap() error { return e.err }
 // run measures one configuration; the error is only a bus that would not start (everything else is recorded in
 // the run).
 func (l *busLab) run(ctx context.Context, b buses.Spec, n int, pattern, model string, rate float64, rep int) (*RunResult, error) {
-	return l.runFor(ctx, b, n, pattern, model, rate, rep, l.plan.warmup, l.env.Params.Duration)
+	return l.runFor(ctx, b, n, pattern, model, rate, rep, l.plan.warmup, l.env.Params.Duration, l.plan.isLadder(n, pattern, model))
 }
 
 func (l *busLab) runFor(ctx context.Context, b buses.Spec, n int, pattern, model string, rate float64, rep int,
-	warmup, duration time.Duration) (*RunResult, error) {
+	warmup, duration time.Duration, ladder bool) (*RunResult, error) {
 	r := &RunResult{Bus: b.Name, Repeat: rep + 1, Agents: n, Pattern: pattern, Model: model, StartedAt: l.env.Now(),
-		warmup: warmup, duration: duration}
+		warmup: warmup, duration: duration, ladder: ladder}
 	t0 := l.env.Now()
 	err := l.measure(ctx, b, r, rate, rep)
 	if err != nil {
@@ -223,6 +253,10 @@ func (l *busLab) genConfigs(r *RunResult, rate float64, rep int) []loadgen.Confi
 		c.SaturationThreshold = genSaturation
 		// The same seed for both buses in a repeat: they see the same target sequence.
 		c.Seed = uint64(rep + 1)
+		if r.ladder {
+			c.IdleSteps = loadgen.SplitSteps(pl.ladderSteps, g, i)
+			c.StepTimeout = ladderStepTimeout
+		}
 		cfgs = append(cfgs, c)
 	}
 	return cfgs
@@ -244,6 +278,9 @@ func terminate(ctx context.Context, c *testcontainers.DockerContainer) {
 }
 
 func (l *busLab) measure(ctx context.Context, b buses.Spec, r *RunResult, rate float64, rep int) error {
+	if l.swarm != nil {
+		return l.measureSwarm(ctx, b, r, rate, rep)
+	}
 	env := l.env
 	cfgs := l.genConfigs(r, rate, rep)
 	bus, metricsURL, err := l.startBus(ctx, b, r.Agents)
@@ -270,7 +307,12 @@ func (l *busLab) measure(ctx context.Context, b buses.Spec, r *RunResult, rate f
 		srcName <- src
 		sampled <- ss
 	}()
-	results, genErr := l.generators(ctx, cfgs)
+	var lad *ladderResult
+	if r.ladder {
+		lad = &ladderResult{}
+		r.Ladder = lad
+	}
+	results, genErr := l.generators(ctx, cfgs, bus.GetContainerID(), lad)
 	stopSampling()
 	r.BusFig.MemSource = <-srcName
 	samples := <-sampled
@@ -359,8 +401,9 @@ func (l *busLab) startBus(ctx context.Context, b buses.Spec, agents int) (*testc
 	return c, u, nil
 }
 
-// generators runs the generator containers to completion and decodes their results.
-func (l *busLab) generators(ctx context.Context, cfgs []loadgen.Config) ([]*loadgen.Result, error) {
+// generators runs the generator containers to completion and decodes their results; with lad, it steps the bus
+// (busID) through the generators' idle steps meanwhile (connmem.Ladder) and records the steps and their fit.
+func (l *busLab) generators(ctx context.Context, cfgs []loadgen.Config, busID string, lad *ladderResult) ([]*loadgen.Result, error) {
 	env, p := l.env, l.env.Params
 	var ctrs []*testcontainers.DockerContainer
 	defer func() {
@@ -371,6 +414,9 @@ func (l *busLab) generators(ctx context.Context, cfgs []loadgen.Config) ([]*load
 	c0 := cfgs[0]
 	planned := time.Duration(float64(c0.Agents)/c0.ConnectRate*float64(time.Second)) + c0.Hold + c0.Warmup +
 		c0.Duration + c0.Drain
+	if n := len(c0.IdleSteps); n > 0 {
+		planned += time.Duration(n) * (connmem.DefaultSettle.Timeout + time.Second)
+	}
 	wctx, cancel := context.WithTimeout(ctx, planned+runSlack)
 	defer cancel()
 	for i, cfg := range cfgs {
@@ -388,6 +434,30 @@ func (l *busLab) generators(ctx context.Context, cfgs []loadgen.Config) ([]*load
 			return nil, fmt.Errorf("start generator %d: %w", i, err)
 		}
 	}
+	ladderDone := make(chan struct{})
+	if lad != nil {
+		ids := make([]string, len(ctrs))
+		for i, c := range ctrs {
+			ids[i] = c.GetContainerID()
+		}
+		go func() {
+			defer close(ladderDone)
+			lctx, cancel := context.WithCancel(wctx)
+			defer cancel()
+			pts, err := connmem.Ladder{Docker: env.Docker, Generators: ids, Steps: len(c0.IdleSteps),
+				Read: func(ctx context.Context) (float64, time.Time, error) { return l.mem.memory(ctx, busID) }}.Run(lctx)
+			lad.Steps = pts
+			if err != nil {
+				lad.Error = err.Error()
+				return
+			}
+			if f, ok := stats.FitConn(connmem.Readings(pts)); ok {
+				lad.Fit = &f
+			}
+		}()
+	} else {
+		close(ladderDone)
+	}
 	var out []*loadgen.Result
 	var errs []string
 	for i, c := range ctrs {
@@ -399,6 +469,7 @@ func (l *busLab) generators(ctx context.Context, cfgs []loadgen.Config) ([]*load
 			out = append(out, res)
 		}
 	}
+	<-ladderDone
 	if len(errs) > 0 {
 		return out, fmt.Errorf("%s", strings.Join(errs, "; "))
 	}

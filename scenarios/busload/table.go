@@ -105,10 +105,15 @@ func (res *Result) WriteTable(w io.Writer) error {
 		d.GeneratorBoundRuns, 100*genSaturation, 100*genCoreSaturation)
 	fmt.Fprintln(w, "columns: ratio = delivery ratio; deliv/CPU-s = deliveries per second of bus CPU time; cores busy b/g = host /proc/stat busy % of the bus's / generators' cpusets (softirq included); go/rust (go-netpoll/go, bus/nats) \"~\" = not significant (Mann–Whitney U, p ≥ 0.05); late/queued/lost = deliveries after the window / not arrived at the drain deadline / dropped by the bus or missing after a full drain")
 	if d.MemorySource != "" {
-		fmt.Fprintf(w, "memory per connection: (memory with all agents connected − idle) / agents; source: %s\n", d.MemorySource)
+		fmt.Fprintf(w, "mem/conn KiB (per run, context): (memory with all agents connected − idle) / agents, fixed costs included; source: %s\n", d.MemorySource)
 	}
+	res.writeSlopes(w)
 	res.reportMemSources(w)
 	writeBusDecision(w, d)
+	if nd := res.nodeDecision; nd != nil {
+		fmt.Fprintln(w, "\nthe seed's question verbatim — the Node.js bus in Go's place:")
+		writeBusDecisionAs(w, *nd, "Node.js")
+	}
 	if res.Interrupted {
 		fmt.Fprintln(w, "  (interrupted: partial results)")
 	}
@@ -116,7 +121,10 @@ func (res *Result) WriteTable(w io.Writer) error {
 }
 
 // writeBusDecision prints Test 2's answers with the figures behind them.
-func writeBusDecision(w io.Writer, d decide.BusDecision) {
+func writeBusDecision(w io.Writer, d decide.BusDecision) { writeBusDecisionAs(w, d, "Go") }
+
+// writeBusDecisionAs is writeBusDecision for a decision taken with bus name in Go's place.
+func writeBusDecisionAs(w io.Writer, d decide.BusDecision, name string) {
 	fmt.Fprintf(w, "\ndecision (seed Test 2) at %d agents:\n", d.Agents)
 	if d.AgentsNote != "" {
 		fmt.Fprintf(w, "  (%s)\n", d.AgentsNote)
@@ -124,13 +132,22 @@ func writeBusDecision(w io.Writer, d decide.BusDecision) {
 	if d.GoBusNote != "" {
 		fmt.Fprintf(w, "  (%s)\n", d.GoBusNote)
 	}
-	fmt.Fprintf(w, "  Go handles %d agents with P95 < 50 ms? %s\n", d.Agents, d.HandlesAnswer)
+	if d.RustBusNote != "" {
+		fmt.Fprintf(w, "  (%s)\n", d.RustBusNote)
+	}
+	fmt.Fprintf(w, "  %s handles %d agents with P95 < 50 ms? %s\n", name, d.Agents, d.HandlesAnswer)
 	for _, c := range append(slices.Clone(d.HandlesP95), d.Delivered) {
 		fmt.Fprintf(w, "    %-60s %-13s %s\n", c.Question, c.Answer, c.Detail)
 	}
 	fmt.Fprintf(w, "  Rust provides 2–5× improvement?        %s\n", d.ImprovementAnswer)
 	fmt.Fprintf(w, "    basis: %s\n", d.ImprovementBasis)
-	fmt.Fprintf(w, "  Rust uses < 50 %% of Go's memory?        %s\n", d.MemoryAnswer)
+	fmt.Fprintf(w, "  Rust uses < 50 %% of %s's memory?        %s\n", name, d.MemoryAnswer)
+	if d.MemoryBasis != "" {
+		fmt.Fprintf(w, "    basis: %s\n", d.MemoryBasis)
+	}
+	if d.MemPerRunContext != "" {
+		fmt.Fprintf(w, "    %s\n", d.MemPerRunContext)
+	}
 	fmt.Fprintf(w, "  → %s\n", d.Recommendation)
 	for _, c := range d.VsNATS {
 		// Not in the seed: should we build a bus at all, or run NATS?
@@ -245,4 +262,49 @@ func ratioRow(tw io.Writer, label string, cell func(scenario.Metric) string) {
 	fmt.Fprintf(tw, "\t\t\t%s\t\t%s\t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\t\t\n", label,
 		cell(MetricDeliveredPerS), cell(MetricLatencyP50), cell(MetricLatencyP95), cell(MetricLatencyP99),
 		cell(MetricLatencyP999), cell(MetricLatencyMax), cell(MetricMemPerConn), cell(MetricBusCPU), cell(MetricPerCPUSecond))
+}
+
+// writeSlopes prints each bus's memory per connection as a slope (the idle ladder's runs): what Test 2's memory
+// question and the cost analysis read.
+func (res *Result) writeSlopes(w io.Writer) {
+	lk, ok := res.Params.ladderKey()
+	if !ok {
+		return
+	}
+	fmt.Fprintf(w, "memory per connection as a slope (%s; %s %s runs at %d agents, one per repeat):\n", res.Params.ladderRange(),
+		lk.pattern, lk.model, lk.agents)
+	for _, b := range res.Buses {
+		s, ok := res.summary(b.Name, lk)
+		if !ok {
+			continue
+		}
+		sl, fx := s.Metrics[MetricMemSlope], s.Metrics[MetricMemFixed]
+		if sl.N == 0 {
+			fmt.Fprintf(w, "  %-10s not measured (%s)\n", b.Name, res.ladderErrors(b.Name, lk))
+			continue
+		}
+		k := func(iv stats.Interval, unit float64, f string) string {
+			iv.Estimate, iv.Min, iv.Max = iv.Estimate/unit, iv.Min/unit, iv.Max/unit
+			if iv.HasCI() {
+				lo, hi := *iv.Low95/unit, *iv.High95/unit
+				iv.Low95, iv.High95 = &lo, &hi
+			}
+			return iv.Format(f)
+		}
+		fmt.Fprintf(w, "  %-10s %s KiB per connection; fixed %s MiB\n", b.Name, k(sl, 1024, "%.2f"), k(fx, 1<<20, "%.1f"))
+	}
+}
+
+// ladderErrors is why bus's ladder runs at k gave no slope.
+func (res *Result) ladderErrors(bus string, k cfgKey) string {
+	_, all := res.runsOf(bus, k)
+	for _, r := range all {
+		if r.Ladder != nil && r.Ladder.Error != "" {
+			return r.Ladder.Error
+		}
+		if r.Error != "" {
+			return r.Error
+		}
+	}
+	return "no step could be fitted"
 }

@@ -3,8 +3,10 @@ package lifecycle
 import (
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/agentlab/agentlab/internal/runtimes"
 	"github.com/agentlab/agentlab/scenarios/scenario"
 )
 
@@ -18,6 +20,10 @@ type Flags struct {
 	// fitted over it (soak.go); 0 = none. SoakRate is its tasks per second per pattern.
 	Soak     time.Duration `json:"soak,omitempty"`
 	SoakRate float64       `json:"soak_rate,omitempty"`
+	// Runtimes are the agent languages measured (internal/runtimes): go, node, python, or all.
+	Runtimes string `json:"runtimes"`
+	// AgentImages are users' agent images (NAME=IMAGE,...) run in the container patterns beside the lab's.
+	AgentImages string `json:"agent_images,omitempty"`
 }
 
 // Register defines the lifecycle flags on fs, with their defaults.
@@ -27,6 +33,8 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.IntVar(&f.Warmup, "warmup", 2, "lifecycle: untimed warm-up tasks per pattern")
 	fs.DurationVar(&f.Soak, "soak", 0, "lifecycle: after the rounds, steady load on the persistent patterns for this long (e.g. 10m), memory sampled through it: the stability verdict with its growth fit and detection limit (≥ 4m can show \"stable\")")
 	fs.Float64Var(&f.SoakRate, "soak-rate", 20, "lifecycle: --soak's tasks per second per persistent pattern")
+	fs.StringVar(&f.Runtimes, "runtime", "all", "lifecycle: agent languages, comma-separated: go, node, python, or all (a runtime the host lacks is skipped with one line; node adds spawn-npx)")
+	fs.StringVar(&f.AgentImages, "agent-image", "", "lifecycle: NAME=IMAGE[,NAME=IMAGE]: a user's agent image (docs/agents.md) in the container patterns, its patterns named <pattern>-NAME")
 }
 
 // check validates the lifecycle flags.
@@ -42,7 +50,37 @@ func (f Flags) check() error {
 	if f.Soak < 0 || (f.Soak > 0 && (f.SoakRate <= 0 || f.SoakRate > 10_000)) {
 		return fmt.Errorf("--soak must be ≥ 0 and --soak-rate in (0, 10000], got %v and %v", f.Soak, f.SoakRate)
 	}
+	if _, err := runtimes.Parse(f.Runtimes); err != nil {
+		return fmt.Errorf("--runtime: %w", err)
+	}
+	if _, err := parseAgentImages(f.AgentImages); err != nil {
+		return fmt.Errorf("--agent-image: %w", err)
+	}
 	return nil
+}
+
+// agentImage is one --agent-image entry.
+type agentImage struct{ name, image string }
+
+// parseAgentImages reads NAME=IMAGE[,NAME=IMAGE]; a name must not be a runtime's (its patterns would collide).
+func parseAgentImages(s string) ([]agentImage, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []agentImage
+	seen := map[string]bool{}
+	for _, part := range strings.Split(s, ",") {
+		name, img, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || name == "" || img == "" {
+			return nil, fmt.Errorf("%q: want NAME=IMAGE", part)
+		}
+		if _, isRT := runtimes.ByName(name); isRT || seen[name] || strings.ContainsAny(name, " .=/:") {
+			return nil, fmt.Errorf("%q: NAME must be new, without spaces, dots, slashes or colons, and not a runtime's", name)
+		}
+		seen[name] = true
+		out = append(out, agentImage{name, img})
+	}
+	return out, nil
 }
 
 // Params are what the lifecycle scenarios read: the shared flags and their own.
@@ -55,4 +93,7 @@ type Params struct {
 type Env struct {
 	*scenario.Env
 	Params Params
+	// Versions are the measured languages' runtime versions (go, node, python, or an agent image's name → its
+	// image), recorded in spawn-comparison.json.
+	Versions map[string]string
 }
