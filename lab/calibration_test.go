@@ -281,7 +281,7 @@ func TestCalibrationMessagingDrop(t *testing.T) {
 	}
 }
 
-// Soak: a steady load with a planted leak of 256 KiB per task at 20 tasks/s is "not stable" over a 5 s soak, and
+// Soak: a steady load with a planted leak of 256 KiB per task at 20 tasks/s is "not stable" over a 12 s soak, and
 // the verdict is the soak's (its series is in spawn-comparison.json).
 func TestCalibrationSoakLeak(t *testing.T) {
 	if testing.Short() {
@@ -289,7 +289,7 @@ func TestCalibrationSoakLeak(t *testing.T) {
 	}
 	out := t.TempDir()
 	var stdout, errb bytes.Buffer
-	code := Main(context.Background(), []string{"--scenario", "persistent-process", "--quick", "--runtime", "go", "--soak", "5s",
+	code := Main(context.Background(), []string{"--scenario", "persistent-process", "--quick", "--runtime", "go", "--soak", "12s",
 		"--plant", "leak-kib=256", "--out", out}, testIO(&stdout, &errb))
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errb.String())

@@ -71,9 +71,10 @@ func soakOne(ctx context.Context, env *Env, pt pattern, r *PatternResult, t0 tim
 			}
 			return nil
 		case <-sample.C:
-			v, _, err := pt.memory(sctx)
+			// The soak's end never cuts a reading or a task short: they run on the run's context.
+			v, _, err := pt.memory(ctx)
 			if err != nil {
-				if sctx.Err() == nil && s.Error == "" {
+				if ctx.Err() == nil && s.Error == "" {
 					s.Error = "memory: " + err.Error()
 				}
 				continue
@@ -83,14 +84,14 @@ func soakOne(ctx context.Context, env *Env, pt pattern, r *PatternResult, t0 tim
 			s.Series = append(s.Series, memSample{TS: now.Sub(t0).Seconds(), Bytes: v})
 		case <-tick.C:
 			t := ids.next(p.TaskKiB)
-			out, err := pt.do(sctx, t)
+			out, err := pt.do(ctx, t)
 			if err == nil {
 				err = agent.Check(t, out)
 			}
 			switch {
 			case err == nil:
 				s.Tasks++
-			case sctx.Err() == nil:
+			case ctx.Err() == nil:
 				s.Errors++
 				if s.Error == "" {
 					s.Error = err.Error()
