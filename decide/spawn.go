@@ -153,7 +153,7 @@ func Spawn(in SpawnInput) SpawnDecision {
 			mem = append(mem, Yes)
 		case tr.Verdict == stats.Growing:
 			mem = append(mem, No)
-			growing = append(growing, fmt.Sprintf("%s: %+.0f KiB/min, 95 %% CI %.0f–%.0f, over %.0f s", m.Pattern,
+			growing = append(growing, fmt.Sprintf("%s: %+.0f KiB/min, 95 %% CI %.0f–%.0f, over %.1f s", m.Pattern,
 				tr.SlopeBytesMin/1024, tr.SlopeCI95[0]/1024, tr.SlopeCI95[1]/1024, tr.WindowSeconds))
 		case tr.Verdict == stats.NotShown:
 			mem = append(mem, Inconclusive)

@@ -121,6 +121,11 @@ func write(ctx context.Context, o Options, runID, root string, cli *client.Clien
 	if err != nil {
 		return err
 	}
+	if pl := o.Params.Plant; pl.On() {
+		run.Planted = pl
+		// Red on a terminal and in any log: this run measured planted faults, not the components.
+		fmt.Fprintf(io.Stderr, "\x1b[31;1m%s\x1b[0m\n", pl.Banner())
+	}
 	now := io.Now()
 	for _, f := range out.Files {
 		if err := run.Write(f.Name, f.Value, now); err != nil {

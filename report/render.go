@@ -10,6 +10,9 @@ import (
 // markdown writes the report as Markdown (the plots are only in the HTML).
 func (d *doc) markdown(w io.Writer) {
 	fmt.Fprintf(w, "# %s\n", d.Title)
+	if d.Planted != "" {
+		fmt.Fprintf(w, "\n<span style=\"color:red\">**%s**</span>\n", d.Planted)
+	}
 	cell := func(s string) string {
 		return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
 	}
@@ -67,6 +70,8 @@ figcaption{font-size:80%;color:#555;max-width:40em}
 td.yes{background:#e3f6e3} td.no{background:#fbe3e3} td.inconclusive{background:#fff6d6}
 </style></head><body>
 <h1>{{.Title}}</h1>
+{{if .Planted}}<p class="planted" style="color:#c00;font-weight:bold;font-size:120%;border:2px solid #c00;padding:.5em">{{.Planted}}</p>
+{{end}}
 {{range .Sections}}<section><h2>{{.Title}}</h2>
 {{range .Text}}<p>{{bold .}}</p>
 {{end}}{{range .Tables}}{{if .Caption}}<h3>{{.Caption}}</h3>{{end}}<table><thead><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr></thead><tbody>

@@ -70,7 +70,9 @@ type section struct {
 }
 
 type doc struct {
-	Title    string
+	Title string
+	// Planted is the planted-run banner (empty for a normal run): shown first, in red in HTML.
+	Planted  string
 	Sections []section
 }
 
@@ -88,6 +90,9 @@ func check(test string, c decide.Check) []string {
 // build lays the report out from the results.
 func build(r *scenarios.Folder) (*doc, error) {
 	d := &doc{Title: "agentlab run " + r.RunID}
+	if r.Planted != nil {
+		d.Planted = r.Planted.Banner()
+	}
 	e := r.Env
 	env := section{Title: "Run", Tables: []table{{Header: []string{"field", "value"}, Rows: [][]string{
 		{"run id", r.RunID}, {"git commit", e.GitCommit + map[bool]string{true: " (dirty)", false: ""}[e.GitDirty]},

@@ -400,3 +400,34 @@ func TestDecisionTableGoBusAndNATS(t *testing.T) {
 		}
 	}
 }
+
+// A planted run (--plant) says so first, in red, in both reports; a normal run says nothing of the kind.
+func TestPlantedRunBanner(t *testing.T) {
+	dir := fixture(t)
+	if err := Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	if md, _ := os.ReadFile(filepath.Join(dir, "report.md")); strings.Contains(string(md), "PLANTED") {
+		t.Error("a normal run's report mentions a planted run")
+	}
+	p := filepath.Join(dir, "final-report.json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = []byte(strings.Replace(string(b), "{", `{"planted":{"leak_kib":256},`, 1))
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
+	html, _ := os.ReadFile(filepath.Join(dir, "report.html"))
+	if !strings.Contains(string(md), `<span style="color:red">**PLANTED RUN (--plant leak-kib=256)`) {
+		t.Errorf("report.md lacks the red planted banner:\n%.400s", md)
+	}
+	if !strings.Contains(string(html), `class="planted" style="color:#c00`) || !strings.Contains(string(html), "PLANTED RUN (--plant leak-kib=256)") {
+		t.Error("report.html lacks the red planted banner")
+	}
+}

@@ -31,6 +31,8 @@ type Folder struct {
 	// Env is the environment the run recorded (final-report.json's, else the first file's).
 	Env   rundir.Environment
 	RunID string
+	// Planted is the run's planted faults (--plant), nil for a normal run.
+	Planted *scenario.Plant
 }
 
 // busFileSuffix names every bus's bus-load file (the seed's go-ws-metrics.json and rust-ws-metrics.json).
@@ -85,11 +87,18 @@ func ReadFolder(dir string) (*Folder, error) {
 			return nil, fmt.Errorf("decode %s: %w", n, err)
 		}
 		var head struct {
-			RunID string             `json:"run_id"`
-			Env   rundir.Environment `json:"environment"`
+			RunID   string             `json:"run_id"`
+			Env     rundir.Environment `json:"environment"`
+			Planted *scenario.Plant    `json:"planted"`
 		}
-		if json.Unmarshal(b, &head) == nil && (r.RunID == "" || n == "final-report.json") {
+		if json.Unmarshal(b, &head) != nil {
+			continue
+		}
+		if r.RunID == "" || n == "final-report.json" {
 			r.RunID, r.Env = head.RunID, head.Env
+		}
+		if head.Planted != nil && head.Planted.On() { // any file of a planted run says so
+			r.Planted = head.Planted
 		}
 	}
 	return r, nil

@@ -83,6 +83,9 @@ type Run struct {
 	ID    string
 	Env   Environment
 	Files []string
+	// Planted, when not nil, is the run's planted faults (--plant): every file then carries them as "planted", so
+	// no figure of a planted run can be read as a measurement of the components.
+	Planted any
 }
 
 // Create makes out/<id>.
@@ -112,6 +115,9 @@ func (r *Run) Write(name string, v any, now time.Time) error {
 	add("run_id", r.ID)
 	add("generated_at", now.UTC().Format(time.RFC3339))
 	add("environment", r.Env)
+	if r.Planted != nil {
+		add("planted", r.Planted)
+	}
 	out, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err

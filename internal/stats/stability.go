@@ -28,9 +28,17 @@ import (
 // above 0 in 95 % of windows with this length, sample spacing and noise (two-sided α = 0.05, power 0.95). It
 // shrinks as window^(3/2) for a fixed sampling rate: for n evenly spaced samples over a window W, Sxx ≈ n·W²/12, so
 // SE ≈ s·√12 / (W·√n_eff). n_eff ≤ 2 makes L infinite (reported as -1: unknown).
+//
+// Resolution floor. Memory does not grow smoothly with a leak: a garbage-collected heap absorbs new objects in the
+// slack between collections and RSS or cgroup memory moves in steps (pages, heap arenas), so a perfectly flat
+// reading over a second says nothing about a slow leak. L is therefore at least ResolutionBytes ÷ W: the window must
+// be long enough for a leak at L to have grown past the allocator's slack. With 1 MiB and T = 256 KiB/min, "stable"
+// needs a window of at least 4 minutes (a --soak); a quick run's window answers "not shown".
 const (
-	WarmupFraction = 0.2
-	MinSamples     = 5
+	// ResolutionBytes is the growth a window must be able to see beyond the allocator's slack (the floor above).
+	ResolutionBytes = 1 << 20
+	WarmupFraction  = 0.2
+	MinSamples      = 5
 	// GrowthThresholdBytesPerMin is the growth the lab calls a leak: 256 KiB/min is 360 MiB a day, enough to
 	// exhaust a typical agent's memory within days. decide.MaxMemoryGrowthKiBPerMin is the same figure.
 	GrowthThresholdBytesPerMin = 256 * 1024
@@ -78,7 +86,7 @@ type Trend struct {
 // RuleText describes the stability rule for reports.
 var RuleText = fmt.Sprintf("after dropping the first 20%% of samples, fit memory growth by least squares (95%% CI "+
 	"corrected for autocorrelation): growing if the CI is wholly above %d KiB/min; stable if wholly below it and the "+
-	"window's detection limit is at most %d KiB/min; else not shown (window too short) or inconclusive",
+	"window's detection limit (at least 1 MiB ÷ window) is at most %d KiB/min; else not shown (window too short) or inconclusive",
 	GrowthThresholdBytesPerMin/1024, GrowthThresholdBytesPerMin/1024)
 
 // Analyze applies the stability rule to pts (in time order). The baseline is the first sample.
@@ -114,8 +122,11 @@ func Analyze(pts []MemPoint) Trend {
 	}
 	tr.EffectiveSamples = g.NEff
 	tr.Lag1 = g.Lag1
-	tr.DetectionLimitMin = g.DetectionLimit
 	tr.WindowSeconds = rest[len(rest)-1].T.Sub(rest[0].T).Seconds()
+	if g.DetectionLimit >= 0 { // the resolution floor
+		g.DetectionLimit = max(g.DetectionLimit, ResolutionBytes/x[len(x)-1])
+	}
+	tr.DetectionLimitMin = g.DetectionLimit
 	tr.GrowthBytes = g.Slope * x[len(x)-1]
 	tr.Verdict = growthVerdict(g, GrowthThresholdBytesPerMin)
 	return tr

@@ -37,7 +37,8 @@ func expectedLimit(pts []MemPoint, sd float64) float64 {
 		sxx += d * d
 	}
 	st := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(len(rest) - 2)}
-	return (st.Quantile(0.975) + st.Quantile(0.95)) * sd / math.Sqrt(sxx)
+	w := rest[len(rest)-1].T.Sub(rest[0].T).Minutes()
+	return max((st.Quantile(0.975)+st.Quantile(0.95))*sd/math.Sqrt(sxx), ResolutionBytes/w)
 }
 
 func TestGrowthDetectsAKnownLeak(t *testing.T) {
@@ -49,13 +50,13 @@ func TestGrowthDetectsAKnownLeak(t *testing.T) {
 	if lo, hi := tr.SlopeCI95[0], tr.SlopeCI95[1]; lo > 1<<20 || hi < 1<<20 || lo <= GrowthThresholdBytesPerMin {
 		t.Errorf("CI [%.0f, %.0f] KiB/min should hold 1024 and lie above the threshold", lo/1024, hi/1024)
 	}
-	if tr.DetectionLimitMin <= 0 || tr.DetectionLimitMin > 100<<10 {
-		t.Errorf("detection limit %.0f KiB/min: a 10-minute soak should see ~25 KiB/min", tr.DetectionLimitMin/1024)
+	if tr.DetectionLimitMin <= 0 || tr.DetectionLimitMin > 160<<10 {
+		t.Errorf("detection limit %.0f KiB/min: a 10-minute soak should see ~128 KiB/min (1 MiB ÷ 8 min after warm-up)", tr.DetectionLimitMin/1024)
 	}
 }
 
 func TestGrowthFlatNoisySeriesHasTheExpectedLimit(t *testing.T) {
-	const sd = 256 << 10
+	const sd = 1 << 20 // noisy enough for the statistical limit (~75 KiB/min) to be close to the floor (~107)
 	pts := noisy(600, time.Second, 0, sd, 2)
 	tr := Analyze(pts)
 	want := expectedLimit(pts, sd)
@@ -125,5 +126,17 @@ func TestTrendMarshals(t *testing.T) {
 		if _, err := json.Marshal(tr); err != nil {
 			t.Errorf("%s: %v (%+v)", name, err, tr)
 		}
+	}
+}
+
+// A flat, noise-free short window still cannot show stability: the resolution floor (1 MiB ÷ window) applies.
+func TestGrowthResolutionFloor(t *testing.T) {
+	tr := Analyze(series(21, 100<<20, 0)) // 20 s, perfectly flat: 15 s after warm-up
+	if tr.Verdict != NotShown || math.Abs(tr.DetectionLimitMin-ResolutionBytes/(15.0/60)) > 1 {
+		t.Errorf("flat 15 s window: %s, limit %.0f KiB/min; want %s and 1 MiB ÷ 15 s = 4096 KiB/min", tr.Verdict,
+			tr.DetectionLimitMin/1024, NotShown)
+	}
+	if tr := Analyze(series(320, 100<<20, 0)); tr.Verdict != Stable { // 255 s after warm-up: 1 MiB ÷ 4.25 min < 256 KiB/min
+		t.Errorf("flat 5-minute window: %s (limit %.0f KiB/min)", tr.Verdict, tr.DetectionLimitMin/1024)
 	}
 }

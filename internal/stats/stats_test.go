@@ -52,15 +52,18 @@ func series(n int, base float64, perSec float64) []MemPoint {
 }
 
 func TestAnalyze(t *testing.T) {
-	if v := Analyze(series(20, 100<<20, 0)).Verdict; v != Stable {
+	if v := Analyze(series(400, 100<<20, 0)).Verdict; v != Stable { // 5.3 min after warm-up
 		t.Errorf("flat series: %s", v)
+	}
+	if v := Analyze(series(20, 100<<20, 0)).Verdict; v != NotShown { // 15 s: too short to show anything
+		t.Errorf("flat 15 s series: %s", v)
 	}
 	// 10 MiB/s over ~15 s after warm-up: far over max(2 % of 100 MiB, 1 MiB).
 	if tr := Analyze(series(20, 100<<20, 10<<20)); tr.Verdict != Growing || math.Abs(tr.SlopeBytesMin-600<<20) > 1 {
 		t.Errorf("leaking series: %+v", tr)
 	}
-	// 100 KiB/min, noise-free: below the 256 KiB/min threshold, and a noise-free window sees everything.
-	if tr := Analyze(series(20, 100<<20, 100<<10/60)); tr.Verdict != Stable || tr.DetectionLimitMin != 0 {
+	// 100 KiB/min, noise-free, 5.3 min: below the 256 KiB/min threshold, and the window is long enough.
+	if tr := Analyze(series(400, 100<<20, 100<<10/60)); tr.Verdict != Stable || tr.DetectionLimitMin > 256<<10 {
 		t.Errorf("slight growth: %+v", tr)
 	}
 	if v := Analyze(series(5, 1, 1)).Verdict; v != Insufficient {

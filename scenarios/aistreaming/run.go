@@ -230,7 +230,8 @@ func (l *streamLab) run(ctx context.Context, c streamClientInfo, n int, delay ti
 		mode = streamclient.ModeLean
 	}
 	cfg := streamclient.Config{URL: "http://" + mockAlias + ":8080", Mode: mode, Concurrent: n, Rounds: rounds,
-		Tokens: p.Tokens, TokenBytes: 4, TokenDelay: delay, Fault: fault, Timeout: streamTimeout, Model: "mock-model"}
+		Tokens: p.Tokens, TokenBytes: 4, TokenDelay: delay, Fault: fault, Timeout: streamTimeout, Model: "mock-model",
+		PlantBurn: time.Duration(p.Plant.BurnUS) * time.Microsecond}
 	m0, _, m0err := l.mem.Read(ctx, l.mockID)
 	planned := time.Duration(rounds) * time.Duration(p.Tokens) * delay
 	wctx, cancel := context.WithTimeout(ctx, planned+2*time.Minute)

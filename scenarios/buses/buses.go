@@ -22,7 +22,10 @@ type Spec struct {
 	Impl  string   `json:"implementation"`
 	Image string   `json:"image"`
 	Args  []string `json:"args,omitempty"` // the bus's command line (go-netpoll: --transport=netpoll)
-	File  string   `json:"-"`              // results file
+	// Env is the bus's planted faults (--plant delay-ms, drop-every) as BUS_PLANT_* variables; nil in a normal run
+	// and for NATS, which has no such knob.
+	Env  map[string]string `json:"planted_env,omitempty"`
+	File string            `json:"-"` // results file
 }
 
 // GoNetpoll is the Go bus on its netpoll transport: the same image, --transport=netpoll (epoll loops, no
@@ -196,6 +199,15 @@ func Images(ctx context.Context, env *scenario.Env, who string, inBoth ...string
 		}
 		out = append(out, Spec{Name: u.Name, Impl: "user image " + u.Image, Image: u.Image, Args: u.Args,
 			File: u.Name + "-ws-metrics.json"})
+	}
+	if pe := p.Plant.BusEnv(); pe != nil {
+		// Planted faults are knobs of the lab's gobus and rust-message-bus only; every other bus runs clean.
+		for i := range out {
+			if out[i].Name == "go" || out[i].Name == GoNetpoll || out[i].Name == "rust" {
+				out[i].Env = pe
+			}
+		}
+		notes = append(notes, "PLANTED bus faults (--plant "+p.Plant.String()+") on go, go-netpoll and rust; other buses have none")
 	}
 	for _, n := range notes {
 		fmt.Fprintln(env.Log, who+": "+n)

@@ -362,6 +362,9 @@ func (l *busLab) startBus(ctx context.Context, b buses.Spec, agents int) (*testc
 		containers.WithNetworkAlias(l.nw, busAlias),
 		testcontainers.WithHostConfigModifier(limitHost(p.BusCPUs, l.plan.busMem)),
 	}
+	if len(b.Env) > 0 {
+		common = append(common, containers.WithBusEnv(b.Env))
+	}
 	if len(b.Args) > 0 {
 		common = append(common, testcontainers.WithCmd(b.Args...))
 	}

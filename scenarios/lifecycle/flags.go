@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/agentlab/agentlab/internal/runtimes"
 	"github.com/agentlab/agentlab/scenarios/scenario"
@@ -15,6 +16,10 @@ type Flags struct {
 	Concurrency int `json:"concurrency"` // tasks in flight at once per pattern
 	Rounds      int `json:"rounds"`      // interleaved rounds in comparisons
 	Warmup      int `json:"warmup"`      // untimed tasks per pattern before measuring
+	// Soak is --soak: steady load on the persistent patterns for this long after the rounds, the memory verdict
+	// fitted over it (soak.go); 0 = none. SoakRate is its tasks per second per pattern.
+	Soak     time.Duration `json:"soak,omitempty"`
+	SoakRate float64       `json:"soak_rate,omitempty"`
 	// Runtimes are the agent languages measured (internal/runtimes): go, node, python, or all.
 	Runtimes string `json:"runtimes"`
 	// AgentImages are users' agent images (NAME=IMAGE,...) run in the container patterns beside the lab's.
@@ -26,6 +31,8 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.IntVar(&f.Concurrency, "concurrency", 1, "lifecycle: tasks in flight at once per pattern")
 	fs.IntVar(&f.Rounds, "rounds", 10, "lifecycle: interleaved rounds: patterns alternate in blocks, order rotated (--quick: 6, the fewest a 95 % CI needs)")
 	fs.IntVar(&f.Warmup, "warmup", 2, "lifecycle: untimed warm-up tasks per pattern")
+	fs.DurationVar(&f.Soak, "soak", 0, "lifecycle: after the rounds, steady load on the persistent patterns for this long (e.g. 10m), memory sampled through it: the stability verdict with its growth fit and detection limit (≥ 4m can show \"stable\")")
+	fs.Float64Var(&f.SoakRate, "soak-rate", 20, "lifecycle: --soak's tasks per second per persistent pattern")
 	fs.StringVar(&f.Runtimes, "runtime", "all", "lifecycle: agent languages, comma-separated: go, node, python, or all (a runtime the host lacks is skipped with one line; node adds spawn-npx)")
 	fs.StringVar(&f.AgentImages, "agent-image", "", "lifecycle: NAME=IMAGE[,NAME=IMAGE]: a user's agent image (docs/agents.md) in the container patterns, its patterns named <pattern>-NAME")
 }
@@ -39,6 +46,9 @@ func (f Flags) check() error {
 		if c.v < c.min {
 			return fmt.Errorf("--%s must be ≥ %d, got %d", c.name, c.min, c.v)
 		}
+	}
+	if f.Soak < 0 || (f.Soak > 0 && (f.SoakRate <= 0 || f.SoakRate > 10_000)) {
+		return fmt.Errorf("--soak must be ≥ 0 and --soak-rate in (0, 10000], got %v and %v", f.Soak, f.SoakRate)
 	}
 	if _, err := runtimes.Parse(f.Runtimes); err != nil {
 		return fmt.Errorf("--runtime: %w", err)

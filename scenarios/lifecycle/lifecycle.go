@@ -67,6 +67,8 @@ type memoryResult struct {
 	// Host is a container pattern's host memory per container: shim, docker-proxy, daemon growth, marginal.
 	Host  *hostOverhead `json:"host_per_container,omitempty"`
 	Error string        `json:"error,omitempty"`
+	// Soak is the --soak run (persistent patterns): its series and trend; Trend above is then the soak's.
+	Soak *soakResult `json:"soak,omitempty"`
 
 	points []stats.MemPoint
 }
@@ -173,6 +175,9 @@ func runPatterns(ctx context.Context, env *Env, pats []pattern, hold func(contex
 	}
 
 	busy, runErr := runRounds(ctx, env, pats, res, &ids, t0)
+	if runErr == nil && env.Params.Soak > 0 {
+		runErr = soak(ctx, env, pats, res, t0)
+	}
 	if hold != nil && runErr == nil {
 		hold(ctx)
 	}
@@ -404,6 +409,11 @@ func finishMemory(r *PatternResult) {
 		d := m.FinalBytes - m.BaselineBytes
 		m.DeltaBytes = &d
 		tr := stats.Analyze(m.points)
+		if s := m.Soak; s != nil {
+			// The soak is the long, steady window: the verdict is its.
+			s.Trend = stats.Analyze(s.points)
+			tr = s.Trend
+		}
 		m.Trend = &tr
 	}
 }
@@ -571,7 +581,7 @@ func (c *Comparison) WriteTable(w io.Writer) error {
 			line += "; summed PSS (MiB, per reading) median " + mibIv(m.PSS)
 		}
 		if t := r.Memory.Trend; t != nil {
-			line += fmt.Sprintf("; trend %s: slope %+.0f KiB/min over %.1f s, %d samples", t.Verdict, t.SlopeBytesMin/1024, t.WindowSeconds, t.Samples)
+			line += "; trend " + TrendText(t)
 		}
 		fmt.Fprintf(w, "  %-20s %s\n", r.Name, line)
 	}
@@ -615,8 +625,7 @@ func writeSpawnDecision(w io.Writer, d decide.SpawnDecision) {
 	fmt.Fprintf(w, "  persistent memory stable?   %s\n", d.MemoryAnswer)
 	for _, m := range d.Memory {
 		if m.Trend != nil {
-			fmt.Fprintf(w, "    %-20s %s: slope %+.0f KiB/min over %.1f s, %d samples\n", m.Pattern, m.Trend.Verdict,
-				m.Trend.SlopeBytesMin/1024, m.Trend.WindowSeconds, m.Trend.Samples)
+			fmt.Fprintf(w, "    %-20s %s\n", m.Pattern, TrendText(m.Trend))
 		}
 	}
 	fmt.Fprintf(w, "  → architectural shift justified: %s\n", d.ShiftJustified)
@@ -639,4 +648,21 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// TrendText is a memory trend in one line: verdict, fitted growth with its 95 % interval, and what the window could
+// have seen (its detection limit), so "stable" is never unqualified.
+func TrendText(t *stats.Trend) string {
+	if t.Verdict == stats.Insufficient {
+		return fmt.Sprintf("%s: %d samples", t.Verdict, t.Samples)
+	}
+	lim := fmt.Sprintf("no detection limit within %.1f s (too few independent samples)", t.WindowSeconds)
+	switch {
+	case t.Verdict == stats.Growing:
+		lim = fmt.Sprintf("a leak, over %.1f s", t.WindowSeconds)
+	case t.DetectionLimitMin >= 0:
+		lim = fmt.Sprintf("no growth above %.0f KiB/min within %.1f s", t.DetectionLimitMin/1024, t.WindowSeconds)
+	}
+	return fmt.Sprintf("%s: growth %+.0f KiB/min (95 %% CI %.0f–%.0f), %d samples; %s", t.Verdict,
+		t.SlopeBytesMin/1024, t.SlopeCI95[0]/1024, t.SlopeCI95[1]/1024, t.Samples, lim)
 }

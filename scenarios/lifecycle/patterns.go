@@ -59,6 +59,7 @@ func hostMemory(context.Context) (float64, string, error) {
 // --- spawn-process: fork/exec the agent per task --------------------------------------------------------------
 
 type spawnProcess struct {
+	plant []string // planted agent faults (--plant; Go agent only), after the mode's arguments
 	// argv runs the agent: its binary (go) or interpreter and script (node, python), or npx and the local package.
 	argv []string
 	lang string
@@ -112,7 +113,7 @@ const hostContextSource = "host /proc/meminfo MemTotal−MemAvailable: host-wide
 
 func (p *spawnProcess) do(ctx context.Context, t agent.Task) (agent.Result, error) {
 	js, _ := json.Marshal(t)
-	cmd := exec.CommandContext(ctx, p.argv[0], append(p.argv[1:len(p.argv):len(p.argv)], "once", "--task", string(js))...)
+	cmd := exec.CommandContext(ctx, p.argv[0], append(append(p.argv[1:len(p.argv):len(p.argv)], "once", "--task", string(js)), p.plant...)...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if p.npx {
@@ -150,6 +151,7 @@ func decodeResult(b []byte) (agent.Result, error) {
 
 type persistentProcess struct {
 	argv   []string // the agent's binary, or interpreter and script
+	plant  []string // planted agent faults (--plant; Go agent only)
 	lang   string
 	agents int
 	procs  []*exec.Cmd
@@ -167,7 +169,7 @@ func (p *persistentProcess) start(ctx context.Context) error {
 	addrs := make([]string, 0, p.agents)
 	for i := 0; i < p.agents; i++ {
 		// Not CommandContext: the agents must outlive start's context; stop ends them.
-		cmd := exec.Command(p.argv[0], append(p.argv[1:len(p.argv):len(p.argv)], "serve", "--addr", "127.0.0.1:0")...)
+		cmd := exec.Command(p.argv[0], append(append(p.argv[1:len(p.argv):len(p.argv)], "serve", "--addr", "127.0.0.1:0"), p.plant...)...)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			return err
@@ -288,6 +290,7 @@ func (p *clientPool) close() {
 // both, because testcontainers' wait.ForExit polls every 100 ms and its Logs adds an inspect: neither is what a
 // lab that owns the container would pay, so neither belongs in the comparison.
 type spawnDocker struct {
+	plant  []string // planted agent faults (--plant; Go agent only)
 	cli    *client.Client
 	image  string
 	lang   string
@@ -353,7 +356,7 @@ func oneShotHostConfig(hc *container.HostConfig) {
 
 func (p *spawnDocker) do(ctx context.Context, t agent.Task) (agent.Result, error) {
 	js, _ := json.Marshal(t)
-	cmd := []string{"once", "--task", string(js)}
+	cmd := append([]string{"once", "--task", string(js)}, p.plant...)
 	var id string
 	if p.viaTC {
 		c, err := testcontainers.Run(ctx, p.image,
@@ -407,6 +410,7 @@ func waitAndRead(ctx context.Context, cli *client.Client, id string) (agent.Resu
 // --- persistent-docker: long-running agent containers, tasks over the mapped port -------------------------------
 
 type persistentDocker struct {
+	plant  []string // planted agent faults (--plant; Go agent only)
 	cli    *client.Client
 	image  string
 	lang   string
@@ -427,7 +431,11 @@ func (p *persistentDocker) start(ctx context.Context) error {
 	p.daemon.begin(p.cli)
 	for i := 0; i < p.agents; i++ {
 		// RunAgent: serve --addr :9000, mapped port, wait for "listening", hardened.
-		c, err := containers.RunAgent(ctx, p.image, testcontainers.WithLabels(p.labels))
+		opts := []testcontainers.ContainerCustomizer{testcontainers.WithLabels(p.labels)}
+		if len(p.plant) > 0 { // planted faults (Go agent only): serve's command line with them
+			opts = append(opts, testcontainers.WithCmd(append([]string{"serve", "--addr", ":9000"}, p.plant...)...))
+		}
+		c, err := containers.RunAgent(ctx, p.image, opts...)
 		if c != nil {
 			p.ctrs = append(p.ctrs, c.DockerContainer)
 		}

@@ -61,6 +61,13 @@ func runLifecycle(ctx context.Context, env *Env, set lifecycleSet) (*scenario.Ou
 	var spawnDockers, persistentDockers []pattern
 	for _, rt := range rts {
 		lang := rt.Name
+		// Planted faults (--plant) are knobs of the lab's Go agent only: the other runtimes run clean.
+		var plant []string
+		if lang == "go" {
+			plant = p.Plant.AgentArgs()
+		} else if p.Plant.LeakKiB > 0 || p.Plant.StartupMS > 0 {
+			skip("%s agents run without the planted faults (--plant is the Go agent's knob)", lang)
+		}
 		var argv []string
 		if set.spawnProcess || set.persistentProcess || set.spawnNpx {
 			if rt.Program == "" {
@@ -86,10 +93,10 @@ func runLifecycle(ctx context.Context, env *Env, set lifecycleSet) (*scenario.Ou
 		}
 		if argv != nil {
 			if set.spawnProcess {
-				procPats = append(procPats, &spawnProcess{argv: argv, lang: lang})
+				procPats = append(procPats, &spawnProcess{argv: argv, lang: lang, plant: plant})
 			}
 			if set.persistentProcess {
-				procPats = append(procPats, &persistentProcess{argv: argv, lang: lang, agents: p.Agents})
+				procPats = append(procPats, &persistentProcess{argv: argv, lang: lang, agents: p.Agents, plant: plant})
 			}
 			if set.spawnNpx && lang == "node" {
 				if npx, err := exec.LookPath("npx"); err != nil {
@@ -115,14 +122,14 @@ func runLifecycle(ctx context.Context, env *Env, set lifecycleSet) (*scenario.Ou
 			env.Versions[lang] = v
 		}
 		if set.spawnDocker {
-			spawnDockers = append(spawnDockers, &spawnDocker{cli: env.Docker, image: image, lang: lang, labels: labels, viaTC: true, remoteDaemon: remote})
+			spawnDockers = append(spawnDockers, &spawnDocker{cli: env.Docker, image: image, lang: lang, labels: labels, viaTC: true, remoteDaemon: remote, plant: plant})
 		}
 		// The raw Engine API path answers a Go-lab question (what testcontainers adds): the Go agent's only.
 		if set.spawnDockerRaw && lang == "go" {
-			spawnDockers = append(spawnDockers, &spawnDocker{cli: env.Docker, image: image, lang: lang, labels: labels, remoteDaemon: remote})
+			spawnDockers = append(spawnDockers, &spawnDocker{cli: env.Docker, image: image, lang: lang, labels: labels, remoteDaemon: remote, plant: plant})
 		}
 		if set.persistentDocker {
-			persistentDockers = append(persistentDockers, &persistentDocker{cli: env.Docker, image: image, lang: lang, labels: labels, agents: p.Agents})
+			persistentDockers = append(persistentDockers, &persistentDocker{cli: env.Docker, image: image, lang: lang, labels: labels, agents: p.Agents, plant: plant})
 		}
 	}
 	for _, u := range users {

@@ -124,7 +124,7 @@ func (l *msgLab) startStack(ctx context.Context, b buses.Spec) (*convStack, erro
 	st := &convStack{bus: b, alias: "bus-" + b.Name, agents: map[string]*containers.ConvAgent{}}
 	ctr, err := containers.RunBus(ctx, b.Image,
 		testcontainers.WithLabels(dockerx.Labels(env.RunID, "bus")),
-		containers.WithNetworkAlias(l.nw, st.alias))
+		containers.WithNetworkAlias(l.nw, st.alias), containers.WithBusEnv(b.Env))
 	st.ctr = ctr
 	if err != nil {
 		return st, fmt.Errorf("start %s bus: %w", b.Name, err)
