@@ -56,7 +56,9 @@ func TestIntegrationDaemonPSSWithSecondDaemon(t *testing.T) {
 	a, errA := DaemonPSS(lab)
 	b, errB := DaemonPSS(other)
 	all, errAll := ProcessPSS(lab, DaemonProcesses...)
-	if errA != nil || errB != nil || errAll != nil || a <= 0 || b <= 0 || all < a+b {
+	// Three snapshots at three moments: a PSS moves while pages shared with other processes are mapped or freed
+	// (two daemons share their binaries' pages), so the sum over every daemon process is only about a+b or more.
+	if errA != nil || errB != nil || errAll != nil || a <= 0 || b <= 0 || float64(all) < 0.9*float64(a+b) {
 		t.Fatalf("DaemonPSS lab %d (%v), second %d (%v); every daemon process %d (%v)", a, errA, b, errB, all, errAll)
 	}
 	t.Logf("lab daemon %v: %.1f MiB PSS; second daemon %v: %.1f MiB; all dockerd+containerd here %.1f MiB",
