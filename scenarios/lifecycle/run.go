@@ -49,6 +49,50 @@ func runLifecycle(ctx context.Context, env *Env, set lifecycleSet) (*scenario.Ou
 	if err != nil {
 		return nil, err
 	}
+	procPats, spawnDockers, persistentDockers, err := buildPatterns(ctx, env, set, rts, users)
+	if err != nil {
+		return nil, err
+	}
+	dockerPats := append(spawnDockers, persistentDockers...)
+	pats := append(procPats, dockerPats...)
+	var sampler *scenario.Sampler
+	if len(persistentDockers) > 0 {
+		if sampler, err = scenario.StartSampler(ctx, env.Env, p.CAdvisor); err != nil {
+			return nil, err
+		}
+		for _, pd := range persistentDockers {
+			pd.(*persistentDocker).mem = sampler
+		}
+	}
+	var hold func(context.Context)
+	if sampler != nil {
+		hold = sampler.Hold
+	}
+	cmp, runErr := runPatterns(ctx, env, pats, hold)
+	report := cmp.WriteTable
+	if sampler != nil {
+		res := sampler.Stop(ctx)
+		cmp.ContainerMem = &res
+		report = func(w io.Writer) error {
+			if err := cmp.WriteTable(w); err != nil {
+				return err
+			}
+			return scenario.ReportContainerMemory(w, res)
+		}
+	}
+	out := &scenario.Outcome{
+		Files:     []scenario.File{{Name: "spawn-comparison.json", Value: cmp}},
+		Report:    report,
+		Decisions: decide.Decisions{SpawnPatterns: cmp.Decision},
+	}
+	return out, runErr
+}
+
+// buildPatterns makes the patterns of set for every runtime (its process patterns where the host has the runtime,
+// its container patterns where its image builds) and every --agent-image: process patterns, spawn-docker and
+// persistent-docker ones apart.
+func buildPatterns(ctx context.Context, env *Env, set lifecycleSet, rts []runtimes.Runtime, users []agentImage) (procPats, spawnDockers, persistentDockers []pattern, err error) {
+	p := env.Params
 	docker := set.spawnDocker || set.spawnDockerRaw || set.persistentDocker
 	labels := dockerx.Labels(env.RunID, "agent")
 	// A unix socket is this kernel's (also from inside the lab image, where the socket is mounted): its host's
@@ -57,8 +101,6 @@ func runLifecycle(ctx context.Context, env *Env, set lifecycleSet) (*scenario.Ou
 	env.Versions = map[string]string{}
 	skip := func(format string, args ...any) { fmt.Fprintf(env.Log, "spawn: "+format+"\n", args...) }
 
-	var procPats, dockerPats []pattern
-	var spawnDockers, persistentDockers []pattern
 	for _, rt := range rts {
 		lang := rt.Name
 		// Planted faults (--plant) are knobs of the lab's Go agent only: the other runtimes run clean.
@@ -73,7 +115,7 @@ func runLifecycle(ctx context.Context, env *Env, set lifecycleSet) (*scenario.Ou
 			if rt.Program == "" {
 				bin, err := env.Images.Binary(ctx, "agent")
 				if err != nil {
-					return nil, fmt.Errorf("agent binary: %w", err)
+					return nil, nil, nil, fmt.Errorf("agent binary: %w", err)
 				}
 				argv = []string{bin}
 			} else {
@@ -82,7 +124,7 @@ func runLifecycle(ctx context.Context, env *Env, set lifecycleSet) (*scenario.Ou
 				if errors.Is(err, runtimes.ErrMissing) {
 					skip("%s process patterns left out: %v", lang, err)
 				} else if err != nil {
-					return nil, err
+					return nil, nil, nil, err
 				} else {
 					argv = []string{ip, env.Images.SourcePath(spec.Name, spec.Files[0])}
 				}
@@ -116,7 +158,7 @@ func runLifecycle(ctx context.Context, env *Env, set lifecycleSet) (*scenario.Ou
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		if v := runtimeLabel(ctx, env, image); v != "" && env.Versions[lang] == "" {
 			env.Versions[lang] = v
@@ -132,13 +174,25 @@ func runLifecycle(ctx context.Context, env *Env, set lifecycleSet) (*scenario.Ou
 			persistentDockers = append(persistentDockers, &persistentDocker{cli: env.Docker, image: image, lang: lang, labels: labels, agents: p.Agents, plant: plant})
 		}
 	}
-	for _, u := range users {
-		if !docker {
-			break
+	if docker {
+		sd, pd, err := userPatterns(ctx, env, set, users, labels, remote)
+		if err != nil {
+			return nil, nil, nil, err
 		}
+		spawnDockers, persistentDockers = append(spawnDockers, sd...), append(persistentDockers, pd...)
+	}
+	if len(procPats)+len(spawnDockers)+len(persistentDockers) == 0 {
+		return nil, nil, nil, fmt.Errorf("%w: no agent runtime could run (--runtime %s)", scenario.ErrEnvironment, p.Runtimes)
+	}
+	return procPats, spawnDockers, persistentDockers, nil
+}
+
+// userPatterns are the container patterns of every --agent-image (nothing is pulled: the image must be there).
+func userPatterns(ctx context.Context, env *Env, set lifecycleSet, users []agentImage, labels map[string]string, remote bool) (spawnDockers, persistentDockers []pattern, err error) {
+	for _, u := range users {
 		// Nothing is pulled: a user's image must be on the daemon already (testcontainers would try a registry).
 		if _, err := env.Docker.ImageInspect(ctx, u.image); err != nil {
-			return nil, fmt.Errorf("%w: --agent-image %s=%s: image not found (nothing is pulled: build or load it first)",
+			return nil, nil, fmt.Errorf("%w: --agent-image %s=%s: image not found (nothing is pulled: build or load it first)",
 				scenario.ErrEnvironment, u.name, u.image)
 		}
 		env.Versions[u.name] = u.image
@@ -146,43 +200,8 @@ func runLifecycle(ctx context.Context, env *Env, set lifecycleSet) (*scenario.Ou
 			spawnDockers = append(spawnDockers, &spawnDocker{cli: env.Docker, image: u.image, lang: u.name, labels: labels, viaTC: true, remoteDaemon: remote})
 		}
 		if set.persistentDocker {
-			persistentDockers = append(persistentDockers, &persistentDocker{cli: env.Docker, image: u.image, lang: u.name, labels: labels, agents: p.Agents})
+			persistentDockers = append(persistentDockers, &persistentDocker{cli: env.Docker, image: u.image, lang: u.name, labels: labels, agents: env.Params.Agents})
 		}
 	}
-	if len(procPats)+len(spawnDockers)+len(persistentDockers) == 0 {
-		return nil, fmt.Errorf("%w: no agent runtime could run (--runtime %s)", scenario.ErrEnvironment, p.Runtimes)
-	}
-	dockerPats = append(spawnDockers, persistentDockers...)
-	pats := append(procPats, dockerPats...)
-	var sampler *scenario.Sampler
-	if len(persistentDockers) > 0 {
-		if sampler, err = scenario.StartSampler(ctx, env.Env, p.CAdvisor); err != nil {
-			return nil, err
-		}
-		for _, pd := range persistentDockers {
-			pd.(*persistentDocker).mem = sampler
-		}
-	}
-	var hold func(context.Context)
-	if sampler != nil {
-		hold = sampler.Hold
-	}
-	cmp, runErr := runPatterns(ctx, env, pats, hold)
-	report := cmp.WriteTable
-	if sampler != nil {
-		res := sampler.Stop(ctx)
-		cmp.ContainerMem = &res
-		report = func(w io.Writer) error {
-			if err := cmp.WriteTable(w); err != nil {
-				return err
-			}
-			return scenario.ReportContainerMemory(w, res)
-		}
-	}
-	out := &scenario.Outcome{
-		Files:     []scenario.File{{Name: "spawn-comparison.json", Value: cmp}},
-		Report:    report,
-		Decisions: decide.Decisions{SpawnPatterns: cmp.Decision},
-	}
-	return out, runErr
+	return spawnDockers, persistentDockers, nil
 }
