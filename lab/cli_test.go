@@ -100,7 +100,7 @@ func TestMainSpawnProcessWritesResults(t *testing.T) {
 	}
 	out := t.TempDir()
 	var stdout, errb bytes.Buffer
-	code := Main(context.Background(), []string{"--scenario", "spawn-process", "--iterations", "6", "--rounds", "2",
+	code := Main(context.Background(), []string{"--scenario", "spawn-process", "--runtime", "go", "--iterations", "6", "--rounds", "2",
 		"--out", out}, testIO(&stdout, &errb))
 	if code != ExitOK {
 		t.Fatalf("exit %d; stderr:\n%s", code, errb.String())
