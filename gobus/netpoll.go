@@ -553,7 +553,9 @@ func closePayload(code uint16, why string) []byte {
 }
 
 // parse handles the complete frames at the start of b (unmasking them in place) and returns the bytes they took.
-// An error ends the connection; any close frame it calls for has been sent.
+// An error ends the connection; any close frame it calls for has been sent. One piece on purpose: it is RFC 6455's
+// frame rules in the order the RFC checks them (header, lengths, mask, control, continuation, close), run per frame
+// on the poller's hot path; FuzzNetpollFrames and TestWireRegressions read it as that one sequence.
 func (c *pollConn) parse(b []byte) (int, error) {
 	s := c.p.np.s
 	off := 0
