@@ -7,12 +7,13 @@ GO ?= go
 lab:
 	$(GO) run ./lab --scenario all --quick
 
-# The test suite CI runs: unit + Docker integration tests (conformance of both buses included), the Rust bus's
-# cargo test and the Rust stream client's (offline, crates vendored by the bus's build.sh).
+# The test suite CI runs: unit + Docker integration tests (conformance of every bus included), the Rust buses'
+# cargo tests and the Rust stream client's (offline, crates vendored by rust-message-bus/build.sh).
 test: vet
 	$(GO) test -race -count=1 -timeout 40m ./...
 	cd cmd/cadvisor && $(GO) test -race -count=1 ./...
-	@if command -v cargo >/dev/null; then bash rust-message-bus/build.sh --test && bash rust-stream-client/build.sh --test; \
+	@if command -v cargo >/dev/null; then bash rust-message-bus/build.sh --test && bash rust-bus-epoll/build.sh --test && \
+		bash rust-stream-client/build.sh --test; \
 	else echo "make test: cargo not found on PATH: skipping the Rust bus's cargo test (install cargo to run it)"; fi
 
 test-short:

@@ -90,6 +90,9 @@ type BusInput struct {
 	// GoBus is the Go bus decided on ("go", or "go-netpoll" when it is Go's best design), GoBusNote why.
 	GoBus     string
 	GoBusNote string
+	// RustBus is the Rust bus decided on ("rust", or "rust-epoll" when it is Rust's best design), RustBusNote why.
+	RustBus     string
+	RustBusNote string
 	// Saturation (closed model), per repeat: deliveries/s, and deliveries per bus CPU-second.
 	Throughput   Paired
 	PerCPUSecond Paired
@@ -113,11 +116,13 @@ type BusInput struct {
 
 // BusDecision is Test 2 with its inputs.
 type BusDecision struct {
-	Question   string `json:"question"`
-	GoBus      string `json:"go_bus"`
-	GoBusNote  string `json:"go_bus_note,omitempty"`
-	Agents     int    `json:"agents"`
-	AgentsNote string `json:"agents_note,omitempty"`
+	Question    string `json:"question"`
+	GoBus       string `json:"go_bus"`
+	GoBusNote   string `json:"go_bus_note,omitempty"`
+	RustBus     string `json:"rust_bus"`
+	RustBusNote string `json:"rust_bus_note,omitempty"`
+	Agents      int    `json:"agents"`
+	AgentsNote  string `json:"agents_note,omitempty"`
 	// AnsweredAt says at which agent count Test 2 was answered ("answered at 1000 agents"); the recommendation
 	// ends with it.
 	AnsweredAt  string       `json:"answered_at"`
@@ -156,6 +161,8 @@ func Bus(in BusInput) BusDecision {
 		Question:     "Go bus handles 1000 agents with P95 < 50 ms? If not, does Rust provide a 2–5× improvement? Rust memory < 50 % of Go's?",
 		GoBus:        in.GoBus,
 		GoBusNote:    in.GoBusNote,
+		RustBus:      in.RustBus,
+		RustBusNote:  in.RustBusNote,
 		Agents:       in.Agents,
 		AgentsNote:   in.AgentsNote,
 		OfferedPerS:  in.OfferedPerS,
@@ -165,6 +172,9 @@ func Bus(in BusInput) BusDecision {
 
 	if d.GoBus == "" {
 		d.GoBus = "go"
+	}
+	if d.RustBus == "" {
+		d.RustBus = "rust"
 	}
 	d.AnsweredAt = AnsweredAt(in.Agents)
 
@@ -229,7 +239,8 @@ func Bus(in BusInput) BusDecision {
 			}
 		}
 	}
-	d.ImprovementBasis = basis
+	// Name the two designs compared (each language's best when several were measured).
+	d.ImprovementBasis = basis + fmt.Sprintf("; Rust = %s, Go = %s", d.RustBus, d.GoBus)
 	d.Improvement = threshold("Rust provides a 2–5× improvement?", pair.ratios(false), RustImprovementMin, YesAbove, "×", "%.2f",
 		map[Answer]string{Yes: "Build Rust message bus", No: "Optimize Go first"})
 	if !in.HaveRust {

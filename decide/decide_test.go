@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agentlab/agentlab/internal/stats"
 )
@@ -204,6 +205,38 @@ func TestBusVsNATS(t *testing.T) {
 	}
 	if d := Bus(BusInput{Agents: 100}); d.VsNATS != nil {
 		t.Errorf("no NATS measured, yet %+v", d.VsNATS)
+	}
+}
+
+// Test 3's memory answer from real stability analyses: a long flat window is safe, a short one is "not shown",
+// a leak is "not stable" with its fitted growth.
+func TestSpawnMemoryWindow(t *testing.T) {
+	series := func(n int, step time.Duration, perMin, noise float64) []stats.MemPoint {
+		t0 := time.Unix(0, 0)
+		pts := make([]stats.MemPoint, n)
+		for i := range pts {
+			el := time.Duration(i) * step
+			pts[i] = stats.MemPoint{T: t0.Add(el), Bytes: 64<<20 + perMin*el.Minutes() + noise*float64(i%5-2)}
+		}
+		return pts
+	}
+	for _, tc := range []struct {
+		name string
+		pts  []stats.MemPoint
+		want Answer
+		says string
+	}{
+		{"10 min flat", series(600, time.Second, 0, 100<<10), Yes, "YES → Safe to use persistent agents"},
+		{"6 s flat", series(21, 300*time.Millisecond, 0, 100<<10), Inconclusive, "NOT SHOWN (window too short): persistent-docker: no growth above"},
+		{"6 s, 256 KiB per task at 20 tasks/s", series(21, 300*time.Millisecond, 256<<10*20*60, 100<<10), No, "not stable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := stats.Analyze(tc.pts)
+			d := Spawn(SpawnInput{Memory: []MemoryVerdict{{"persistent-docker", &tr}}})
+			if d.MemoryStable != tc.want || !strings.Contains(d.MemoryAnswer, tc.says) {
+				t.Errorf("%s: %q; want %s containing %q (%+v)", d.MemoryStable, d.MemoryAnswer, tc.want, tc.says, tr)
+			}
+		})
 	}
 }
 

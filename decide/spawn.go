@@ -21,6 +21,11 @@ const (
 	// PersistentSavesPct: "Persistent saves >50% time vs spawn-kill?" — 100·(1 − persistent/spawn) of the mean
 	// time per task, per interleaved round.
 	PersistentSavesPct = 50.0
+	// MaxMemoryGrowthKiBPerMin: "Persistent memory stable over time?" — a growth above 256 KiB/min (360 MiB a
+	// day) is a leak (the 95 % interval of the fitted growth wholly above it → NO). YES needs the interval wholly
+	// below it AND the window's detection limit at most this: a window that could not have seen such a leak
+	// answers "not shown (window too short)", never "safe" (internal/stats' rule; results/README.md).
+	MaxMemoryGrowthKiBPerMin = stats.GrowthThresholdBytesPerMin / 1024
 )
 
 // RuntimeSavings is one runtime's spawn-kill vs persistent comparison: the saving of every interleaved round
@@ -137,30 +142,54 @@ func Spawn(in SpawnInput) SpawnDecision {
 	}
 
 	var mem []Answer
-	var growing, short []string
+	var growing, short, notShown, undecided []string
 	for _, m := range in.Memory {
+		tr := m.Trend
 		switch {
-		case m.Trend == nil || m.Trend.Verdict == stats.Insufficient:
+		case tr == nil || tr.Verdict == stats.Insufficient:
 			mem = append(mem, Inconclusive)
 			short = append(short, m.Pattern)
-		case m.Trend.Verdict == stats.Stable:
+		case tr.Verdict == stats.Stable:
 			mem = append(mem, Yes)
-		default:
+		case tr.Verdict == stats.Growing:
 			mem = append(mem, No)
-			growing = append(growing, m.Pattern)
+			growing = append(growing, fmt.Sprintf("%s: %+.0f KiB/min, 95 %% CI %.0f–%.0f, over %.0f s", m.Pattern,
+				tr.SlopeBytesMin/1024, tr.SlopeCI95[0]/1024, tr.SlopeCI95[1]/1024, tr.WindowSeconds))
+		case tr.Verdict == stats.NotShown:
+			mem = append(mem, Inconclusive)
+			notShown = append(notShown, m.Pattern+": "+NoGrowthAbove(tr))
+		default:
+			mem = append(mem, Inconclusive)
+			undecided = append(undecided, fmt.Sprintf("%s: %+.0f KiB/min, 95 %% CI %.0f–%.0f straddles %d", m.Pattern,
+				tr.SlopeBytesMin/1024, tr.SlopeCI95[0]/1024, tr.SlopeCI95[1]/1024, MaxMemoryGrowthKiBPerMin))
 		}
 	}
 	d.MemoryStable = all(mem...)
-	switch d.MemoryStable {
-	case Yes:
-		d.MemoryAnswer = "YES → Safe to use persistent agents"
-	case No:
-		d.MemoryAnswer = "NO → Memory leak detected, fix before migrating (" + strings.Join(growing, ", ") + ")"
-	case Inconclusive:
+	switch {
+	case d.MemoryStable == Yes:
+		d.MemoryAnswer = fmt.Sprintf("YES → Safe to use persistent agents (no growth above %d KiB/min, and every window could have seen it)",
+			MaxMemoryGrowthKiBPerMin)
+	case d.MemoryStable == No:
+		d.MemoryAnswer = "NO → not stable: Memory leak detected, fix before migrating (" + strings.Join(growing, "; ") + ")"
+	case len(short) > 0:
 		d.MemoryAnswer = "INCONCLUSIVE: too few memory samples after warm-up (" + strings.Join(short, ", ") + "; raise --iterations)"
+	case len(notShown) > 0:
+		d.MemoryAnswer = fmt.Sprintf("NOT SHOWN (window too short): %s; safe needs a detection limit ≤ %d KiB/min (a longer window: --soak 10m)",
+			strings.Join(notShown, "; "), MaxMemoryGrowthKiBPerMin)
+	case d.MemoryStable == Inconclusive:
+		d.MemoryAnswer = "INCONCLUSIVE: " + strings.Join(undecided, "; ")
 	default:
 		d.MemoryAnswer = "not evaluated: no persistent pattern measured"
 	}
 	d.ShiftJustified = all(d.PersistentSaves50, d.MemoryStable)
 	return d
+}
+
+// NoGrowthAbove is what a window that did not see a leak can say: "no growth above L KiB/min within N s".
+func NoGrowthAbove(tr *stats.Trend) string {
+	if tr.DetectionLimitMin < 0 {
+		return fmt.Sprintf("no detection limit (too few independent samples in %.1f s)", tr.WindowSeconds)
+	}
+	return fmt.Sprintf("no growth above %.0f KiB/min within %.1f s (fitted %+.0f KiB/min)", tr.DetectionLimitMin/1024,
+		tr.WindowSeconds, tr.SlopeBytesMin/1024)
 }

@@ -50,7 +50,13 @@ const (
 // push hands one reference of f to c's queue and counts the outcome. It reports whether f was queued.
 func (s *Server) push(c *conn, f *frame, t outType) bool {
 	n := len(f.b) // once queued, f may be written and recycled at any moment
-	if !s.pushUncounted(c, f) {
+	ok := false
+	if t == outMsg {
+		ok = s.pushMsg(c, f)
+	} else {
+		ok = s.pushUncounted(c, f)
+	}
+	if !ok {
 		return false
 	}
 	s.m.messagesOut[t].Inc()

@@ -46,14 +46,18 @@ type metrics struct {
 	connections prometheus.Gauge
 	accepted    prometheus.Counter
 	rejectedMax prometheus.Counter
-	registered  prometheus.Gauge
-	messagesIn  [numMsgTypes]prometheus.Counter
-	messagesOut [numOutTypes]prometheus.Counter
-	deliveries  [numModes]prometheus.Counter
-	bytesIn     prometheus.Counter
-	bytesOut    prometheus.Counter
-	droppedSlow prometheus.Counter
-	errors      [numErrCodes]prometheus.Counter
+	// rejectedHead counts connections that ended before a valid request head (headwatch.go).
+	rejectedHead prometheus.Counter
+	registered   prometheus.Gauge
+	messagesIn   [numMsgTypes]prometheus.Counter
+	messagesOut  [numOutTypes]prometheus.Counter
+	deliveries   [numModes]prometheus.Counter
+	bytesIn      prometheus.Counter
+	bytesOut     prometheus.Counter
+	droppedSlow  prometheus.Counter
+	// droppedPlanted counts msg deliveries dropped by Options.PlantDropEvery (a planted fault; 0 otherwise).
+	droppedPlanted prometheus.Counter
+	errors         [numErrCodes]prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -81,8 +85,10 @@ func newMetrics() *metrics {
 
 	m.connections = gauge("bus_connections", "Open WebSocket connections.")
 	m.accepted = counter("bus_connections_accepted_total", "WebSocket connections accepted.")
-	m.rejectedMax = counterVec("bus_rejected_connections_total", "WebSocket upgrades refused.", "reason").
-		WithLabelValues("max_connections")
+	rejected := counterVec("bus_rejected_connections_total", "Connections refused: upgrades over max_connections, "+
+		"connections closed before a valid request head.", "reason")
+	m.rejectedMax = rejected.WithLabelValues("max_connections")
+	m.rejectedHead = rejected.WithLabelValues("no_request_head")
 	m.registered = gauge("bus_registered_agents", "Connections holding a registered agent id.")
 	in := counterVec("bus_messages_in_total", "Client frames received, by type.", "type")
 	for t := range m.messagesIn {
@@ -98,7 +104,9 @@ func newMetrics() *metrics {
 	}
 	m.bytesIn = counter("bus_bytes_in_total", "Payload bytes of text frames received.")
 	m.bytesOut = counter("bus_bytes_out_total", "Payload bytes of text frames queued for writing.")
-	m.droppedSlow = counterVec("bus_dropped_total", "Frames dropped.", "reason").WithLabelValues("slow_consumer")
+	dropped := counterVec("bus_dropped_total", "Frames dropped.", "reason")
+	m.droppedSlow = dropped.WithLabelValues("slow_consumer")
+	m.droppedPlanted = dropped.WithLabelValues("planted")
 	errs := counterVec("bus_errors_total", "Errors, by code.", "code")
 	for c := range m.errors {
 		m.errors[c] = errs.WithLabelValues(errCodeNames[c])

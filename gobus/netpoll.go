@@ -142,6 +142,7 @@ type poller struct {
 	buf   []byte
 	again []*pollConn // connections with input left after netpollReads reads
 	spare []*pollConn // again's other backing array
+	pongs []byte      // pongs of the connection being parsed, written together (netpoll_pong.go)
 }
 
 func newPoller(np *netpoll) (*poller, error) {
@@ -452,6 +453,9 @@ func (p *poller) readable(c *pollConn, hup bool) {
 			b = p.buf[:n]
 		}
 		used, err := c.parse(b)
+		if ferr := c.flushPongs(); err == nil {
+			err = ferr
+		}
 		if err != nil {
 			p.teardown(c, err)
 			return
@@ -537,6 +541,7 @@ func (e *closeError) Error() string { return fmt.Sprintf("gobus: close %d: %s", 
 
 // protocolError sends close 1002 and returns the error that ends the connection (as gorilla does).
 func (c *pollConn) protocolError(why string) error {
+	c.flushPongs()
 	c.sendControl(byte(ws.OpClose), closePayload(1002, why))
 	return &closeError{1002, why}
 }
@@ -586,7 +591,9 @@ func (c *pollConn) parse(b []byte) (int, error) {
 			return off, c.protocolError("incorrect mask flag")
 		case op.IsReserved():
 			return off, c.protocolError("unknown opcode " + fmt.Sprint(op))
-		case op.IsControl() && (!fin || n > ws.MaxControlFramePayloadSize):
+		case op.IsControl() && (!fin || h[1]&0x7f > ws.MaxControlFramePayloadSize):
+			// The 7-bit field, not the decoded length: a control frame's length in the 16- or 64-bit form is
+			// over 125 or not minimally encoded (§5.2), and gorilla refuses both (FuzzGorillaFrames found it).
 			return off, c.protocolError("control frame length > 125 or not final")
 		case op == ws.OpContinuation && c.fragOp == ws.OpContinuation:
 			return off, c.protocolError("continuation after final message frame")
@@ -594,12 +601,14 @@ func (c *pollConn) parse(b []byte) (int, error) {
 			return off, c.protocolError("message start before final message frame")
 		}
 		if op.IsData() {
-			total := n
+			// Compared without adding, so a 64-bit length cannot wrap the total around (fragLen ≤ the limit).
+			limit := uint64(s.opts.MaxMessageBytes)
 			if op == ws.OpContinuation {
-				total += uint64(c.fragLen)
+				limit -= uint64(c.fragLen)
 			}
-			if total > uint64(s.opts.MaxMessageBytes) {
+			if n > limit {
 				// As gorilla's read limit: close 1009 as soon as the header says so, nothing of the message handled.
+				c.flushPongs()
 				c.sendControl(byte(ws.OpClose), closePayload(1009, ""))
 				s.m.errors[codeTooLarge].Inc()
 				return off, &closeError{1009, "message too large"}
@@ -645,7 +654,7 @@ func (c *pollConn) parse(b []byte) (int, error) {
 			}
 			c.fragOp, c.fragLen = ws.OpContinuation, 0
 		case ws.OpPing:
-			if err := c.sendControl(byte(ws.OpPong), payload); err != nil && !errors.Is(err, errCloseSent) {
+			if err := c.queuePong(payload); err != nil {
 				return off, err
 			}
 		case ws.OpPong:
@@ -675,6 +684,7 @@ func (c *pollConn) onClose(payload []byte) error {
 	if code != 1005 {
 		reply = []byte{byte(code >> 8), byte(code)}
 	}
+	c.flushPongs()
 	c.sendControl(byte(ws.OpClose), reply)
 	return errPeerGone
 }

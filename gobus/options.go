@@ -44,12 +44,18 @@ type Options struct {
 	// Transport is TransportGorilla (default) or TransportNetpoll; both speak the same protocol through the same
 	// routing, queues, limits and metrics.
 	Transport string
+	// PlantDelay and PlantDropEvery are planted faults, test knobs for the lab's calibration (never tuning; off
+	// when zero): every msg delivery waits PlantDelay before it is queued (order kept), and every PlantDropEvery-th
+	// msg delivery is dropped, counted as bus_dropped_total{reason="planted"}.
+	PlantDelay     time.Duration
+	PlantDropEvery int
 	// Logger receives connection-level errors; nil discards them.
 	Logger *slog.Logger
 }
 
 func (o Options) withDefaults() (Options, error) {
-	if o.MaxMessageBytes < 0 || o.QueueLen < 0 || o.MaxConnections < 0 || o.ReadBufferSize < 0 || o.CloseGrace < 0 {
+	if o.MaxMessageBytes < 0 || o.QueueLen < 0 || o.MaxConnections < 0 || o.ReadBufferSize < 0 || o.CloseGrace < 0 ||
+		o.PlantDelay < 0 || o.PlantDropEvery < 0 {
 		return o, fmt.Errorf("%w: negative limit in %+v", ErrInvalidOptions, o)
 	}
 	switch o.Transport {

@@ -260,7 +260,7 @@ func (s *Server) handleBroadcast(c *conn, env *envelope) {
 			continue
 		}
 		f.refs.Add(1)
-		if s.pushUncounted(r, f) {
+		if s.pushMsg(r, f) {
 			queued++
 		}
 	}

@@ -34,6 +34,7 @@ type Server struct {
 	readBufs  *readBufPool
 	writeBufs *bufPool
 	hub       hub
+	plant     *plant // planted faults; nil when off
 	handler   http.Handler
 	metricsH  http.Handler
 
@@ -49,6 +50,9 @@ type Server struct {
 
 	// np is the netpoll transport's pollers (nil until its first connection), under mu.
 	np *netpoll
+
+	// noHead holds the accepted TCP connections that have not sent a valid request head yet (headwatch.go).
+	noHead sync.Map
 
 	// wg counts gorilla's connection goroutines (readers and writers) and the netpoll transport's connections.
 	wg sync.WaitGroup
@@ -70,7 +74,9 @@ func New(opts Options) (*Server, error) {
 		hub:       newHub(),
 		conns:     map[*conn]struct{}{},
 		shutDone:  make(chan struct{}),
+		plant:     newPlant(opts.PlantDelay, opts.PlantDropEvery),
 	}
+	s.plant.start(s)
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   opts.ReadBufferSize,
@@ -90,6 +96,7 @@ func (s *Server) Options() Options { return s.opts }
 func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	s.headArrived(r)
 	switch r.URL.Path {
 	case "/ws":
 		s.serveWS(w, r)
@@ -115,7 +122,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.serveNetpoll(w, r)
 		return
 	}
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	ws, err := s.upgrader.Upgrade(guardedWriter{w}, r, nil)
 	if err != nil {
 		// Upgrade has answered the request already.
 		s.open.Add(-1)
@@ -185,6 +192,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ConnContext:       s.headWatchContext,
+		ConnState:         s.headWatchState,
 	}
 	s.mu.Lock()
 	if s.closing {
@@ -239,6 +248,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	defer close(s.shutDone)
+	defer s.plant.shutdown() // before shutDone: the delay line has let go of every frame when Shutdown returns
 	s.opts.Logger.Info("gobus shutting down", "connections", len(conns))
 
 	// Stop accepting; in-flight /health or /metrics requests may finish within ctx.

@@ -177,6 +177,8 @@ func commands() []command {
 		{"clean", "clean                         remove every container and network of every lab run on this daemon", cleanCmd},
 		{"compare", "compare RESULTS_A RESULTS_B   benchstat-style comparison of two results folders", compareCmd},
 		{"report", "report RESULTS_DIR            render report.md, report.html, bench.txt and runs.csv again", reportCmd},
+		{"conformance", "conformance --image IMAGE [--port 8080] [--args \"A B\"] [--only PREFIX,...]   check a bus image against docs/protocol.md", conformanceCmd},
+		{"cluster", "cluster up|down|status [--nodes 3]  a multi-node Docker Swarm on this host (root), for distributed bus-load", clusterCmd},
 	}
 }
 

@@ -52,6 +52,8 @@ func buildImages(ctx context.Context, io IO, newBuilder func(client.APIClient, s
 		switch {
 		case errors.Is(err, images.ErrNoCargo):
 			fmt.Fprintf(io.Stderr, "lab: skipping %s: %v (install Rust, or pass --skip-rust)\n", n, err)
+		case errors.Is(err, images.ErrNoRuntime):
+			fmt.Fprintf(io.Stderr, "lab: skipping %s: %v (apt-get install nodejs node-ws python3)\n", n, err)
 		case err != nil:
 			fmt.Fprintf(io.Stderr, "lab: %v\n", err)
 			code = ExitFailed

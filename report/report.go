@@ -124,6 +124,9 @@ func build(r *scenarios.Folder) (*doc, error) {
 			if b.GoBusNote != "" {
 				dt.Rows = append(dt.Rows, []string{"2 bus", "the Go bus decided on", b.GoBus, "", "", b.GoBusNote})
 			}
+			if b.RustBusNote != "" {
+				dt.Rows = append(dt.Rows, []string{"2 bus", "the Rust bus decided on", b.RustBus, "", "", b.RustBusNote})
+			}
 			for _, c := range b.HandlesP95 {
 				dt.Rows = append(dt.Rows, check("2 bus", c))
 			}

@@ -372,8 +372,8 @@ func TestSummary(t *testing.T) {
 	}
 }
 
-// The decision table names the Go bus Test 2 was decided on (when two Go designs ran) and a bus-vs-NATS row per
-// bus we build.
+// The decision table names the Go and Rust buses Test 2 was decided on (when two designs of a language ran) and a
+// bus-vs-NATS row per bus we build.
 func TestDecisionTableGoBusAndNATS(t *testing.T) {
 	r, err := scenarios.ReadFolder("testdata/run")
 	if err != nil {
@@ -384,6 +384,7 @@ func TestDecisionTableGoBusAndNATS(t *testing.T) {
 		t.Fatal("the fixture has no message-bus decision")
 	}
 	b.GoBus, b.GoBusNote = "go-netpoll", "Go = go-netpoll, Go's best design here: … go 1 vs go-netpoll 2"
+	b.RustBus, b.RustBusNote = "rust-epoll", "Rust = rust-epoll, Rust's best design here: … rust 1 vs rust-epoll 2"
 	b.VsNATS = []decide.Check{{Question: "rust bus delivers more per CPU-second than NATS?", Answer: decide.Inconclusive}}
 	d, err := build(r)
 	if err != nil {
@@ -392,6 +393,7 @@ func TestDecisionTableGoBusAndNATS(t *testing.T) {
 	var got bytes.Buffer
 	d.markdown(&got)
 	for _, want := range []string{"| 2 bus | the Go bus decided on | go-netpoll |", "Go's best design here",
+		"| 2 bus | the Rust bus decided on | rust-epoll |", "Rust's best design here",
 		"| 2 bus vs NATS | rust bus delivers more per CPU-second than NATS? | inconclusive |"} {
 		if !strings.Contains(got.String(), want) {
 			t.Errorf("report.md lacks %q", want)

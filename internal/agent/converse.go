@@ -140,6 +140,7 @@ type ConverseConfig struct {
 	Ping, Dead time.Duration // link liveness (see LinkConfig)
 	Out        io.Writer     // reports
 	Now        func() time.Time
+	Leak       *Leak // a planted leak per turn (calibration only); nil: none
 }
 
 type pending struct {
@@ -370,6 +371,7 @@ func (c *converser) work(prevHash string, n int) string {
 	if b, err := hex.DecodeString(prevHash); err == nil && len(b) >= 8 {
 		seed = binary.LittleEndian.Uint64(b)
 	}
+	c.cfg.Leak.Task()
 	return Do(Task{ID: uint64(n), KiB: c.kib, Seed: seed}).SHA256
 }
 

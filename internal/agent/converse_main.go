@@ -26,7 +26,7 @@ func converseFlags(fs *flag.FlagSet) *converseOpts {
 	return o
 }
 
-func (o *converseOpts) run(ctx context.Context, kib int, stdout, stderr io.Writer) int {
+func (o *converseOpts) run(ctx context.Context, kib int, leak *Leak, stdout, stderr io.Writer) int {
 	if o.id == "" {
 		fmt.Fprintf(stderr, "agent: converse needs --id\n%s\n", usage)
 		return 2
@@ -35,7 +35,7 @@ func (o *converseOpts) run(ctx context.Context, kib int, stdout, stderr io.Write
 	defer cancel()
 	url := o.bus
 	err := Converse(ctx, ConverseConfig{URL: func(context.Context) (string, error) { return url, nil }, ID: o.id,
-		Lab: o.lab, KiB: kib, Retransmit: o.retransmit, Ping: o.ping, Dead: o.dead, Out: stdout})
+		Lab: o.lab, KiB: kib, Leak: leak, Retransmit: o.retransmit, Ping: o.ping, Dead: o.dead, Out: stdout})
 	if err != nil {
 		fmt.Fprintf(stderr, "agent: %v\n", err)
 		return 1

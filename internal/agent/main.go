@@ -8,11 +8,13 @@ import (
 	"io"
 	"net"
 	"os"
+	"time"
 
 	"github.com/agentlab/agentlab/internal/procmem"
 )
 
 const usage = `usage: agent once [--task JSON] [--kib N]   (task from --task or stdin)
+       (every mode: [--plant-leak-kib N] [--plant-startup-ms N], planted faults for calibration, not tuning)
        agent serve [--addr HOST:PORT] [--kib N]
        agent converse --bus ws://bus:8080/ws --id ID [--lab ID] [--kib N] [--retransmit D] [--ping D] [--dead D] [--max-run D]`
 
@@ -28,9 +30,22 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	task := fs.String("task", "", "the task as JSON (once); default: read stdin")
 	addr := fs.String("addr", ":9000", "listen address (serve)")
 	conv := converseFlags(fs)
+	plant := plantFlags(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		fmt.Fprintf(stderr, "agent: %v\n%s\n", err, usage)
 		return 2
+	}
+	if err := plant.resolve(fs, os.Getenv); err != nil {
+		fmt.Fprintf(stderr, "agent: %v\n", err)
+		return 2
+	}
+	if plant.startup > 0 {
+		// A planted slow start: the agent is not ready (no task done, no port open) before it has passed.
+		select {
+		case <-time.After(plant.startup):
+		case <-ctx.Done():
+			return 1
+		}
 	}
 	if *kib < 0 || *kib > MaxKiB {
 		fmt.Fprintf(stderr, "agent: --kib %d out of range 0..%d\n", *kib, MaxKiB)
@@ -53,6 +68,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 			return 2
 		}
 		r := Do(t)
+		plant.leak.Task()
 		selfMemory(&r)
 		if err := json.NewEncoder(stdout).Encode(r); err != nil {
 			return 1
@@ -66,13 +82,13 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		}
 		// The first line tells a parent process which port it got (for --addr 127.0.0.1:0).
 		fmt.Fprintf(stdout, "listening %s\n", ln.Addr())
-		if err := Serve(ctx, ln, *kib); err != nil {
+		if err := ServeWith(ctx, ln, *kib, plant.leak); err != nil {
 			fmt.Fprintf(stderr, "agent: %v\n", err)
 			return 1
 		}
 		return 0
 	case "converse":
-		return conv.run(ctx, *kib, stdout, stderr)
+		return conv.run(ctx, *kib, plant.leak, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "agent: unknown mode %q\n%s\n", args[0], usage)
 		return 2

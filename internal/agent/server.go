@@ -14,6 +14,11 @@ import (
 // Serve answers tasks on ln until ctx ends: one JSON task per line in, one JSON result per line out, any number of
 // tasks per connection. defKiB is the size of tasks that name none.
 func Serve(ctx context.Context, ln net.Listener, defKiB int) error {
+	return ServeWith(ctx, ln, defKiB, nil)
+}
+
+// ServeWith is Serve with a planted leak per task (calibration only; nil: none).
+func ServeWith(ctx context.Context, ln net.Listener, defKiB int, leak *Leak) error {
 	var wg sync.WaitGroup
 	conns := map[net.Conn]struct{}{}
 	var mu sync.Mutex
@@ -41,7 +46,7 @@ func Serve(ctx context.Context, ln net.Listener, defKiB int) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			serveConn(c, defKiB)
+			serveConn(c, defKiB, leak)
 			mu.Lock()
 			delete(conns, c)
 			mu.Unlock()
@@ -50,7 +55,7 @@ func Serve(ctx context.Context, ln net.Listener, defKiB int) error {
 	}
 }
 
-func serveConn(c net.Conn, defKiB int) {
+func serveConn(c net.Conn, defKiB int, leak *Leak) {
 	r := bufio.NewReader(c)
 	w := bufio.NewWriter(c)
 	enc := json.NewEncoder(w)
@@ -64,6 +69,7 @@ func serveConn(c net.Conn, defKiB int) {
 			res = Result{ID: t.ID, Error: err.Error()}
 		} else {
 			res = Do(t)
+			leak.Task()
 		}
 		if enc.Encode(res) != nil || w.Flush() != nil {
 			return

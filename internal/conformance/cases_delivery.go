@@ -1,8 +1,6 @@
 package conformance
 
 import (
-	"testing"
-
 	"github.com/agentlab/agentlab/internal/conformance/wsclient"
 )
 
@@ -38,7 +36,7 @@ func payloads() []string {
 	}
 }
 
-func testDirectExact(t *testing.T, e *Env) {
+func testDirectExact(t T, e *Env) {
 	a, b := e.Agent(t, "src"), e.Agent(t, "dst")
 	const ts int64 = 1732556000123456789
 	for i, p := range payloads() {
@@ -53,7 +51,7 @@ func testDirectExact(t *testing.T, e *Env) {
 }
 
 // testPayloadWhitespace: "carried byte-for-byte" read literally keeps insignificant whitespace inside payload.
-func testPayloadWhitespace(t *testing.T, e *Env) {
+func testPayloadWhitespace(t T, e *Env) {
 	a, b := e.Agent(t, "src"), e.Agent(t, "dst")
 	p := "{ \"spaced\" : [ 1 , 2 ] ,\n\t\"x\" : { } }"
 	write(t, a, wsclient.SendFrame(b.ID, wsclient.Msg{Seq: seqPtr(1), Payload: rawJSON(p)}))
@@ -61,13 +59,13 @@ func testPayloadWhitespace(t *testing.T, e *Env) {
 }
 
 // testPayloadNull: payload is "any JSON", and null is a JSON value: present as null, it is delivered as null.
-func testPayloadNull(t *testing.T, e *Env) {
+func testPayloadNull(t T, e *Env) {
 	a, b := e.Agent(t, "src"), e.Agent(t, "dst")
 	write(t, a, wsclient.SendFrame(b.ID, wsclient.Msg{Seq: seqPtr(1), Payload: rawJSON("null")}))
 	checkMsg(t, next(t, b), "direct", a.ID, b.ID, "", u64(1), nil, rawJSON("null"))
 }
 
-func testAbsentFields(t *testing.T, e *Env) {
+func testAbsentFields(t T, e *Env) {
 	a, b := e.Agent(t, "src"), e.Agent(t, "dst")
 	write(t, a, wsclient.SendFrame(b.ID, wsclient.Msg{}))
 	checkMsg(t, next(t, b), "direct", a.ID, b.ID, "", nil, nil, nil)
@@ -81,7 +79,7 @@ func testAbsentFields(t *testing.T, e *Env) {
 
 // testUnknownFields: fields not listed are ignored (no error, the message is routed), whatever the key order and
 // the whitespace around the object's members.
-func testUnknownFields(t *testing.T, e *Env) {
+func testUnknownFields(t T, e *Env) {
 	a, b := e.Agent(t, "src"), e.Agent(t, "dst")
 	write(t, a, []byte(`{"type":"send","to":"`+b.ID+`","seq":1,"extra":{"x":[1,2]},"from":"forged","mode":"x","payload":1}`))
 	checkMsg(t, next(t, b), "direct", a.ID, b.ID, "", u64(1), nil, rawJSON("1"))
@@ -92,13 +90,13 @@ func testUnknownFields(t *testing.T, e *Env) {
 	quiet(t, a)
 }
 
-func testSendSelf(t *testing.T, e *Env) {
+func testSendSelf(t T, e *Env) {
 	a := e.Agent(t, "self")
 	write(t, a, wsclient.SendFrame(a.ID, wsclient.Msg{Seq: seqPtr(1), Payload: rawJSON(`"me"`)}))
 	checkMsg(t, next(t, a), "direct", a.ID, a.ID, "", u64(1), nil, rawJSON(`"me"`))
 }
 
-func testUnknownTarget(t *testing.T, e *Env) {
+func testUnknownTarget(t T, e *Env) {
 	a := e.Agent(t, "lonely")
 	write(t, a, wsclient.SendFrame(e.ID("nobody"), wsclient.Msg{Seq: seqPtr(41)}))
 	expectError(t, a, "unknown_target", withSeq(41))
@@ -106,7 +104,7 @@ func testUnknownTarget(t *testing.T, e *Env) {
 	expectError(t, a, "unknown_target", noSeq())
 }
 
-func testBroadcast(t *testing.T, e *Env) {
+func testBroadcast(t T, e *Env) {
 	a := e.Agent(t, "caster")
 	others := []*Agent{e.Agent(t, "b"), e.Agent(t, "c"), e.Agent(t, "d")}
 	unregistered := e.Dial(t)
@@ -121,7 +119,7 @@ func testBroadcast(t *testing.T, e *Env) {
 
 // testBroadcastAlone: the doc's rule is that a broadcast nobody receives is not an error. On the shared bus other
 // agents may exist; what is checked is the sender's side, which is the same either way.
-func testBroadcastAlone(t *testing.T, e *Env) {
+func testBroadcastAlone(t T, e *Env) {
 	a := e.Agent(t, "alone")
 	write(t, a, wsclient.BroadcastFrame(wsclient.Msg{Seq: seqPtr(1)}))
 	quiet(t, a)

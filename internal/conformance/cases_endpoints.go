@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/agentlab/agentlab/internal/conformance/wsclient"
@@ -27,7 +26,7 @@ type health struct {
 	Connections *int   `json:"connections"`
 }
 
-func getHealth(t *testing.T, bus Bus) health {
+func getHealth(t T, bus Bus) health {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), frameWait)
 	defer cancel()
@@ -66,7 +65,7 @@ func get(ctx context.Context, url string) (status int, ctype string, body []byte
 }
 
 // waitHealth polls /health until it reports n connections (a closed socket is noticed asynchronously).
-func waitHealth(t *testing.T, bus Bus, n int) {
+func waitHealth(t T, bus Bus, n int) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for {
@@ -81,7 +80,7 @@ func waitHealth(t *testing.T, bus Bus, n int) {
 	}
 }
 
-func testHealth(t *testing.T, e *Env) {
+func testHealth(t T, e *Env) {
 	if h := getHealth(t, e.Bus); *h.Connections != 0 {
 		t.Fatalf("fresh bus: /health connections = %d, want 0", *h.Connections)
 	}
@@ -97,7 +96,7 @@ func testHealth(t *testing.T, e *Env) {
 	waitHealth(t, e.Bus, 2)
 }
 
-func testNotFound(t *testing.T, e *Env) {
+func testNotFound(t T, e *Env) {
 	ctx, cancel := context.WithTimeout(t.Context(), frameWait)
 	defer cancel()
 	for _, p := range []string{"/", "/nope", "/healthz", "/health/x", "/metricsx", "/ws/x", "/WS"} {
@@ -112,7 +111,7 @@ func testNotFound(t *testing.T, e *Env) {
 }
 
 // testHandshake offers permessage-deflate and a subprotocol: the bus must accept the upgrade without either.
-func testHandshake(t *testing.T, e *Env) {
+func testHandshake(t T, e *Env) {
 	a := e.DialWith(t, &wsclient.Dialer{EnableCompression: true, Subprotocols: []string{"agentlab.v1"}})
 	if v := a.Response.Header.Get("Sec-WebSocket-Extensions"); v != "" {
 		t.Errorf("bus negotiated extension %q, protocol says no compression extension", v)
@@ -126,7 +125,7 @@ func testHandshake(t *testing.T, e *Env) {
 	}
 }
 
-func testControlPing(t *testing.T, e *Env) {
+func testControlPing(t T, e *Env) {
 	a := e.Agent(t, "cping")
 	ctx, cancel := context.WithTimeout(t.Context(), frameWait)
 	defer cancel()

@@ -3,7 +3,6 @@ package conformance
 import (
 	"fmt"
 	"sync"
-	"testing"
 
 	"github.com/agentlab/agentlab/internal/conformance/wsclient"
 )
@@ -52,7 +51,7 @@ func badFrames(self string) []badFrame {
 	}
 }
 
-func testMalformedRegistered(t *testing.T, e *Env) {
+func testMalformedRegistered(t T, e *Env) {
 	a := e.Agent(t, "garbler")
 	for _, b := range badFrames(a.ID) {
 		write(t, a, []byte(b.raw))
@@ -70,7 +69,7 @@ func testMalformedRegistered(t *testing.T, e *Env) {
 
 // testMalformedRegister checks register's own fields on a fresh connection (on a registered one the document does
 // not say whether malformed or already_registered wins), then that none of them registered it.
-func testMalformedRegister(t *testing.T, e *Env) {
+func testMalformedRegister(t T, e *Env) {
 	a := e.Dial(t)
 	for _, b := range []badFrame{
 		{"register without id", `{"type":"register","seq":21}`, withSeq(21)},
@@ -94,7 +93,7 @@ func testMalformedRegister(t *testing.T, e *Env) {
 
 // testMalformedBinary: a binary frame is answered with malformed and otherwise ignored, even when its bytes would be a
 // valid message (whether its seq counts as readable is not specified, so it is not checked).
-func testMalformedBinary(t *testing.T, e *Env) {
+func testMalformedBinary(t T, e *Env) {
 	a := e.Agent(t, "binary")
 	ctx, cancel := contextFor(t)
 	defer cancel()
@@ -107,7 +106,7 @@ func testMalformedBinary(t *testing.T, e *Env) {
 
 // testMalformedUTF8: a text frame with invalid UTF-8 is malformed; the connection stays open (only the size limit
 // closes it). The message would otherwise be a valid send to the sender itself.
-func testMalformedUTF8(t *testing.T, e *Env) {
+func testMalformedUTF8(t T, e *Env) {
 	a := e.Agent(t, "utf8")
 	write(t, a, []byte(`{"type":"send","to":"`+a.ID+"\",\"seq\":19,\"payload\":\"\xff\xfe\"}"))
 	f := next(t, a)
@@ -120,7 +119,7 @@ func testMalformedUTF8(t *testing.T, e *Env) {
 // testMalformedOthersUndisturbed: while one connection sends every kind of garbage, two others exchange 200
 // messages that all arrive, in order, with no error. Every burst stays below the default queue length (256), and
 // b keeps at most 64 messages in flight, so no frame can be dropped as a slow-consumer drop.
-func testMalformedOthersUndisturbed(t *testing.T, e *Env) {
+func testMalformedOthersUndisturbed(t T, e *Env) {
 	bad, b, c := e.Agent(t, "garbler"), e.Agent(t, "b"), e.Agent(t, "c")
 	const n, window = 200, 64
 	credits := make(chan struct{}, window)

@@ -1,8 +1,6 @@
 package conformance
 
 import (
-	"testing"
-
 	"github.com/agentlab/agentlab/internal/conformance/wsclient"
 )
 
@@ -16,7 +14,7 @@ func groupCases() []Case {
 
 // testRoundRobin: k·n messages from a non-member to a group of n give each member exactly k, taken in
 // registration order (message i+1 goes to the member registered after the one that got message i, cyclically).
-func testRoundRobin(t *testing.T, e *Env) {
+func testRoundRobin(t T, e *Env) {
 	const n, k = 3, 4
 	group := e.ID("coders")
 	members := make([]*Agent, n)
@@ -54,7 +52,7 @@ func testRoundRobin(t *testing.T, e *Env) {
 }
 
 // barrier returns the frames queued for a before its pong.
-func barrier(t *testing.T, a *Agent) []wsclient.Frame {
+func barrier(t T, a *Agent) []wsclient.Frame {
 	t.Helper()
 	ctx, cancel := contextFor(t)
 	defer cancel()
@@ -68,7 +66,7 @@ func barrier(t *testing.T, a *Agent) []wsclient.Frame {
 // testGroupSenderSkipped: a member sending to its own group never receives its message; every other member is
 // reached. (Exact shares are not asserted: the document's cursor rule leaves open whether skipping the sender
 // gives its successor a double turn.)
-func testGroupSenderSkipped(t *testing.T, e *Env) {
+func testGroupSenderSkipped(t T, e *Env) {
 	group := e.ID("team")
 	first := e.Agent(t, "first", group)
 	sender := e.Agent(t, "sender", group)
@@ -95,7 +93,7 @@ func testGroupSenderSkipped(t *testing.T, e *Env) {
 	}
 }
 
-func testUnknownGroup(t *testing.T, e *Env) {
+func testUnknownGroup(t T, e *Env) {
 	group := e.ID("mine")
 	a := e.Agent(t, "grouper", group)
 	write(t, a, wsclient.GroupFrame(e.ID("nogroup"), wsclient.Msg{Seq: seqPtr(43)}))

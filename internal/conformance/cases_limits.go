@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/agentlab/agentlab/internal/conformance/wsclient"
@@ -34,7 +33,7 @@ const dropped = `bus_dropped_total{reason="slow_consumer"}`
 // buffers and the queue are full, deliveries to it are dropped and counted, the sender is not told, and a third
 // agent is served normally. When the slow one reads again it finds the oldest frames (seq 1, 2, … — the newest
 // ones were the ones dropped), in order, and exactly sent − dropped of them.
-func testSlowConsumer(t *testing.T, e *Env) {
+func testSlowConsumer(t T, e *Env) {
 	sender, slow, fast := e.Agent(t, "sender"), e.Agent(t, "slow"), e.Agent(t, "fast")
 	// slow reads nothing from here on. Large frames fill the kernel's socket buffers (and any proxy's) quickly.
 	payload := rawJSON(`"` + strings.Repeat("s", 32*1024) + `"`)
@@ -104,7 +103,7 @@ func testSlowConsumer(t *testing.T, e *Env) {
 
 // testMaxConnections: with --max-connections=5 the 6th upgrade gets HTTP 503 before the handshake, counted; a
 // slot freed by a close can be taken again.
-func testMaxConnections(t *testing.T, e *Env) {
+func testMaxConnections(t T, e *Env) {
 	conns := make([]*Agent, 5)
 	for i := range conns {
 		conns[i] = e.Dial(t)
@@ -137,7 +136,7 @@ func testMaxConnections(t *testing.T, e *Env) {
 	expect503(t, e)
 }
 
-func expect503(t *testing.T, e *Env) {
+func expect503(t T, e *Env) {
 	t.Helper()
 	ctx, cancel := contextFor(t)
 	defer cancel()
@@ -154,7 +153,7 @@ func expect503(t *testing.T, e *Env) {
 
 // testFlagsEnv: BUS_MAX_MESSAGE_BYTES=1000 sets the size limit; --max-connections=3 wins over BUS_MAX_CONNECTIONS=2
 // and --addr=:8080 over BUS_ADDR=:9999.
-func testFlagsEnv(t *testing.T, e *Env) {
+func testFlagsEnv(t T, e *Env) {
 	a := e.Agent(t, "limits")
 	e.Dial(t)
 	e.Dial(t)
@@ -169,7 +168,7 @@ func testFlagsEnv(t *testing.T, e *Env) {
 // testAbruptDisconnects: agents that vanish without a close frame — some idle, some mid-frame, some while deliveries
 // to them are queued — must cost the bus nothing afterwards: the connection and agent gauges fall back, and their
 // ids and group places are free again at once. (In-process, gobus's goleak test also proves no goroutine stays.)
-func testAbruptDisconnects(t *testing.T, e *Env) {
+func testAbruptDisconnects(t T, e *Env) {
 	const n = 30
 	group := e.ID("g")
 	sender := e.Agent(t, "sender")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"sync"
-	"testing"
 
 	"github.com/agentlab/agentlab/internal/conformance/wsclient"
 )
@@ -16,7 +15,7 @@ func metricsCases() []Case {
 	}
 }
 
-func testMetricsStart(t *testing.T, e *Env) {
+func testMetricsStart(t T, e *Env) {
 	m := scrape(t, e.Bus)
 	if !strings.HasPrefix(m.ContentType, "text/plain") || !strings.Contains(m.ContentType, "version=0.0.4") {
 		t.Errorf("/metrics Content-Type %q, want text/plain; version=0.0.4", m.ContentType)
@@ -46,7 +45,7 @@ type meter struct {
 	in, out int
 }
 
-func (m *meter) write(t *testing.T, a *Agent, raw []byte) {
+func (m *meter) write(t T, a *Agent, raw []byte) {
 	t.Helper()
 	write(t, a, raw)
 	m.mu.Lock()
@@ -54,7 +53,7 @@ func (m *meter) write(t *testing.T, a *Agent, raw []byte) {
 	m.mu.Unlock()
 }
 
-func (m *meter) next(t *testing.T, a *Agent) wsclient.Frame {
+func (m *meter) next(t T, a *Agent) wsclient.Frame {
 	t.Helper()
 	f := next(t, a)
 	m.mu.Lock()
@@ -63,7 +62,7 @@ func (m *meter) next(t *testing.T, a *Agent) wsclient.Frame {
 	return f
 }
 
-func (m *meter) expect(t *testing.T, a *Agent, typ, code string) {
+func (m *meter) expect(t T, a *Agent, typ, code string) {
 	t.Helper()
 	if f := m.next(t, a); f.Type != typ || f.Code != code {
 		t.Fatalf("%s: want %s %s, got %s", a, typ, code, f)
@@ -73,7 +72,7 @@ func (m *meter) expect(t *testing.T, a *Agent, typ, code string) {
 // testMetricsMove runs one scripted exchange on a fresh bus and checks every counter it moves, exactly. Every
 // frame answered with malformed counts as "invalid" in bus_messages_in_total (a known type with a bad field too);
 // a message that draws another error counts under its own type.
-func testMetricsMove(t *testing.T, e *Env) {
+func testMetricsMove(t T, e *Env) {
 	var mt meter
 	a, b := e.Dial(t), e.Dial(t)
 	g := e.ID("g")

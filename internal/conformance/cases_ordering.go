@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"testing"
 
 	"github.com/agentlab/agentlab/internal/conformance/wsclient"
 )
@@ -19,7 +18,7 @@ func orderingCases() []Case {
 // testPerPairFIFO: 1,000 messages from A to B, cycling through direct, broadcast and group (B is the group's only
 // member), arrive in the order A sent them. A keeps at most 128 messages in flight (a credit per message B has
 // read) so B's queue (256 by default) can never overflow: a drop would be a slow-consumer drop, not a reorder.
-func testPerPairFIFO(t *testing.T, e *Env) {
+func testPerPairFIFO(t T, e *Env) {
 	const n, window = 1000, 128
 	group := e.ID("fifo")
 	a, b := e.Agent(t, "a"), e.Agent(t, "b", group)
@@ -71,7 +70,7 @@ func testPerPairFIFO(t *testing.T, e *Env) {
 }
 
 // testThousandConnections: 1,000 concurrent connections all register, and one broadcast reaches the 999 others.
-func testThousandConnections(t *testing.T, e *Env) {
+func testThousandConnections(t T, e *Env) {
 	const n, workers = 1000, 32
 	d := &wsclient.Dialer{}
 	agents := make([]*Agent, n)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/agentlab/agentlab/internal/conformance/wsclient"
@@ -22,7 +21,7 @@ func registerCases() []Case {
 	}
 }
 
-func testRegisterReply(t *testing.T, e *Env) {
+func testRegisterReply(t T, e *Env) {
 	a := e.Dial(t)
 	id := e.ID("reply")
 	write(t, a, wsclient.RegisterFrame(id, e.ID("planners"), e.ID("coders")))
@@ -33,7 +32,7 @@ func testRegisterReply(t *testing.T, e *Env) {
 	checkKeys(t, f, "type", "id")
 }
 
-func testAlreadyRegistered(t *testing.T, e *Env) {
+func testAlreadyRegistered(t T, e *Env) {
 	a := e.Agent(t, "twice")
 	write(t, a, wsclient.RegisterFrame(a.ID))
 	expectError(t, a, "already_registered", anySeq())
@@ -44,7 +43,7 @@ func testAlreadyRegistered(t *testing.T, e *Env) {
 	checkMsg(t, next(t, a), "direct", a.ID, a.ID, "", u64(1), nil, nil)
 }
 
-func testDuplicateID(t *testing.T, e *Env) {
+func testDuplicateID(t T, e *Env) {
 	first := e.Agent(t, "dup")
 	late := e.Dial(t)
 	ctx, cancel := context.WithTimeout(t.Context(), frameWait)
@@ -68,7 +67,7 @@ func testDuplicateID(t *testing.T, e *Env) {
 
 // testReleasedOnClose: when a connection closes, its id and group memberships are released. "At once" is observed
 // from another connection, so the new register is retried until a deadline (the close travels asynchronously).
-func testReleasedOnClose(t *testing.T, e *Env) {
+func testReleasedOnClose(t T, e *Env) {
 	group := e.ID("solo")
 	holder := e.Agent(t, "holder", group)
 	other := e.Agent(t, "other")
@@ -130,7 +129,7 @@ func testReleasedOnClose(t *testing.T, e *Env) {
 // testIDLimits: id is a non-empty string of at most 128 bytes, groups non-empty strings of at most 128 bytes. The
 // document does not name the code for a violation; malformed ("a required field ... of the wrong type") is the
 // only one that fits, and the connection must stay unregistered.
-func testIDLimits(t *testing.T, e *Env) {
+func testIDLimits(t T, e *Env) {
 	a := e.Dial(t)
 	long := strings.Repeat("é", 64) + "x" // 129 bytes
 	for _, raw := range []string{
@@ -153,7 +152,7 @@ func testIDLimits(t *testing.T, e *Env) {
 	e.register(t, a, id, group)
 }
 
-func testNotRegistered(t *testing.T, e *Env) {
+func testNotRegistered(t T, e *Env) {
 	peer := e.Agent(t, "peer", e.ID("grp"))
 	a := e.Dial(t)
 	write(t, a, wsclient.SendFrame(peer.ID, wsclient.Msg{Seq: seqPtr(11)}))
@@ -170,7 +169,7 @@ func testNotRegistered(t *testing.T, e *Env) {
 	quiet(t, peer)
 }
 
-func testPingPong(t *testing.T, e *Env) {
+func testPingPong(t T, e *Env) {
 	a := e.Agent(t, "pinger")
 	const ts int64 = 1732556000123456789
 	write(t, a, wsclient.PingFrame(seqPtr(5), wsclient.TS(ts)))

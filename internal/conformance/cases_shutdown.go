@@ -3,7 +3,6 @@ package conformance
 import (
 	"context"
 	"fmt"
-	"testing"
 	"time"
 )
 
@@ -17,7 +16,7 @@ const shutdownLimit = 5 * time.Second
 // testShutdown: on SIGTERM the bus sends every connection close 1001 and exits 0 within 5 s, whether or not
 // clients answer the close. Two registered agents read (and so answer the close); a third connection never reads
 // and never answers.
-func testShutdown(t *testing.T, e *Env) {
+func testShutdown(t T, e *Env) {
 	st, ok := e.Bus.(Stopper)
 	if !ok {
 		t.Skip("this target cannot stop its bus")

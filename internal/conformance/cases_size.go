@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"strings"
-	"testing"
 
 	"github.com/agentlab/agentlab/internal/conformance/wsclient"
 )
@@ -30,7 +29,7 @@ func sendOfSize(to string, seq uint64, n int) ([]byte, []byte) {
 	return []byte(head + payload[1:] + "}"), []byte(payload)
 }
 
-func testAtLimit(t *testing.T, e *Env) {
+func testAtLimit(t T, e *Env) {
 	a := e.Agent(t, "big")
 	raw, payload := sendOfSize(a.ID, 1, DefaultMaxMessageBytes)
 	write(t, a, raw)
@@ -39,7 +38,7 @@ func testAtLimit(t *testing.T, e *Env) {
 
 // testOverLimit: one byte over closes the sender with 1009 and nothing before it; bystanders, including one the
 // oversize message was addressed to, carry on.
-func testOverLimit(t *testing.T, e *Env) {
+func testOverLimit(t T, e *Env) {
 	big, p, q := e.Agent(t, "toobig"), e.Agent(t, "p"), e.Agent(t, "q")
 	raw, _ := sendOfSize(q.ID, 1, DefaultMaxMessageBytes+1)
 	writeOversize(t, big, raw, 1009)
@@ -51,7 +50,7 @@ func testOverLimit(t *testing.T, e *Env) {
 
 // testFragmented: the limit applies after reassembly. A client writing 4 KiB frames sends a message of exactly the
 // limit (accepted) and then one byte more (closed with 1009).
-func testFragmented(t *testing.T, e *Env) {
+func testFragmented(t T, e *Env) {
 	a := e.DialWith(t, &wsclient.Dialer{WriteBufferSize: 4096})
 	e.register(t, a, e.ID("frag"))
 	raw, payload := sendOfSize(a.ID, 1, DefaultMaxMessageBytes)
@@ -64,7 +63,7 @@ func testFragmented(t *testing.T, e *Env) {
 // writeOversize writes raw, which the bus must refuse, and expects the close code. The write runs on its own
 // goroutine and its error is ignored: a bus may close as soon as it has read the frame header, so the rest of
 // the message meets a reset socket.
-func writeOversize(t *testing.T, a *Agent, raw []byte, code int) {
+func writeOversize(t T, a *Agent, raw []byte, code int) {
 	t.Helper()
 	ctx, cancel := contextFor(t)
 	defer cancel()
@@ -77,7 +76,7 @@ func writeOversize(t *testing.T, a *Agent, raw []byte, code int) {
 	<-done
 }
 
-func expectCloseCode(t *testing.T, a *Agent, want int) {
+func expectCloseCode(t T, a *Agent, want int) {
 	t.Helper()
 	ctx, cancel := contextFor(t)
 	defer cancel()

@@ -22,7 +22,7 @@ import (
 )
 
 // TestConformance runs the protocol suite against the Go bus in this process (fast, no Docker, runs under -short)
-// and against the gobus and rustbus images.
+// and against the gobus, rustbus and rustepoll images.
 func TestConformance(t *testing.T) {
 	for _, tr := range []string{gobus.TransportGorilla, gobus.TransportNetpoll} {
 		t.Run("bus=go-inprocess/transport="+tr, func(t *testing.T) {
@@ -36,6 +36,7 @@ func TestConformance(t *testing.T) {
 		conformance.Run(t, containerTarget(t, "gobus", map[string]string{gobusTransportEnv: gobus.TransportNetpoll}))
 	})
 	t.Run("bus=rust", func(t *testing.T) { conformance.Run(t, containerTarget(t, "rustbus", nil)) })
+	t.Run("bus=rust-epoll", func(t *testing.T) { conformance.Run(t, containerTarget(t, "rustepoll", nil)) })
 }
 
 // startInProcess serves a gobus.Server with the given transport on a loopback port. Env is the command's
@@ -100,17 +101,30 @@ func (b *procBus) Stop(ctx context.Context) (conformance.StopResult, error) {
 // containerTarget builds image (once per target) and starts one container per bus, with env (nil for none) under
 // each case's own environment. A missing Rust toolchain skips the target; any other build failure fails it.
 func containerTarget(t *testing.T, image string, env map[string]string) conformance.Target {
+	target, err := containerTargetE(t, image, env)
+	if errors.Is(err, images.ErrNoCargo) {
+		t.Skipf("image %s needs the Rust toolchain: %v (install rustup/cargo to run this target)", image, err)
+	}
+	if errors.Is(err, images.ErrNoRuntime) {
+		t.Skipf("image %s: %v", image, err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return target
+}
+
+// containerTargetE is containerTarget returning the image build's error (images.ErrNoCargo when the Rust toolchain
+// is missing) instead of skipping.
+func containerTargetE(t *testing.T, image string, env map[string]string) (conformance.Target, error) {
 	r := labtest.Docker(t)
 	b := images.NewBuilder(r.Client, r.Root, logWriter{t})
 	t.Cleanup(func() { _ = b.Close() })
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	ref, err := b.Ensure(ctx, image)
-	if errors.Is(err, images.ErrNoCargo) {
-		t.Skipf("image %s needs the Rust toolchain: %v (install rustup/cargo to run this target)", image, err)
-	}
 	if err != nil {
-		t.Fatalf("image %s: %v", image, err)
+		return conformance.Target{}, fmt.Errorf("image %s: %w", image, err)
 	}
 	start := func(t *testing.T, o conformance.Options) conformance.Bus {
 		ctx := t.Context()
@@ -149,7 +163,7 @@ func containerTarget(t *testing.T, image string, env map[string]string) conforma
 	if env[gobusTransportEnv] != "" {
 		name += "-" + env[gobusTransportEnv]
 	}
-	return conformance.Target{Name: name, Start: start}
+	return conformance.Target{Name: name, Start: start}, nil
 }
 
 // gobusTransportEnv is cmd/gobus's transport variable.

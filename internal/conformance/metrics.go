@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/agentlab/agentlab/internal/prom"
@@ -43,7 +42,7 @@ func docMetrics() []docMetric {
 	return []docMetric{
 		{name: "bus_connections", typ: "gauge"},
 		{name: "bus_connections_accepted_total", typ: "counter"},
-		{name: "bus_rejected_connections_total", typ: "counter", label: "reason", values: []string{"max_connections"}},
+		{name: "bus_rejected_connections_total", typ: "counter", label: "reason", values: []string{"max_connections", "no_request_head"}},
 		{name: "bus_registered_agents", typ: "gauge"},
 		{name: "bus_messages_in_total", typ: "counter", label: "type",
 			values: []string{"register", "send", "broadcast", "group", "ping", "invalid"}},
@@ -79,7 +78,7 @@ func docSeries() []string {
 }
 
 // scrape fetches the bus's metrics or fails the case.
-func scrape(t *testing.T, bus Bus) Metrics {
+func scrape(t T, bus Bus) Metrics {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), frameWait)
 	defer cancel()
@@ -92,7 +91,7 @@ func scrape(t *testing.T, bus Bus) Metrics {
 
 // waitMetrics polls /metrics until every series in want has exactly its value. Counters are updated by the bus's
 // goroutines/tasks after the frames that tests wait for may already have arrived, so a single scrape could race.
-func waitMetrics(t *testing.T, bus Bus, want map[string]float64) Metrics {
+func waitMetrics(t T, bus Bus, want map[string]float64) Metrics {
 	t.Helper()
 	start := time.Now()
 	deadline := start.Add(3 * time.Second)

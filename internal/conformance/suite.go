@@ -53,6 +53,23 @@ type Target struct {
 	Start func(t *testing.T, o Options) Bus
 }
 
+// T is what a case uses of its test: *testing.T has it, and so does Check's runner, which runs the same cases
+// against an image outside `go test` (lab conformance).
+type T interface {
+	Helper()
+	Cleanup(func())
+	Context() context.Context
+	Error(args ...any)
+	Errorf(format string, args ...any)
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Failed() bool
+	Log(args ...any)
+	Logf(format string, args ...any)
+	Skip(args ...any)
+	Skipf(format string, args ...any)
+}
+
 // Case is one rule of the protocol. A case with Fresh set gets its own bus started with Options; the others share
 // one bus with default options and must not depend on what other cases left on it (ids and groups are unique per
 // case, counts are deltas or exact only on fresh buses).
@@ -60,7 +77,7 @@ type Case struct {
 	Name    string
 	Fresh   bool
 	Options Options
-	Run     func(t *testing.T, e *Env)
+	Run     func(t T, e *Env)
 }
 
 // Env is what a case gets: its bus and helpers that name agents uniquely and close them when the case ends.
@@ -120,13 +137,13 @@ func (a *Agent) String() string {
 }
 
 // Dial opens a connection that is aborted when the case ends.
-func (e *Env) Dial(t *testing.T) *Agent {
+func (e *Env) Dial(t T) *Agent {
 	t.Helper()
 	return e.DialWith(t, &wsclient.Dialer{})
 }
 
 // DialWith is Dial with a particular dialer.
-func (e *Env) DialWith(t *testing.T, d *wsclient.Dialer) *Agent {
+func (e *Env) DialWith(t T, d *wsclient.Dialer) *Agent {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), frameWait*2)
 	defer cancel()
@@ -139,14 +156,14 @@ func (e *Env) DialWith(t *testing.T, d *wsclient.Dialer) *Agent {
 }
 
 // Agent dials and registers a fresh id built from name, member of groups.
-func (e *Env) Agent(t *testing.T, name string, groups ...string) *Agent {
+func (e *Env) Agent(t T, name string, groups ...string) *Agent {
 	t.Helper()
 	a := e.Dial(t)
 	e.register(t, a, e.ID(name), groups...)
 	return a
 }
 
-func (e *Env) register(t *testing.T, a *Agent, id string, groups ...string) {
+func (e *Env) register(t T, a *Agent, id string, groups ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), frameWait)
 	defer cancel()
@@ -157,7 +174,7 @@ func (e *Env) register(t *testing.T, a *Agent, id string, groups ...string) {
 }
 
 // next returns a's next frame or fails the case.
-func next(t *testing.T, a *Agent) wsclient.Frame {
+func next(t T, a *Agent) wsclient.Frame {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), frameWait)
 	defer cancel()
@@ -168,7 +185,7 @@ func next(t *testing.T, a *Agent) wsclient.Frame {
 	return f
 }
 
-func write(t *testing.T, a *Agent, raw []byte) {
+func write(t T, a *Agent, raw []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), frameWait)
 	defer cancel()
@@ -180,7 +197,7 @@ func write(t *testing.T, a *Agent, raw []byte) {
 // quiet asserts that nothing is queued for a: a ping's pong is the next frame. The bus answers a connection in
 // order through one queue, so anything already queued for a would come first. Call it after the sender's own
 // barrier, so the sender's messages have been routed.
-func quiet(t *testing.T, a *Agent) {
+func quiet(t T, a *Agent) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), frameWait)
 	defer cancel()
@@ -214,14 +231,14 @@ func keysOf(f wsclient.Frame) []string {
 }
 
 // expectError reads a's next frame and checks it is error code with the seq rule and a string message.
-func expectError(t *testing.T, a *Agent, code string, seq seqRule) wsclient.Frame {
+func expectError(t T, a *Agent, code string, seq seqRule) wsclient.Frame {
 	t.Helper()
 	f := next(t, a)
 	checkError(t, a, f, code, seq)
 	return f
 }
 
-func checkError(t *testing.T, a *Agent, f wsclient.Frame, code string, seq seqRule) {
+func checkError(t T, a *Agent, f wsclient.Frame, code string, seq seqRule) {
 	t.Helper()
 	if f.Type != "error" || f.Code != code {
 		t.Fatalf("%s: expected error %s, got %s", a, code, f)
@@ -245,7 +262,7 @@ func checkError(t *testing.T, a *Agent, f wsclient.Frame, code string, seq seqRu
 }
 
 // checkKeys asserts f has exactly the top-level fields want.
-func checkKeys(t *testing.T, f wsclient.Frame, want ...string) {
+func checkKeys(t T, f wsclient.Frame, want ...string) {
 	t.Helper()
 	slices.Sort(want)
 	if got := keysOf(f); strings.Join(got, ",") != strings.Join(want, ",") {
@@ -255,7 +272,7 @@ func checkKeys(t *testing.T, f wsclient.Frame, want ...string) {
 
 // checkMsg checks a delivered msg frame: its mode, from, to and group (empty = must be absent), and that seq, ts
 // and payload are exactly the raw JSON sent (nil = must be absent).
-func checkMsg(t *testing.T, f wsclient.Frame, mode, from, to, group string, seq, ts, payload []byte) {
+func checkMsg(t T, f wsclient.Frame, mode, from, to, group string, seq, ts, payload []byte) {
 	t.Helper()
 	if f.Type != "msg" || f.Mode != mode || f.From != from {
 		t.Fatalf("expected msg mode=%s from=%s, got %s", mode, from, f)
@@ -302,6 +319,6 @@ func clip(b []byte) string {
 }
 
 // contextFor bounds one wait of a case.
-func contextFor(t *testing.T) (context.Context, context.CancelFunc) {
+func contextFor(t T) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(t.Context(), frameWait)
 }

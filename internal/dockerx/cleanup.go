@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/moby/moby/client"
 )
@@ -78,6 +79,19 @@ func RemoveAll(ctx context.Context, cli client.APIClient) (int, error) {
 func remove(ctx context.Context, cli client.APIClient, f client.Filters) (int, error) {
 	var errs []error
 	n := 0
+	// Swarm services of a run on a swarm manager (internal/swarmx): removing one removes its tasks' containers on
+	// every node. A daemon that is no swarm manager answers the list with an error: nothing to do.
+	services := 0
+	if ss, err := cli.ServiceList(ctx, client.ServiceListOptions{Filters: f}); err == nil {
+		for _, s := range ss.Items {
+			if _, err := cli.ServiceRemove(ctx, s.ID, client.ServiceRemoveOptions{}); err != nil && !isNotFound(err) {
+				errs = append(errs, fmt.Errorf("remove service %s: %w", s.Spec.Name, err))
+				continue
+			}
+			n++
+			services++
+		}
+	}
 	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
 		return 0, fmt.Errorf("list containers: %w", err)
@@ -90,18 +104,29 @@ func remove(ctx context.Context, cli client.APIClient, f client.Filters) (int, e
 		}
 		n++
 	}
-	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
-	if err != nil {
-		return n, errors.Join(append(errs, fmt.Errorf("list networks: %w", err))...)
+	// An overlay network is in use until the removed services' tasks have left every node: retry a while.
+	deadline := time.Now()
+	if services > 0 {
+		deadline = deadline.Add(20 * time.Second)
 	}
-	for _, nw := range ns.Items {
-		if _, err := cli.NetworkRemove(ctx, nw.ID, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
-			errs = append(errs, fmt.Errorf("remove network %s: %w", nw.Name, err))
-			continue
+	for {
+		ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+		if err != nil {
+			return n, errors.Join(append(errs, fmt.Errorf("list networks: %w", err))...)
 		}
-		n++
+		var nerrs []error
+		for _, nw := range ns.Items {
+			if _, err := cli.NetworkRemove(ctx, nw.ID, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
+				nerrs = append(nerrs, fmt.Errorf("remove network %s: %w", nw.Name, err))
+				continue
+			}
+			n++
+		}
+		if len(nerrs) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			return n, errors.Join(append(errs, nerrs...)...)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	return n, errors.Join(errs...)
 }
 
 // ReapDead removes what dead runs left behind: runs of a lab that ran in a container (LabelLabContainer) whose

@@ -51,7 +51,7 @@ func (b *Builder) EnsureAdhoc(ctx context.Context, a Adhoc) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("image %s: %w", a.Repo, err)
 	}
-	ref, err := b.buildImage(ctx, a.Repo, filepath.Base(a.Repo), dockerfile, ctxFile{name: "bin", mode: 0o755, data: binary})
+	ref, err := b.buildImage(ctx, a.Repo, map[string]string{"agentlab.image": filepath.Base(a.Repo)}, dockerfile, ctxFile{name: "bin", mode: 0o755, data: binary})
 	if err != nil {
 		return "", fmt.Errorf("image %s: %w", a.Repo, err)
 	}
@@ -62,7 +62,7 @@ func (b *Builder) EnsureAdhoc(ctx context.Context, a Adhoc) (string, error) {
 // Dockerfile that is not under images/). The hash covers the Dockerfile and every file; the binary "bin" counts
 // by its bytes alone, so a one-binary image keeps the tag it always had, and other files (the lab image's
 // bundle) by name, mode and bytes.
-func (b *Builder) buildImage(ctx context.Context, repo, label string, dockerfile []byte, files ...ctxFile) (string, error) {
+func (b *Builder) buildImage(ctx context.Context, repo string, labels map[string]string, dockerfile []byte, files ...ctxFile) (string, error) {
 	h := sha256.New()
 	h.Write(dockerfile)
 	size := 0
@@ -91,7 +91,7 @@ func (b *Builder) buildImage(ctx context.Context, repo, label string, dockerfile
 		Dockerfile:  "Dockerfile",
 		Remove:      true,
 		ForceRemove: true,
-		Labels:      map[string]string{"agentlab.image": label},
+		Labels:      labels,
 	})
 	if err != nil {
 		return "", fmt.Errorf("build: %w", err)

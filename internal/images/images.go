@@ -42,6 +42,11 @@ type Spec struct {
 	// (images/<name>.Dockerfile, prebuilt/<name>), so a Builder inside it (NewPrebuiltBuilder) makes the other
 	// images through the daemon with no toolchain.
 	Bundle bool
+	// Runtime names a host runtime (Runtimes) the image is made of instead of a compiled binary: its context holds
+	// rootfs.tar (the runtime taken from this host, for the Dockerfile to ADD) and Files (paths relative to the
+	// root, each under its base name). A host without the runtime gives ErrNoRuntime.
+	Runtime string
+	Files   []string
 }
 
 // Dockerfile is the path of the spec's Dockerfile, relative to the root.
@@ -55,7 +60,9 @@ var Specs = map[string]Spec{
 	"agent":   {Name: "agent", GoPackage: "./cmd/agent"},
 	"gobus":   {Name: "gobus", GoPackage: "./gobus/cmd/gobus"},
 	"rustbus": {Name: "rustbus", BuildScript: "rust-message-bus/build.sh", NeedsCargo: true},
-	"loadgen": {Name: "loadgen", GoPackage: "./cmd/loadgen"},
+	// Rust's best design (issue 25): one epoll loop, envelope scanner, one write per drained buffer.
+	"rustepoll": {Name: "rustepoll", BuildScript: "rust-bus-epoll/build.sh", NeedsCargo: true},
+	"loadgen":   {Name: "loadgen", GoPackage: "./cmd/loadgen"},
 	// The reference bus: nats-server embedded (cmd/natsbus).
 	"nats": {Name: "nats", GoPackage: "./cmd/natsbus"},
 	// ai-streaming: the mock Messages API and the Go stream client (sdk and lean modes).
@@ -64,6 +71,11 @@ var Specs = map[string]Spec{
 	"streamrust":   {Name: "streamrust", BuildScript: "rust-stream-client/build.sh", NeedsCargo: true},
 	// cAdvisor is a nested module: its dependency tree (grpc, containerd, klog, k8s utils) stays out of the lab's.
 	"cadvisor": {Name: "cadvisor", GoPackage: ".", ModuleDir: "cmd/cadvisor"},
+	// The Node.js and Python agents and the Node.js bus (ws): the host's node or python3 with its libraries,
+	// FROM scratch (issue 24). nodeagent and nodebus ADD the same rootfs.tar, so the daemon keeps that layer once.
+	"nodeagent": {Name: "nodeagent", Runtime: "node", Files: []string{"agents/node/agent.js"}},
+	"nodebus":   {Name: "nodebus", Runtime: "node", Files: []string{"nodebus/node-message-bus.js"}},
+	"pyagent":   {Name: "pyagent", Runtime: "python", Files: []string{"agents/python/agent.py"}},
 	// The lab itself, carrying every image above (a new image needs only its line here and its Dockerfile).
 	"lab": {Name: "lab", GoPackage: "./lab", Bundle: true},
 }
@@ -86,6 +98,7 @@ type Builder struct {
 
 	mu     sync.Mutex
 	done   map[string]string // name → image reference (hash tag)
+	rootfs map[string][]byte // runtime → its root filesystem tar, once per process
 	bins   map[string]string // name@goarch → compiled binary
 	binDir string
 	arch   string // the daemon's GOARCH, once asked
@@ -205,6 +218,10 @@ func RustTarget(goarch string) string {
 }
 
 func (b *Builder) binary(ctx context.Context, spec Spec, goarch string) (string, error) {
+	if spec.Runtime != "" {
+		return "", fmt.Errorf("%s is made of the %s runtime, not a binary: run its source with the host's %s",
+			spec.Name, spec.Runtime, spec.Runtime)
+	}
 	if b.prebuilt {
 		return b.prebuiltBinary(spec, goarch)
 	}
@@ -244,11 +261,20 @@ func (b *Builder) build(ctx context.Context, spec Spec) (string, error) {
 	if spec.Bundle && b.prebuilt {
 		return "", errors.New("a lab image cannot build the lab image: run `make images` where the repository is")
 	}
-	bin, err := b.binary(ctx, spec, b.daemonArch(ctx))
+	dockerfile, err := os.ReadFile(filepath.Join(b.root, spec.Dockerfile()))
 	if err != nil {
 		return "", err
 	}
-	dockerfile, err := os.ReadFile(filepath.Join(b.root, spec.Dockerfile()))
+	labels := map[string]string{"agentlab.image": spec.Name}
+	if spec.Runtime != "" {
+		files, version, err := b.runtimeFiles(ctx, spec)
+		if err != nil {
+			return "", err
+		}
+		labels[RuntimeLabel] = version
+		return b.buildImage(ctx, spec.Repo(), labels, dockerfile, files...)
+	}
+	bin, err := b.binary(ctx, spec, b.daemonArch(ctx))
 	if err != nil {
 		return "", err
 	}
@@ -264,7 +290,7 @@ func (b *Builder) build(ctx context.Context, spec Spec) (string, error) {
 		}
 		files = append(files, more...)
 	}
-	return b.buildImage(ctx, spec.Repo(), spec.Name, dockerfile, files...)
+	return b.buildImage(ctx, spec.Repo(), labels, dockerfile, files...)
 }
 
 // bundle returns the lab image's payload: every other spec's Dockerfile and binary, for the daemon's
@@ -279,6 +305,18 @@ func (b *Builder) bundle(ctx context.Context) ([]ctxFile, error) {
 	for _, n := range Names() {
 		spec := Specs[n]
 		if spec.Bundle {
+			continue
+		}
+		if spec.Runtime != "" {
+			more, err := b.bundleRuntime(ctx, spec, files)
+			if errors.Is(err, ErrNoRuntime) {
+				fmt.Fprintf(b.log, "lab image: leaving out %s: %v\n", n, err)
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("bundle %s: %w", n, err)
+			}
+			files = more
 			continue
 		}
 		bin, err := b.binary(ctx, spec, b.daemonArch(ctx))

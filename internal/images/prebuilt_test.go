@@ -16,9 +16,10 @@ import (
 func TestPrebuiltBundle(t *testing.T) {
 	dir := t.TempDir()
 	for name, body := range map[string]string{
-		"images/agent.Dockerfile":   "FROM scratch\n",
-		"images/rustbus.Dockerfile": "FROM scratch\n",
-		"prebuilt/agent":            "\x7fELF",
+		"images/agent.Dockerfile":     "FROM scratch\n",
+		"images/rustbus.Dockerfile":   "FROM scratch\n",
+		"images/nodeagent.Dockerfile": "FROM scratch\n",
+		"prebuilt/agent":              "\x7fELF",
 	} {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -43,6 +44,10 @@ func TestPrebuiltBundle(t *testing.T) {
 	}
 	if _, err := b.Binary(ctx, "gobus"); err == nil || !strings.Contains(err.Error(), "not in this lab image") {
 		t.Errorf("Binary(gobus) missing: %v", err)
+	}
+	// A runtime image whose rootfs the bundle lacks (built where node was missing) is ErrNoRuntime.
+	if _, err := b.Ensure(ctx, "nodeagent"); !errors.Is(err, images.ErrNoRuntime) {
+		t.Errorf("Ensure(nodeagent) with no prebuilt rootfs: %v, want ErrNoRuntime", err)
 	}
 	if _, err := b.Ensure(ctx, "lab"); err == nil || !strings.Contains(err.Error(), "make images") {
 		t.Errorf("Ensure(lab) from a bundle: %v", err)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"runtime"
 	"strconv"
 	"time"
@@ -89,6 +90,13 @@ type Config struct {
 	// CPUProfile, when set, is where the generator writes a pprof CPU profile of its whole run (not in the
 	// result: a diagnostic of the generator, not a measurement of the bus).
 	CPUProfile string `json:"-"`
+
+	// Coordinator, when set (http://host:port), makes this a generator of a coordinated run (RunCoordinated): its
+	// shard, barrier and start come from there, the other flags are ignored. Node names the machine it runs on.
+	Coordinator string `json:"-"`
+	Node        string `json:"-"`
+	// HeartbeatInterval is a coordinated generator's heartbeat interval, set by the coordinator.
+	HeartbeatInterval time.Duration `json:"heartbeat_interval,omitempty"`
 }
 
 // DefaultConfig is a small open-model targeted run against ws://bus:8080/ws.
@@ -141,6 +149,8 @@ func Parse(args []string, errOut io.Writer) (Config, error) {
 	})
 	fs.DurationVar(&c.StepTimeout, "step-timeout", c.StepTimeout, "longest wait for the go-ahead at an idle step")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a pprof CPU profile of the generator to this file")
+	fs.StringVar(&c.Coordinator, "coordinator", "", "coordinated run: take shard, barrier and start from this coordinator (http://host:port)")
+	fs.StringVar(&c.Node, "node", os.Getenv("AGENTLAB_NODE"), "coordinated run: the node this generator runs on (default $AGENTLAB_NODE)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

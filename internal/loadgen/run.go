@@ -59,6 +59,10 @@ type gen struct {
 	failures   map[string]int
 	firstError string
 	notes      []string
+
+	// gate, when set (a coordinated run), replaces the bus-metrics barrier: it is called with the registered
+	// agents and returns when traffic may start, at an absolute time on this generator's clock.
+	gate func(ctx context.Context, registered int) (time.Time, error)
 }
 
 // liveSet is the registered agents, fixed before traffic starts; readers find senders' window slots through it.
@@ -86,12 +90,16 @@ type agent struct {
 // Run connects cfg.Agents agents, drives the traffic and returns what it measured. Progress lines go to log. An
 // error means no usable measurement (e.g. fewer than two agents connected); the partial Result is still returned.
 func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
+	return run(ctx, cfg, log, nil)
+}
+
+func run(ctx context.Context, cfg Config, log io.Writer, gate func(context.Context, int) (time.Time, error)) (*Result, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
 	u, _ := url.Parse(cfg.URL)
 	g := &gen{
-		cfg: cfg, url: u, log: log,
+		cfg: cfg, url: u, log: log, gate: gate,
 		lat: newSharded(), lag: newSharded(), connect: newSharded(), register: newSharded(),
 		errs: map[string]int64{}, failures: map[string]int{},
 	}
@@ -151,7 +159,17 @@ func (g *gen) run(ctx context.Context) (*Result, error) {
 		g.abandon()
 		return res, ctx.Err()
 	}
-	if cfg.Generators > 1 {
+	switch {
+	case g.gate != nil:
+		start, err := g.gate(ctx, len(ls.list))
+		if err == nil {
+			err = sleepUntil(ctx, start)
+		}
+		if err != nil {
+			g.abandon()
+			return res, err
+		}
+	case cfg.Generators > 1:
 		g.barrier(ctx)
 	}
 	now := time.Now()
@@ -466,6 +484,18 @@ func (g *gen) barrier(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
+	}
+}
+
+// sleepUntil waits for t on this clock (a coordinated start), or ctx.
+func sleepUntil(ctx context.Context, t time.Time) error {
+	tm := time.NewTimer(time.Until(t))
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -850,6 +880,9 @@ func (g *gen) measureCPU(ctx context.Context, start, end time.Time) CPU {
 // Main is the loadgen binary: flags → Run → one JSON line on stdout. Exit status 2 for bad flags, 1 when the run
 // produced no usable measurement (the JSON is printed all the same).
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "coordinate" {
+		return CoordinatorMain(ctx, args[1:], stdout, stderr)
+	}
 	cfg, err := Parse(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -871,7 +904,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer stop()
 		cfg.Gate = gate
 	}
-	res, runErr := Run(ctx, cfg, stderr)
+	var res *Result
+	var runErr error
+	if cfg.Coordinator != "" {
+		res, runErr = RunCoordinated(ctx, cfg.Coordinator, cfg.Node, stderr)
+	} else {
+		res, runErr = Run(ctx, cfg, stderr)
+	}
 	code := 0
 	if runErr != nil {
 		fmt.Fprintln(stderr, "loadgen:", runErr)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/moby/moby/client"
 	"github.com/prometheus/procfs"
@@ -14,11 +15,30 @@ import (
 // ShimOverhead) nor docker-proxy (one or two per published port, read by ProxyOverhead).
 var DaemonProcesses = []string{"dockerd", "containerd"}
 
-// DaemonPSS is the summed PSS of the daemon's processes here (DaemonProcesses), bytes. Read before and after
-// starting N containers, (after − before) / N estimates the daemon's growth per container; the daemon is shared,
-// so anything else it does between the two readings is in that difference. Local only (ErrNotLocal).
+// DaemonPSS is the summed PSS of the daemon's processes here (DaemonProcesses), bytes: the dockerd that listens on
+// the lab's socket and the containerd it runs (DaemonPIDs) — not every dockerd on the host, which may run several
+// (a test cluster's nodes, another session's daemon stopping). Read before and after starting N containers,
+// (after − before) / N estimates the daemon's growth per container; the daemon is shared, so anything else it does
+// between the two readings is in that difference. A process that exits mid-read is left out. Local only
+// (ErrNotLocal).
 func DaemonPSS(loc Locality) (int64, error) {
-	return ProcessPSS(loc, DaemonProcesses...)
+	pids, err := DaemonPIDs(loc)
+	if err != nil {
+		return 0, err
+	}
+	fs, err := procfs.NewFS(loc.procRoot())
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, pid := range pids {
+		pss, err := procPSS(fs, pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += pss
+	}
+	return sum, nil
 }
 
 // PresumedLocality is for a reading that must come before any container exists to probe the daemon with (the
@@ -26,7 +46,7 @@ func DaemonPSS(loc Locality) (int64, error) {
 // verified. Keep such a reading only if DetectLocality, once a container runs, says local too.
 func PresumedLocality(cli client.APIClient) Locality {
 	if isLocalDaemon(cli.DaemonHost()) {
-		return Locality{Local: true, Reason: "unix socket " + cli.DaemonHost() + " (presumed; not yet checked with a container)"}
+		return Locality{Local: true, socket: strings.TrimPrefix(cli.DaemonHost(), "unix://"), Reason: "unix socket " + cli.DaemonHost() + " (presumed; not yet checked with a container)"}
 	}
 	return Locality{Reason: fmt.Sprintf("docker host %s is not a unix socket", cli.DaemonHost())}
 }

@@ -48,6 +48,7 @@ type Locality struct {
 	Reason string `json:"reason"`
 
 	proc, cgroup string // roots used (tests inject fakes)
+	socket       string // the daemon's unix socket path: DaemonPSS reads the daemon listening on it
 }
 
 // Sources says in one line which sources this locality allows.
@@ -99,7 +100,7 @@ func detectLocality(ctx context.Context, cli client.APIClient, probe, procRoot, 
 	if err != nil {
 		return remote("%v", err)
 	}
-	return Locality{Local: true, proc: procRoot, cgroup: cgroupRoot,
+	return Locality{Local: true, proc: procRoot, cgroup: cgroupRoot, socket: strings.TrimPrefix(host, "unix://"),
 		Reason: fmt.Sprintf("unix socket %s; container %s's init pid %d is visible here in %s",
 			strings.TrimPrefix(host, "unix://"), short(id), pid, dirs.mem)}
 }

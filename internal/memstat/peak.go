@@ -118,8 +118,8 @@ func isShimOf(p procfs.Proc, id string) bool {
 	return i >= 0 && i+1 < len(args) && args[i+1] == id
 }
 
-// ProcessPSS returns the summed PSS of this host's processes whose command name (comm) is one of names, e.g.
-// "dockerd", "containerd" — before and after starting N containers, the daemon's growth per container. Local only.
+// ProcessPSS returns the summed PSS of this host's processes whose command name (comm) is one of names, whichever
+// daemon they belong to (DaemonPSS reads one daemon's). A process that exits mid-read is left out. Local only.
 func ProcessPSS(loc Locality, names ...string) (int64, error) {
 	if !loc.Local {
 		return 0, ErrNotLocal
@@ -138,11 +138,11 @@ func ProcessPSS(loc Locality, names ...string) (int64, error) {
 		if err != nil || !slices.Contains(names, comm) {
 			continue
 		}
-		r, err := p.ProcSMapsRollup()
+		pss, err := procPSS(fs, p.PID)
 		if err != nil {
-			return 0, fmt.Errorf("pid %d (%s): %w", p.PID, comm, err)
+			return 0, err
 		}
-		sum += int64(r.Pss)
+		sum += pss
 	}
 	return sum, nil
 }

@@ -59,9 +59,9 @@ func TestAnalyze(t *testing.T) {
 	if tr := Analyze(series(20, 100<<20, 10<<20)); tr.Verdict != Growing || math.Abs(tr.SlopeBytesMin-600<<20) > 1 {
 		t.Errorf("leaking series: %+v", tr)
 	}
-	// 100 KiB over the window on a 100 MiB baseline: below the 2 % limit.
-	if v := Analyze(series(20, 100<<20, 100<<10/15)).Verdict; v != Stable {
-		t.Errorf("slight growth: %s", v)
+	// 100 KiB/min, noise-free: below the 256 KiB/min threshold, and a noise-free window sees everything.
+	if tr := Analyze(series(20, 100<<20, 100<<10/60)); tr.Verdict != Stable || tr.DetectionLimitMin != 0 {
+		t.Errorf("slight growth: %+v", tr)
 	}
 	if v := Analyze(series(5, 1, 1)).Verdict; v != Insufficient {
 		t.Errorf("5 samples (4 after warm-up): %s", v)

@@ -140,6 +140,7 @@ func (l *lean) stream(ctx context.Context, seed int) (sr streamResult) {
 		}
 		if m.Deltas > n {
 			sr.deltas = append(sr.deltas, time.Now())
+			Burn(l.cfg.PlantBurn)
 		}
 		if m.Stopped {
 			break

@@ -68,6 +68,7 @@ func (s *sdk) stream(ctx context.Context, seed int) (sr streamResult) {
 		case "content_block_delta":
 			if ev.Delta.Type == "text_delta" {
 				sr.deltas = append(sr.deltas, time.Now())
+				Burn(s.cfg.PlantBurn)
 			}
 		case "message_stop":
 			stopped = true

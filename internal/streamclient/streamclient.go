@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"runtime"
 	"runtime/metrics"
 	"strconv"
@@ -35,6 +36,9 @@ const (
 	ModeLean = "lean"
 )
 
+// EnvPlantBurnUS is --plant-burn-us's environment form (a flag given wins).
+const EnvPlantBurnUS = "STREAM_PLANT_BURN_US"
+
 // Config is one client run.
 type Config struct {
 	URL        string        // API base URL (http://mockllm:8080, https://api.anthropic.com)
@@ -50,6 +54,8 @@ type Config struct {
 	Model      string
 	APIKey     string // never printed
 	Live       bool   // real API: no mock headers, no digest to verify
+	// PlantBurn is a planted fault (calibration only, never tuning; 0 = off): CPU burned per text delta (Burn).
+	PlantBurn time.Duration
 }
 
 // Args is cfg as the program's command line (the key is passed in the environment, never on a command line).
@@ -59,6 +65,9 @@ func (c Config) Args() []string {
 		"--token-delay", c.TokenDelay.String(), "--timeout", c.Timeout.String(), "--model", c.Model}
 	if c.Fault != mockllm.FaultNone {
 		a = append(a, "--fault", string(c.Fault))
+	}
+	if c.PlantBurn > 0 {
+		a = append(a, "--plant-burn-us", strconv.FormatInt(c.PlantBurn.Microseconds(), 10))
 	}
 	return a
 }
@@ -80,9 +89,19 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.Timeout, "timeout", 60*time.Second, "deadline per stream")
 	fs.StringVar(&c.Model, "model", "mock-model", "model")
 	fs.StringVar(&fault, "fault", "", "mock: overloaded, midstream or cut")
+	burnUS := fs.Int("plant-burn-us", 0, "PLANTED FAULT for calibration, not tuning: CPU µs burned per token (env "+EnvPlantBurnUS+")")
+	if v := os.Getenv(EnvPlantBurnUS); v != "" {
+		if err := fs.Set("plant-burn-us", v); err != nil {
+			return c, fmt.Errorf("%s=%q: %w", EnvPlantBurnUS, v, err)
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	if *burnUS < 0 || *burnUS > 1_000_000 {
+		return c, fmt.Errorf("--plant-burn-us %d out of range 0..1000000", *burnUS)
+	}
+	c.PlantBurn = time.Duration(*burnUS) * time.Microsecond
 	var err error
 	if c.Fault, err = mockllm.ParseFault(fault); err != nil {
 		return c, err

@@ -42,8 +42,11 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(cfg: Config) -> Self {
-        Shared { hub: Hub::default(), cfg, next_conn: AtomicU64::new(1) }
+    /// The shared state, and the planted delay line's receiver when --plant-delay-ms is set (the caller runs it with
+    /// Hub::run_delay_line).
+    pub fn new(cfg: Config) -> (Self, Option<tokio::sync::mpsc::UnboundedReceiver<crate::hub::Delayed>>) {
+        let (hub, line) = Hub::with_plant(cfg.plant_delay_ms, cfg.plant_drop_every);
+        (Shared { hub, cfg, next_conn: AtomicU64::new(1) }, line)
     }
 }
 
@@ -64,8 +67,12 @@ async fn http_phase(tcp: TcpStream, sh: &Shared) -> Option<(TcpStream, Vec<u8>)>
     const TEXT: &str = "text/plain; charset=utf-8";
     let head = match http::read_head(&tcp, HEAD_TIMEOUT).await {
         Ok(h) => h,
-        Err(HeadError::Gone) => return None,
+        Err(HeadError::Gone) => {
+            sh.hub.metrics.rejected_no_request_head.fetch_add(1, Relaxed);
+            return None;
+        }
         Err(HeadError::Status(s)) => {
+            sh.hub.metrics.rejected_no_request_head.fetch_add(1, Relaxed);
             http::respond(tcp, s, TEXT, "", http::reason(s).as_bytes(), false).await;
             return None;
         }
@@ -181,6 +188,9 @@ enum Flow {
     PeerClosed,
     /// A message over the size limit.
     TooLarge,
+    /// A frame that breaks RFC 6455 (unmasked, reserved bits or opcode, bad fragmentation or control frame, bad
+    /// close body): close 1002, as the Go bus does.
+    ProtocolError,
     /// The connection failed.
     Broken,
 }
@@ -288,6 +298,7 @@ impl Client<'_> {
                 }
                 Err(WsError::Protocol(ProtocolError::UnexpectedContinueFrame)) if self.skip_fragments => {}
                 Err(WsError::Capacity(_)) => return Flow::TooLarge,
+                Err(WsError::Protocol(_)) => return Flow::ProtocolError,
                 Err(_) => return Flow::Broken,
             }
         }
@@ -326,7 +337,11 @@ async fn session(tcp: TcpStream, leftover: Vec<u8>, sh: &Shared, conn: u64, mut 
             Flow::TooLarge => {
                 drop(client);
                 sh.hub.metrics.error(Code::TooLarge);
-                return Box::pin(close_too_large(ws)).await;
+                return Box::pin(close_and_linger(ws, CloseCode::Size)).await;
+            }
+            Flow::ProtocolError => {
+                drop(client);
+                return Box::pin(close_and_linger(ws, CloseCode::Protocol)).await;
             }
             Flow::Broken => return,
         };
@@ -418,11 +433,12 @@ async fn close(mut ws: Ws, code: CloseCode) {
     }
 }
 
-/// Close 1009 for a message over the limit. The rest of that message is still coming and tungstenite cannot
-/// parse past it, so after the close frame the socket is half-closed and drained raw until the client closes.
-async fn close_too_large(mut ws: Ws) {
+/// Close `code` (1009 for a message over the limit, 1002 for a protocol error). The rest of the input cannot be
+/// parsed past the offending frame, so after the close frame the socket is half-closed and drained raw until the
+/// client closes.
+async fn close_and_linger(mut ws: Ws, code: CloseCode) {
     let deadline = Instant::now() + CLOSE_TIMEOUT;
-    let mut pending = match ws.close(Some(CloseFrame { code: CloseCode::Size, reason: "".into() })) {
+    let mut pending = match ws.close(Some(CloseFrame { code, reason: "".into() })) {
         Ok(()) => false,
         Err(e) if would_block(&e) => true,
         Err(_) => return,

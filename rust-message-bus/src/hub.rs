@@ -3,10 +3,13 @@
 //! handled one after another by its own connection task, which keeps per-pair FIFO.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use tokio::sync::futures::Notified;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
+use tokio::time::Instant;
 
 use crate::metrics::{Metrics, Mode, OutType};
 use crate::proto::{self, Carry};
@@ -119,10 +122,30 @@ struct Inner {
     groups: HashMap<Box<str>, Group>,
 }
 
+/// Planted faults (Config::plant_*): test knobs for the lab's calibration, never tuning. They touch msg deliveries
+/// only, never registered/pong/error frames.
+#[derive(Default)]
+struct Plant {
+    every: u64,
+    n: AtomicU64,
+    delay: Duration,
+    /// The delay line: with one constant delay, FIFO order is due order, so one task delivers them in order.
+    line: Option<mpsc::UnboundedSender<Delayed>>,
+}
+
+/// A msg delivery held by the planted delay until `due`.
+pub struct Delayed {
+    due: Instant,
+    tx: Tx,
+    out: Out,
+    mode: Mode,
+}
+
 #[derive(Default)]
 pub struct Hub {
     inner: Mutex<Inner>,
     pub metrics: Metrics,
+    plant: Plant,
 }
 
 impl Hub {
@@ -147,8 +170,45 @@ impl Hub {
     }
 
     fn deliver(&self, tx: &Tx, out: Out, mode: Mode) {
+        if self.plant.every > 0 && (self.plant.n.fetch_add(1, Relaxed) + 1) % self.plant.every == 0 {
+            self.metrics.dropped_planted.fetch_add(1, Relaxed);
+            return;
+        }
+        if let Some(line) = &self.plant.line {
+            let d = Delayed { due: Instant::now() + self.plant.delay, tx: tx.clone(), out, mode };
+            // The receiver lives as long as the runtime; a send after it ended loses a frame of a bus going away.
+            let _ = line.send(d);
+            return;
+        }
+        self.deliver_now(tx, out, mode);
+    }
+
+    fn deliver_now(&self, tx: &Tx, out: Out, mode: Mode) {
         if self.push(tx, out, OutType::Msg) {
             self.metrics.delivery(mode);
+        }
+    }
+
+    /// A hub with planted faults; with a delay it also returns the delay line's receiver, which `run_delay_line`
+    /// must drain.
+    pub fn with_plant(delay_ms: u64, drop_every: u64) -> (Hub, Option<mpsc::UnboundedReceiver<Delayed>>) {
+        let mut hub = Hub::default();
+        hub.plant.every = drop_every;
+        let mut rx = None;
+        if delay_ms > 0 {
+            let (tx, r) = mpsc::unbounded_channel();
+            hub.plant.delay = Duration::from_millis(delay_ms);
+            hub.plant.line = Some(tx);
+            rx = Some(r);
+        }
+        (hub, rx)
+    }
+
+    /// Delivers the delay line's frames at their due time, in order, until every sender is gone.
+    pub async fn run_delay_line(&self, mut rx: mpsc::UnboundedReceiver<Delayed>) {
+        while let Some(d) = rx.recv().await {
+            tokio::time::sleep_until(d.due).await;
+            self.deliver_now(&d.tx, d.out, d.mode);
         }
     }
 
@@ -295,6 +355,55 @@ mod tests {
         hub.unregister(1, &a);
         assert_eq!(hub.registered_agents(), 0);
         assert!(hub.register(2, &tx, "a".into(), vec![]).is_some());
+    }
+
+    #[test]
+    fn planted_drop_is_exact() {
+        let (hub, rx) = Hub::with_plant(0, 4);
+        assert!(rx.is_none());
+        let (a, _) = member(&hub, 1, "a", &[]);
+        let (_b, mut b_rx) = member(&hub, 2, "b", &[]);
+        let mut got = 0;
+        for _ in 0..100 {
+            assert!(hub.send(&a, "b", &Carry::default()));
+            got += drain(&mut b_rx).len(); // the test queue holds 16
+        }
+        assert_eq!(got, 75);
+        assert_eq!(hub.metrics.dropped_planted.load(Relaxed), 25);
+        assert_eq!(hub.metrics.dropped_slow_consumer.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn planted_delay_holds_and_keeps_order() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let (hub, rx) = Hub::with_plant(40, 0);
+            let hub = Arc::new(hub);
+            let line = tokio::spawn({
+                let hub = hub.clone();
+                async move { hub.run_delay_line(rx.unwrap()).await }
+            });
+            let (a, _) = member(&hub, 1, "a", &[]);
+            let (_b, mut b_rx) = member(&hub, 2, "b", &[]);
+            let sent = Instant::now();
+            for i in 0..12 {
+                let seq = i.to_string();
+                let carry = Carry { seq: Some(&seq), ..Carry::default() };
+                assert!(hub.send(&a, "b", &carry));
+            }
+            assert!(drain(&mut b_rx).is_empty(), "delivered before the planted delay");
+            let mut got = Vec::new();
+            while got.len() < 12 {
+                b_rx.notified().await;
+                got.extend(drain(&mut b_rx));
+            }
+            assert!(sent.elapsed() >= Duration::from_millis(40));
+            for (i, f) in got.iter().enumerate() {
+                let v: serde_json::Value = serde_json::from_str(f).unwrap();
+                assert_eq!(v["seq"], i, "frame {i} out of order: {f}");
+            }
+            line.abort();
+        });
     }
 
     #[test]

@@ -65,7 +65,18 @@ async fn run(cfg: config::Config) -> i32 {
         cfg.queue_len,
         cfg.max_connections
     );
-    let sh = Arc::new(conn::Shared::new(cfg));
+    if cfg.plant_delay_ms > 0 || cfg.plant_drop_every > 0 {
+        eprintln!(
+            "rust-message-bus: PLANTED FAULTS (calibration, not tuning): delay {} ms per msg, drop every {}",
+            cfg.plant_delay_ms, cfg.plant_drop_every
+        );
+    }
+    let (sh, line) = conn::Shared::new(cfg);
+    let sh = Arc::new(sh);
+    if let Some(rx) = line {
+        let sh = sh.clone();
+        tokio::spawn(async move { sh.hub.run_delay_line(rx).await });
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     // Every connection task holds a clone; recv() returns None once all of them have ended.
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);

@@ -74,12 +74,16 @@ pub struct Metrics {
     pub connections: AtomicUsize,
     pub accepted: AtomicU64,
     pub rejected_max_connections: AtomicU64,
+    /// Connections closed before a valid request head: timed out, closed by the client, or a malformed head.
+    pub rejected_no_request_head: AtomicU64,
     messages_in: [AtomicU64; 6],
     messages_out: [AtomicU64; 4],
     deliveries: [AtomicU64; 3],
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
     pub dropped_slow_consumer: AtomicU64,
+    /// msg deliveries dropped by the planted fault --plant-drop-every (0 unless planted).
+    pub dropped_planted: AtomicU64,
     errors: [AtomicU64; 7],
 }
 
@@ -110,11 +114,16 @@ impl Metrics {
         let _ = writeln!(w, "bus_connections {}", self.connections.load(Relaxed));
         head(w, "bus_connections_accepted_total", "WebSocket connections accepted.", "counter");
         let _ = writeln!(w, "bus_connections_accepted_total {}", self.accepted.load(Relaxed));
-        head(w, "bus_rejected_connections_total", "WebSocket upgrades refused.", "counter");
+        head(w, "bus_rejected_connections_total", "Connections refused, by reason.", "counter");
         let _ = writeln!(
             w,
             "bus_rejected_connections_total{{reason=\"max_connections\"}} {}",
             self.rejected_max_connections.load(Relaxed)
+        );
+        let _ = writeln!(
+            w,
+            "bus_rejected_connections_total{{reason=\"no_request_head\"}} {}",
+            self.rejected_no_request_head.load(Relaxed)
         );
         head(w, "bus_registered_agents", "Registered agents.", "gauge");
         let _ = writeln!(w, "bus_registered_agents {registered}");
@@ -135,6 +144,7 @@ impl Metrics {
         head(w, "bus_dropped_total", "Frames dropped.", "counter");
         let _ =
             writeln!(w, "bus_dropped_total{{reason=\"slow_consumer\"}} {}", self.dropped_slow_consumer.load(Relaxed));
+        let _ = writeln!(w, "bus_dropped_total{{reason=\"planted\"}} {}", self.dropped_planted.load(Relaxed));
         labelled(w, "bus_errors_total", "Errors, by code.", "code", &CODES, &self.errors);
         head(w, "process_resident_memory_bytes", "Resident memory size in bytes.", "gauge");
         let _ = writeln!(w, "process_resident_memory_bytes {}", rss_bytes());
@@ -176,11 +186,13 @@ mod tests {
             "bus_connections 0",
             "bus_registered_agents 3",
             "bus_rejected_connections_total{reason=\"max_connections\"} 0",
+            "bus_rejected_connections_total{reason=\"no_request_head\"} 0",
             "bus_messages_in_total{type=\"invalid\"} 0",
             "bus_messages_out_total{type=\"pong\"} 1",
             "bus_deliveries_total{mode=\"group\"} 0",
             "bus_bytes_out_total 10",
             "bus_dropped_total{reason=\"slow_consumer\"} 0",
+            "bus_dropped_total{reason=\"planted\"} 0",
             "bus_errors_total{code=\"too_large\"} 1",
             "bus_errors_total{code=\"unknown_group\"} 0",
             "# TYPE process_resident_memory_bytes gauge",

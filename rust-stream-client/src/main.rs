@@ -31,6 +31,8 @@ struct Config {
     // DNS at the same instant get "Temporary failure in name resolution" for some of them (seen at 1000 streams),
     // which would count a resolver burst as the mock's connect errors. A client with a pool resolves once too.
     addr: Option<SocketAddr>,
+    // A planted fault for the lab's calibration, never tuning (0 = off): CPU burned per text delta (burn).
+    plant_burn: Duration,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -71,7 +73,12 @@ fn parse_args() -> Result<Config, String> {
         fault: String::new(),
         api_key: std::env::var("ANTHROPIC_API_KEY").unwrap_or_else(|_| "mock-key".into()),
         addr: None,
+        plant_burn: Duration::ZERO,
     };
+    if let Ok(v) = std::env::var("STREAM_PLANT_BURN_US") {
+        let us: u64 = v.parse().map_err(|_| format!("STREAM_PLANT_BURN_US: not a count: {v}"))?;
+        c.plant_burn = Duration::from_micros(us);
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
@@ -95,6 +102,7 @@ fn parse_args() -> Result<Config, String> {
             "--timeout" => c.timeout = parse_duration(&v)?,
             "--model" => c.model = v,
             "--fault" => c.fault = v,
+            "--plant-burn-us" => c.plant_burn = Duration::from_micros(num(&v)? as u64),
             other => return Err(format!("unknown flag {other}")),
         }
         i += 2;
@@ -352,6 +360,7 @@ impl<'c> Client<'c> {
                                 if k == "text_delta" {
                                     text.push_str(&t);
                                     sr.deltas.push(Instant::now());
+                                    burn(self.cfg.plant_burn);
                                 }
                             }
                         }
@@ -434,6 +443,43 @@ fn cpu() -> (f64, f64) {
     }
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     (tv(ru.ru_utime), tv(ru.ru_stime))
+}
+
+/// This thread's CPU time (user + system), ns; None without a thread CPU clock.
+fn thread_cpu_ns() -> Option<u64> {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return None;
+    }
+    Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+}
+
+/// The planted burn (--plant-burn-us): spends `d` of this thread's CPU time on SHA-256 work, not sleep, so it shows
+/// in getrusage like real decoding work (internal/streamclient.Burn does the same for the Go clients).
+fn burn(d: Duration) -> u8 {
+    if d.is_zero() {
+        return 0;
+    }
+    let mut block = [0u8; 64];
+    let want = d.as_nanos() as u64;
+    let Some(start) = thread_cpu_ns() else {
+        let end = Instant::now() + d; // no thread clock: wall time
+        while Instant::now() < end {
+            let h = sha256::digest(&block);
+            block[..32].copy_from_slice(&h);
+        }
+        return block[0];
+    };
+    loop {
+        for _ in 0..16 {
+            let h = sha256::digest(&block);
+            block[..32].copy_from_slice(&h);
+        }
+        if thread_cpu_ns().unwrap_or(u64::MAX) - start >= want {
+            return std::hint::black_box(block[0]);
+        }
+    }
 }
 
 fn resolve(host: &str) -> io::Result<SocketAddr> {
@@ -545,4 +591,29 @@ fn main() {
         "heap_idle_bytes": 0, "heap_peak_bytes": 0, "errors": errors,
     });
     println!("{out}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn thread_rusage() -> Duration {
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: getrusage writes into the rusage struct we own.
+        assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) }, 0);
+        let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+        Duration::from_micros(us(ru.ru_utime) + us(ru.ru_stime))
+    }
+
+    /// The burn is CPU work, not sleep: getrusage charges this thread what was planted (less clock rounding).
+    #[test]
+    fn burn_costs_cpu_time() {
+        let before = thread_rusage();
+        for _ in 0..5 {
+            burn(Duration::from_millis(20));
+        }
+        let got = thread_rusage() - before;
+        assert!(got >= Duration::from_millis(80), "5 x burn(20ms) cost {got:?} of thread CPU");
+        assert_eq!(burn(Duration::ZERO), 0);
+    }
 }

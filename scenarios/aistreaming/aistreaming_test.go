@@ -114,7 +114,7 @@ func TestAIStreamingLiveUnreachable(t *testing.T) {
 // with the faults — and checks every stream verified, each fault counted, the decision made, nothing left.
 func TestAIStreamingDocker(t *testing.T) {
 	r := labtest.Docker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // includes compiling the Rust client on a fresh clone
 	defer cancel()
 	b := r.Builder(t)
 	p := streamParams()

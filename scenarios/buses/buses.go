@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/agentlab/agentlab/internal/images"
 	"github.com/agentlab/agentlab/scenarios/scenario"
@@ -17,7 +18,7 @@ const NATS = "nats"
 
 // Spec is one bus under test.
 type Spec struct {
-	Name  string   `json:"name"` // go | go-netpoll | rust | nats
+	Name  string   `json:"name"` // go | go-netpoll | rust | rust-epoll | nats | node | a --bus-image NAME
 	Impl  string   `json:"implementation"`
 	Image string   `json:"image"`
 	Args  []string `json:"args,omitempty"` // the bus's command line (go-netpoll: --transport=netpoll)
@@ -28,48 +29,188 @@ type Spec struct {
 // goroutine or buffer per idle connection).
 const GoNetpoll = "go-netpoll"
 
-// Images builds the images of the buses --bus names. The Rust bus is left out, with one line on env.Log prefixed
-// by who saying why, under --skip-rust or when cargo is missing (unless --bus rust asked for it alone). inBoth
-// are buses a family adds to "both", its default (bus-load: go-netpoll, and NATS in the full run).
+// RustEpoll is Rust's best design (rust-bus-epoll/, agentlab/rustepoll): one epoll loop, an envelope scanner, one
+// write per drained buffer.
+const RustEpoll = "rust-epoll"
+
+// Node is the Node.js bus: nodebus/node-message-bus.js on ws, the seed's node-message-bus.js design.
+const Node = "node"
+
+// Known are the lab's buses in report order; both and all name sets of them.
+var Known = []string{"go", GoNetpoll, "rust", RustEpoll, NATS, Node}
+
+// Expand reads --bus: a comma-separated list of known buses, "both" (go and rust, plus inBoth: what a family adds
+// to its default — bus-load: go-netpoll, and NATS in the full run) or "all" (every known bus); allowed limits which
+// buses the scenario can run (nil: all of Known).
+func Expand(bus string, allowed []string, inBoth ...string) ([]string, error) {
+	if allowed == nil {
+		allowed = Known
+	}
+	want := map[string]bool{}
+	for _, part := range strings.Split(bus, ",") {
+		switch part = strings.TrimSpace(part); part {
+		case "both":
+			want["go"], want["rust"] = true, true
+			for _, n := range inBoth {
+				want[n] = true
+			}
+		case "all":
+			for _, n := range allowed {
+				want[n] = true
+			}
+		default:
+			if !slices.Contains(allowed, part) {
+				return nil, fmt.Errorf("--bus %q: want a comma-separated list of %s, both (go and rust) or all (%s)",
+					bus, strings.Join(allowed, ", "), strings.Join(allowed, ", "))
+			}
+			want[part] = true
+		}
+	}
+	var out []string
+	for _, n := range Known {
+		if want[n] {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// UserBus is one --bus-image entry: a user's bus image measured under Name.
+type UserBus struct {
+	Name, Image string
+	Args        []string
+}
+
+// ParseBusImages reads --bus-image NAME=IMAGE[,port=8080][,args=A B],... (entries separated by ";" or a new
+// NAME=IMAGE). The harness reaches every bus on the protocol's port, 8080 (docs/protocol.md): another port= is
+// refused with a clear error rather than measured wrong.
+func ParseBusImages(s string) ([]UserBus, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []UserBus
+	seen := map[string]bool{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		k, v, ok := strings.Cut(part, "=")
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("--bus-image %q: want NAME=IMAGE[,port=8080][,args=...]", part)
+		case k == "port" && len(out) > 0:
+			if v != "8080" {
+				return nil, fmt.Errorf("--bus-image %s: port=%s: the harness reaches every bus on 8080 (docs/protocol.md); run it there (args=--addr=:8080 or the like)", out[len(out)-1].Name, v)
+			}
+		case k == "args" && len(out) > 0:
+			out[len(out)-1].Args = strings.Fields(v)
+		default:
+			if k == "" || v == "" || seen[k] || slices.Contains(Known, k) || slices.Contains([]string{"both", "all", "port", "args"}, k) || strings.ContainsAny(k, " ./:") {
+				return nil, fmt.Errorf("--bus-image %q: NAME must be new, not a lab bus's name, without spaces, dots, slashes or colons; IMAGE must be given", part)
+			}
+			seen[k] = true
+			out = append(out, UserBus{Name: k, Image: v})
+		}
+	}
+	return out, nil
+}
+
+// Images builds the images of the buses --bus names (inBoth: see Expand), then adds every --bus-image. The Rust bus is left out, with
+// one line on env.Log prefixed by who saying why, under --skip-rust or when cargo is missing (unless --bus asked
+// for it alone); so is the Node.js bus on a host without node (images.ErrNoRuntime). A user's image must exist:
+// nothing is pulled.
 func Images(ctx context.Context, env *scenario.Env, who string, inBoth ...string) ([]Spec, []string, error) {
 	p := env.Params
-	both := func(name string) bool { return p.Bus == "both" && slices.Contains(inBoth, name) }
+	names, err := Expand(p.Bus, nil, inBoth...)
+	if err != nil {
+		return nil, nil, err
+	}
+	only := len(names) == 1
+	has := func(n string) bool { return slices.Contains(names, n) }
 	var out []Spec
 	var notes []string
-	if p.Bus == "go" || p.Bus == "both" || p.Bus == "all" || p.Bus == GoNetpoll {
+	if has("go") || has(GoNetpoll) {
 		ref, err := env.Images.Ensure(ctx, "gobus")
 		if err != nil {
 			return nil, nil, err
 		}
-		if p.Bus != GoNetpoll {
+		if has("go") {
 			out = append(out, Spec{Name: "go", Impl: "gobus (Go, gorilla/websocket)", Image: ref, File: "go-ws-metrics.json"})
 		}
-		if p.Bus == GoNetpoll || p.Bus == "all" || both(GoNetpoll) {
+		if has(GoNetpoll) {
 			out = append(out, Spec{Name: GoNetpoll, Impl: "gobus --transport=netpoll (Go, epoll loops, gobwas/ws)",
 				Image: ref, Args: []string{"--transport=netpoll"}, File: "go-netpoll-ws-metrics.json"})
 		}
 	}
-	if p.Bus == "rust" || p.Bus == "both" || p.Bus == "all" {
-		switch ref, err := env.Images.Ensure(ctx, "rustbus"); {
-		case p.SkipRust && p.Bus != "rust":
-			notes = append(notes, "Rust bus left out (--skip-rust): Go bus only, no ratios")
-		case errors.Is(err, images.ErrNoCargo) && p.Bus != "rust":
-			notes = append(notes, "Rust bus left out: "+images.ErrNoCargo.Error()+" (install Rust, or pass --skip-rust): Go bus only, no ratios")
+	// Each Rust design is left out, with a note, under --skip-rust or without cargo, unless asked for alone.
+	for _, r := range []struct {
+		name, image, impl, file, figure string
+	}{
+		{"rust", "rustbus", "rust-message-bus (Rust, tokio-tungstenite)", "rust-ws-metrics.json", "Rust bus"},
+		{RustEpoll, "rustepoll", "rust-bus-epoll (Rust, one epoll loop, envelope scanner)", "rust-epoll-ws-metrics.json", "Rust bus " + RustEpoll},
+	} {
+		if !has(r.name) {
+			continue
+		}
+		switch ref, err := env.Images.Ensure(ctx, r.image); {
+		case p.SkipRust && !only:
+			notes = append(notes, r.figure+" left out (--skip-rust): no Rust ratios")
+		case errors.Is(err, images.ErrNoCargo) && !only:
+			notes = append(notes, r.figure+" left out: "+images.ErrNoCargo.Error()+" (install Rust, or pass --skip-rust): no Rust ratios")
 		case err != nil:
 			return nil, nil, err
 		default:
-			out = append(out, Spec{Name: "rust", Impl: "rust-message-bus (Rust, tokio-tungstenite)", Image: ref, File: "rust-ws-metrics.json"})
+			out = append(out, Spec{Name: r.name, Impl: r.impl, Image: ref, File: r.file})
 		}
 	}
-	if p.Bus == "nats" || p.Bus == "all" || both(NATS) {
+	if has(NATS) {
 		ref, err := env.Images.Ensure(ctx, "nats")
 		if err != nil {
 			return nil, nil, err
 		}
 		out = append(out, Spec{Name: NATS, Impl: "nats-server v2.15.3 (the reference: NATS protocol, same generator)", Image: ref, File: "nats-ws-metrics.json"})
 	}
+	if has(Node) {
+		switch ref, err := env.Images.Ensure(ctx, "nodebus"); {
+		case errors.Is(err, images.ErrNoRuntime) && !only:
+			notes = append(notes, "Node.js bus left out: "+err.Error()+" (apt-get install nodejs node-ws)")
+		case err != nil:
+			return nil, nil, err
+		default:
+			impl := "nodebus (Node.js, ws)"
+			if v := imageLabel(ctx, env, ref, images.RuntimeLabel); v != "" {
+				impl = "nodebus (Node.js " + strings.TrimPrefix(v, "node ") + ", ws)"
+			}
+			out = append(out, Spec{Name: Node, Impl: impl, Image: ref, File: "node-ws-metrics.json"})
+		}
+	}
+	users, err := ParseBusImages(p.BusImages)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, u := range users {
+		if env.Docker == nil {
+			return nil, nil, fmt.Errorf("--bus-image %s: needs a Docker daemon", u.Name)
+		}
+		if _, err := env.Docker.ImageInspect(ctx, u.Image); err != nil {
+			return nil, nil, fmt.Errorf("%w: --bus-image %s=%s: image not found (nothing is pulled: build or load it first): %v",
+				scenario.ErrEnvironment, u.Name, u.Image, err)
+		}
+		out = append(out, Spec{Name: u.Name, Impl: "user image " + u.Image, Image: u.Image, Args: u.Args,
+			File: u.Name + "-ws-metrics.json"})
+	}
 	for _, n := range notes {
 		fmt.Fprintln(env.Log, who+": "+n)
 	}
 	return out, notes, nil
+}
+
+// imageLabel reads one label of image ref ("" when it cannot).
+func imageLabel(ctx context.Context, env *scenario.Env, ref, key string) string {
+	if env.Docker == nil {
+		return ""
+	}
+	img, err := env.Docker.ImageInspect(ctx, ref)
+	if err != nil || img.Config == nil {
+		return ""
+	}
+	return img.Config.Labels[key]
 }

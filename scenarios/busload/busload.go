@@ -91,8 +91,11 @@ func (s busLoadScenario) Check(p scenario.Params) error { return checkBusLoad(Pa
 
 func checkBusLoad(p Params) error {
 	var errs []error
-	if !slices.Contains([]string{"go", buses.GoNetpoll, "rust", "nats", "both", "all"}, p.Bus) {
-		errs = append(errs, fmt.Errorf("--bus %q: want go, go-netpoll, rust, nats, both (go and rust) or all (go, go-netpoll, rust and nats)", p.Bus))
+	if _, err := buses.Expand(p.Bus, nil); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := buses.ParseBusImages(p.BusImages); err != nil {
+		errs = append(errs, err)
 	}
 	if p.Repeat < 1 {
 		errs = append(errs, fmt.Errorf("--repeat must be ≥ 1, got %d", p.Repeat))
@@ -301,8 +304,8 @@ func (s busLoadScenario) Run(ctx context.Context, senv *scenario.Env) (*scenario
 	if err != nil {
 		return nil, err
 	}
-	if p.SkipRust && p.Bus == "rust" {
-		return nil, errors.New("--bus rust with --skip-rust leaves nothing to measure")
+	if p.SkipRust && (p.Bus == "rust" || p.Bus == buses.RustEpoll) {
+		return nil, fmt.Errorf("--bus %s with --skip-rust leaves nothing to measure", p.Bus)
 	}
 	// The default set ("both": Go and Rust) holds both Go designs, so Test 2 is decided on Go's best; the full
 	// run adds NATS, the reference (quick leaves it out for time).
@@ -317,6 +320,20 @@ func (s busLoadScenario) Run(ctx context.Context, senv *scenario.Env) (*scenario
 	genImage, err := env.Images.Ensure(ctx, "loadgen")
 	if err != nil {
 		return nil, err
+	}
+	var refs []string
+	for _, b := range buses {
+		refs = append(refs, b.Image)
+	}
+	sw, swNotes, err := newSwarmTarget(ctx, env, append(refs, genImage))
+	if err != nil {
+		return nil, err
+	}
+	notes = append(notes, swNotes...)
+	if sw != nil && p.Generators == 1 && sw.loadNodes > 1 {
+		// One generator per node that is not the bus's, unless --generators says otherwise.
+		env.Params.Generators = sw.loadNodes
+		notes = append(notes, fmt.Sprintf("swarm: %d generators, one per node without the bus", sw.loadNodes))
 	}
 	warn, err := checkCPUs(ctx, env.Docker, plan)
 	if err != nil {
@@ -337,11 +354,11 @@ func (s busLoadScenario) Run(ctx context.Context, senv *scenario.Env) (*scenario
 			fmt.Fprintf(env.Log, "bus-load: remove network: %v\n", err)
 		}
 	}()
-	meter, err := newBusMeter(ctx, env, plan.busCPUs, plan.genCPUs, p.CAdvisor)
+	meter, err := newBusMeter(ctx, env, plan.busCPUs, plan.genCPUs, p.CAdvisor && sw == nil)
 	if err != nil {
 		return nil, err
 	}
-	lab := &busLab{env: env, plan: plan, nw: nw, genImage: genImage, mem: meter}
+	lab := &busLab{env: env, plan: plan, nw: nw, genImage: genImage, mem: meter, swarm: sw}
 	res := newBusLoadResult(env, plan, buses, notes)
 	bar := env.Progress("runs", plan.runs(len(buses)))
 	runErr := lab.sweep(ctx, buses, res, bar)
@@ -379,6 +396,7 @@ type busLab struct {
 	genImage string
 	mem      *busMeter
 	seq      int
+	swarm    *swarmTarget // nil: one Docker host
 }
 
 // sweep runs every configuration, buses alternating within each repeat.

@@ -29,7 +29,9 @@ func TestCheckBusLoad(t *testing.T) {
 		t.Fatalf("defaults rejected: %v", err)
 	}
 	for name, mod := range map[string]func(*Params){
-		"bus":      func(p *Params) { p.Bus = "node" },
+		"bus":      func(p *Params) { p.Bus = "ruby" },
+		"bus-list": func(p *Params) { p.Bus = "go,ruby" },
+		"bus-img":  func(p *Params) { p.BusImages = "go=agentlab/gobus" },
 		"repeat":   func(p *Params) { p.Repeat = 0 },
 		"rate":     func(p *Params) { p.Rate = -1 },
 		"duration": func(p *Params) { p.Duration = 0 },
@@ -517,6 +519,62 @@ func TestBusDecisionGoBest(t *testing.T) {
 		wantMem := map[string]float64{"go-netpoll": 2, "go": 0.25}[tc.want]
 		if d.Memory.Value == nil || math.Abs(d.Memory.Value.Estimate-wantMem) > 1e-9 {
 			t.Errorf("%s: memory ratio %+v, want %v", tc.want, d.Memory.Value, wantMem)
+		}
+	}
+}
+
+// TestBusDecisionRustBest: rust-epoll is selectable alone and part of all; with two Rust designs measured, Test 2
+// is decided on the one with more deliveries per bus CPU-second at saturation, names both designs, and compares it
+// with Go's best.
+func TestBusDecisionRustBest(t *testing.T) {
+	for _, bus := range []string{buses.RustEpoll, "all"} {
+		p := busParams()
+		p.Bus = bus
+		if err := checkBusLoad(p); err != nil {
+			t.Errorf("--bus %s rejected: %v", bus, err)
+		}
+	}
+	if p := busParams(); func() bool { p.Bus = "rust-tokio"; return checkBusLoad(p) == nil }() {
+		t.Error("--bus rust-tokio accepted")
+	}
+	for _, tc := range []struct {
+		epollSat float64
+		want     string
+	}{{400e3, buses.RustEpoll}, {50e3, "rust"}} {
+		res := &Result{Buses: []buses.Spec{{Name: "go", Impl: "gobus"}, {Name: "go-netpoll", Impl: "gobus netpoll"},
+			{Name: "rust", Impl: "rustbus"}, {Name: buses.RustEpoll, Impl: "rust-bus-epoll"}}, runs: map[string][]*RunResult{},
+			Params: fakeParams()}
+		for rep := 1; rep <= fakeRepeats; rep++ {
+			jitter := float64(rep) / 100
+			res.add("go", fakeRun("go", rep, 1000, "targeted", "closed", 100e3*(1+jitter), 30, 32768, false))
+			res.add("go-netpoll", fakeRun("go-netpoll", rep, 1000, "targeted", "closed", 200e3*(1+jitter), 30, 4096, false))
+			res.add("rust", fakeRun("rust", rep, 1000, "targeted", "closed", 100e3*(1+jitter), 10, 8192, false))
+			res.add(buses.RustEpoll, fakeRun(buses.RustEpoll, rep, 1000, "targeted", "closed", tc.epollSat*(1+jitter), 10, 2048, false))
+		}
+		res.finish(false)
+		d := res.decision
+		if d.GoBus != "go-netpoll" || d.RustBus != tc.want || !strings.Contains(d.RustBusNote, "Rust = "+tc.want) {
+			t.Fatalf("rust-epoll at %.0f/s: decided on %q/%q (%s), want go-netpoll/%s", tc.epollSat, d.GoBus, d.RustBus,
+				d.RustBusNote, tc.want)
+		}
+		if !strings.Contains(d.ImprovementBasis, "Rust = "+tc.want+", Go = go-netpoll") {
+			t.Errorf("basis %q does not name both designs", d.ImprovementBasis)
+		}
+		// The improvement and memory questions use the designs decided on: rust-epoll 2× go-netpoll, 0.5 of its
+		// memory; rust 0.5×, 2× the memory.
+		wantX, wantMem := map[string]float64{buses.RustEpoll: 2, "rust": 0.5}[tc.want], map[string]float64{buses.RustEpoll: 0.5, "rust": 2}[tc.want]
+		if v := d.Improvement.Value; v == nil || math.Abs(v.Estimate-wantX) > 0.01 {
+			t.Errorf("%s: improvement %+v, want %v", tc.want, v, wantX)
+		}
+		if v := d.Memory.Value; v == nil || math.Abs(v.Estimate-wantMem) > 1e-9 {
+			t.Errorf("%s: memory ratio %+v, want %v", tc.want, v, wantMem)
+		}
+		var buf bytes.Buffer
+		if err := res.WriteTable(&buf); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(buf.String(), "Rust = "+tc.want+", Rust's best design here") {
+			t.Errorf("table lacks the Rust design note:\n%s", buf.String())
 		}
 	}
 }

@@ -91,6 +91,9 @@ type RunResult struct {
 	GeneratorBound bool       `json:"generator_bound"`
 	Notes          []string   `json:"notes,omitempty"`
 	Error          string     `json:"error,omitempty"`
+	// Swarm is the run's distributed side when the lab's daemon is a swarm manager (swarm.go): the node of each
+	// container, the generators' clock offsets.
+	Swarm *SwarmRun `json:"swarm,omitempty"`
 
 	warmup, duration time.Duration // of the traffic (a calibration probe is shorter than a run)
 	ladder           bool          // connect in the plan's idle steps, the bus's memory read after each
@@ -275,6 +278,9 @@ func terminate(ctx context.Context, c *testcontainers.DockerContainer) {
 }
 
 func (l *busLab) measure(ctx context.Context, b buses.Spec, r *RunResult, rate float64, rep int) error {
+	if l.swarm != nil {
+		return l.measureSwarm(ctx, b, r, rate, rep)
+	}
 	env := l.env
 	cfgs := l.genConfigs(r, rate, rep)
 	bus, metricsURL, err := l.startBus(ctx, b, r.Agents)

@@ -3,6 +3,7 @@ package busload
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -30,6 +31,8 @@ type Result struct {
 	vsNATS    []natsRatio
 	vsGo      []goRatio
 	decision  decide.BusDecision
+	// nodeDecision is Test 2 asked of the Node.js bus (nil when it did not run).
+	nodeDecision *decide.BusDecision
 }
 
 // goRatio compares a variant of the Go bus (go-netpoll: the same bus on its netpoll transport) with the default
@@ -275,6 +278,32 @@ func (res *Result) finish(interrupted bool) {
 		}
 	}
 	res.decision = decide.Bus(res.decideInput())
+	// The seed's own question, asked verbatim when the Node.js bus ran: Node.js in Go's place (issue 24).
+	res.nodeDecision = nil
+	if res.hasBus(buses.Node) {
+		d := asBus(decide.Bus(res.decideInputAgainst(buses.Node)), "Node.js")
+		res.nodeDecision = &d
+	}
+}
+
+// goWord is the Go bus's name in decide's texts.
+var goWord = regexp.MustCompile(`\bGo\b`)
+
+// asBus relabels a Test 2 decision taken with another bus in Go's place: its questions and answers name that bus.
+func asBus(d decide.BusDecision, name string) decide.BusDecision {
+	re := func(s string) string { return goWord.ReplaceAllString(s, name) }
+	d.Question, d.HandlesAnswer, d.ImprovementAnswer, d.ImprovementBasis = re(d.Question), re(d.HandlesAnswer), re(d.ImprovementAnswer), re(d.ImprovementBasis)
+	d.MemoryAnswer, d.Recommendation, d.GoBusNote = re(d.MemoryAnswer), re(d.Recommendation), re(d.GoBusNote)
+	relabel := func(c *decide.Check) { c.Question, c.Detail, c.Then = re(c.Question), re(c.Detail), re(c.Then) }
+	d.HandlesP95 = slices.Clone(d.HandlesP95)
+	for i := range d.HandlesP95 {
+		relabel(&d.HandlesP95[i])
+	}
+	relabel(&d.Delivered)
+	relabel(&d.Improvement)
+	relabel(&d.Memory)
+	d.VsNATS = nil // asked of every bus in the main decision
+	return d
 }
 
 func (res *Result) runsOf(bus string, k cfgKey) (ok, all []*RunResult) {
@@ -430,8 +459,11 @@ func (res *Result) hasBus(name string) bool {
 }
 
 // decideInput gathers Test 2's inputs at the agent count nearest the seed's 1000.
-func (res *Result) decideInput() decide.BusInput {
-	in := decide.BusInput{GoBus: "go"}
+func (res *Result) decideInput() decide.BusInput { return res.decideInputAgainst("") }
+
+// decideInputAgainst is decideInput with bus base in Go's place ("" = Go's best design).
+func (res *Result) decideInputAgainst(base string) decide.BusInput {
+	in := decide.BusInput{GoBus: "go", RustBus: "rust"}
 	for _, b := range res.Buses {
 		for _, r := range res.runs[b.Name] {
 			if r.GeneratorBound {
@@ -454,8 +486,14 @@ func (res *Result) decideInput() decide.BusInput {
 	}
 	in.Agents = n
 	sat := cfgKey{n, res.Params.ClosedPattern, loadgen.ModelClosed}
-	goBus := res.goBest(sat, &in)
-	in.HaveRust = res.hasBus("rust") && res.hasBus(goBus)
+	goBus := base
+	if base == "" {
+		goBus = res.goBest(sat, &in)
+	} else {
+		in.GoBus = base
+	}
+	rustBus := res.rustBest(sat, &in)
+	in.HaveRust = res.hasBus(rustBus) && res.hasBus(goBus)
 	if n != decide.BusAgents {
 		in.AgentsNote = fmt.Sprintf("%d agents not measured in this run: evaluated at %d (run with --agents %d or without --quick)",
 			decide.BusAgents, n, decide.BusAgents)
@@ -465,7 +503,7 @@ func (res *Result) decideInput() decide.BusInput {
 			continue
 		}
 		p := decide.BusPattern{Pattern: k.pattern, P95MS: decide.Paired{
-			Go: res.byRepeat(goBus, k, MetricLatencyP95), Rust: res.byRepeat("rust", k, MetricLatencyP95)}}
+			Go: res.byRepeat(goBus, k, MetricLatencyP95), Rust: res.byRepeat(rustBus, k, MetricLatencyP95)}}
 		good, _ := res.runsOf(goBus, k)
 		for _, r := range good {
 			p.Undelivered = append(p.Undelivered, float64(r.Undelivered()))
@@ -478,8 +516,8 @@ func (res *Result) decideInput() decide.BusInput {
 		}
 		in.Open = append(in.Open, p)
 	}
-	in.Throughput = decide.Paired{Go: res.byRepeat(goBus, sat, MetricDeliveredPerS), Rust: res.byRepeat("rust", sat, MetricDeliveredPerS)}
-	in.PerCPUSecond = decide.Paired{Go: res.byRepeat(goBus, sat, MetricPerCPUSecond), Rust: res.byRepeat("rust", sat, MetricPerCPUSecond)}
+	in.Throughput = decide.Paired{Go: res.byRepeat(goBus, sat, MetricDeliveredPerS), Rust: res.byRepeat(rustBus, sat, MetricDeliveredPerS)}
+	in.PerCPUSecond = decide.Paired{Go: res.byRepeat(goBus, sat, MetricPerCPUSecond), Rust: res.byRepeat(rustBus, sat, MetricPerCPUSecond)}
 	if res.hasBus(buses.NATS) {
 		for _, b := range res.Buses {
 			if b.Name != buses.NATS {
@@ -488,18 +526,18 @@ func (res *Result) decideInput() decide.BusInput {
 			}
 		}
 	}
-	for _, b := range []string{goBus, "rust"} {
+	for _, b := range []string{goBus, rustBus} {
 		if s, ok := res.summary(b, sat); ok && s.GeneratorBound > 0 {
 			in.SaturationBound = true
 		}
 	}
 	// Memory per connection as a slope: the idle ladder's runs, one per bus and repeat, paired by repeat.
 	if lk, ok := res.Params.ladderKey(); ok {
-		in.MemSlope = decide.Paired{Go: res.byRepeat(goBus, lk, MetricMemSlope), Rust: res.byRepeat("rust", lk, MetricMemSlope)}
+		in.MemSlope = decide.Paired{Go: res.byRepeat(goBus, lk, MetricMemSlope), Rust: res.byRepeat(rustBus, lk, MetricMemSlope)}
 		in.MemSlopeRange = res.Params.ladderRange()
 	}
 	// The per-run figure, context only: measured before every run's traffic, all of a bus's runs at n.
-	for _, b := range []string{goBus, "rust"} {
+	for _, b := range []string{goBus, rustBus} {
 		var xs []float64
 		for _, r := range res.runs[b] {
 			if r.Agents == n && r.Error == "" && r.BusFig.MemPerConn > 0 {
@@ -515,15 +553,33 @@ func (res *Result) decideInput() decide.BusInput {
 	return in
 }
 
-// goBusNames are the Go buses, in preference order when neither is better measured.
-var goBusNames = []string{"go", "go-netpoll"}
+// goBusNames are the Go buses, in preference order when neither is better measured; rustBusNames the Rust ones.
+var (
+	goBusNames   = []string{"go", "go-netpoll"}
+	rustBusNames = []string{"rust", buses.RustEpoll}
+)
 
 // goBest picks the Go bus Test 2 is decided on: of the Go designs measured, the one with the most deliveries per
 // bus CPU-second (median) in the saturation runs at sat — "Go's best", not only gorilla's — and says why in in.
 func (res *Result) goBest(sat cfgKey, in *decide.BusInput) string {
+	best, note := res.best(goBusNames, "go", "Go", sat)
+	in.GoBus, in.GoBusNote = best, note
+	return best
+}
+
+// rustBest picks the Rust bus Test 2 is decided on, the way goBest picks the Go one ("Rust's best").
+func (res *Result) rustBest(sat cfgKey, in *decide.BusInput) string {
+	best, note := res.best(rustBusNames, "rust", "Rust", sat)
+	in.RustBus, in.RustBusNote = best, note
+	return best
+}
+
+// best is the bus of names with the most deliveries per bus CPU-second (median) at sat, fallback when none is
+// measured; the note names every design measured with its figure (none when only one was).
+func (res *Result) best(names []string, fallback, lang string, sat cfgKey) (string, string) {
 	best, bestV := "", math.NaN()
 	var parts []string
-	for _, b := range goBusNames {
+	for _, b := range names {
 		if !res.hasBus(b) {
 			continue
 		}
@@ -541,14 +597,13 @@ func (res *Result) goBest(sat cfgKey, in *decide.BusInput) string {
 		}
 	}
 	if best == "" {
-		best = "go"
+		best = fallback
 	}
-	in.GoBus = best
-	if len(parts) > 1 {
-		in.GoBusNote = fmt.Sprintf("Go = %s, Go's best design here: deliveries per bus CPU-second at saturation (median) %s",
-			best, strings.Join(parts, " vs "))
+	if len(parts) < 2 {
+		return best, ""
 	}
-	return best
+	return best, fmt.Sprintf("%s = %s, %s's best design here: deliveries per bus CPU-second at saturation (median) %s",
+		lang, best, lang, strings.Join(parts, " vs "))
 }
 
 func abs(x int) int {
@@ -574,7 +629,9 @@ type File struct {
 	Runs           []*RunResult        `json:"runs"`
 	Interrupted    bool                `json:"interrupted"`
 	Decision       *decide.BusDecision `json:"decision"`
-	Definitions    map[string]string   `json:"definitions"`
+	// DecisionNode is the seed's Test 2 verbatim, with the Node.js bus in Go's place (when it ran).
+	DecisionNode *decide.BusDecision `json:"decision_node,omitempty"`
+	Definitions  map[string]string   `json:"definitions"`
 }
 
 var busDefinitions = map[string]string{
@@ -611,7 +668,7 @@ func (res *Result) outcome() *scenario.Outcome {
 			MemSampling: res.MemSampling,
 			Notes:       res.Notes, Summaries: res.summaries[b.Name], Comparison: res.ratios, ComparisonNATS: res.vsNATS,
 			ComparisonGo: res.vsGo, Runs: res.runs[b.Name],
-			Interrupted: res.Interrupted, Decision: &res.decision, Definitions: busDefinitions,
+			Interrupted: res.Interrupted, Decision: &res.decision, DecisionNode: res.nodeDecision, Definitions: busDefinitions,
 		}})
 	}
 	return &scenario.Outcome{Files: files, Report: res.WriteTable, Decisions: decide.Decisions{MessageBus: &res.decision}}

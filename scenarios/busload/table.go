@@ -110,6 +110,10 @@ func (res *Result) WriteTable(w io.Writer) error {
 	res.writeSlopes(w)
 	res.reportMemSources(w)
 	writeBusDecision(w, d)
+	if nd := res.nodeDecision; nd != nil {
+		fmt.Fprintln(w, "\nthe seed's question verbatim — the Node.js bus in Go's place:")
+		writeBusDecisionAs(w, *nd, "Node.js")
+	}
 	if res.Interrupted {
 		fmt.Fprintln(w, "  (interrupted: partial results)")
 	}
@@ -117,7 +121,10 @@ func (res *Result) WriteTable(w io.Writer) error {
 }
 
 // writeBusDecision prints Test 2's answers with the figures behind them.
-func writeBusDecision(w io.Writer, d decide.BusDecision) {
+func writeBusDecision(w io.Writer, d decide.BusDecision) { writeBusDecisionAs(w, d, "Go") }
+
+// writeBusDecisionAs is writeBusDecision for a decision taken with bus name in Go's place.
+func writeBusDecisionAs(w io.Writer, d decide.BusDecision, name string) {
 	fmt.Fprintf(w, "\ndecision (seed Test 2) at %d agents:\n", d.Agents)
 	if d.AgentsNote != "" {
 		fmt.Fprintf(w, "  (%s)\n", d.AgentsNote)
@@ -125,13 +132,16 @@ func writeBusDecision(w io.Writer, d decide.BusDecision) {
 	if d.GoBusNote != "" {
 		fmt.Fprintf(w, "  (%s)\n", d.GoBusNote)
 	}
-	fmt.Fprintf(w, "  Go handles %d agents with P95 < 50 ms? %s\n", d.Agents, d.HandlesAnswer)
+	if d.RustBusNote != "" {
+		fmt.Fprintf(w, "  (%s)\n", d.RustBusNote)
+	}
+	fmt.Fprintf(w, "  %s handles %d agents with P95 < 50 ms? %s\n", name, d.Agents, d.HandlesAnswer)
 	for _, c := range append(slices.Clone(d.HandlesP95), d.Delivered) {
 		fmt.Fprintf(w, "    %-60s %-13s %s\n", c.Question, c.Answer, c.Detail)
 	}
 	fmt.Fprintf(w, "  Rust provides 2–5× improvement?        %s\n", d.ImprovementAnswer)
 	fmt.Fprintf(w, "    basis: %s\n", d.ImprovementBasis)
-	fmt.Fprintf(w, "  Rust uses < 50 %% of Go's memory?        %s\n", d.MemoryAnswer)
+	fmt.Fprintf(w, "  Rust uses < 50 %% of %s's memory?        %s\n", name, d.MemoryAnswer)
 	if d.MemoryBasis != "" {
 		fmt.Fprintf(w, "    basis: %s\n", d.MemoryBasis)
 	}

@@ -101,6 +101,9 @@ type lifecycleParams struct {
 	SampleMS    float64 `json:"sample_interval_ms"`
 	// SampleEvery is how many tasks run between two task-driven memory samples (outside the timing).
 	SampleEvery int `json:"sample_every_tasks"`
+	// Runtimes and AgentImages are --runtime and --agent-image as given.
+	Runtimes    string `json:"runtimes,omitempty"`
+	AgentImages string `json:"agent_images,omitempty"`
 }
 
 // Comparison is spawn-comparison.json.
@@ -110,8 +113,11 @@ type Comparison struct {
 	Patterns      []*PatternResult      `json:"patterns"`
 	Ratios        []ratio               `json:"ratios"`
 	Decision      *decide.SpawnDecision `json:"decision"`
-	Interrupted   bool                  `json:"interrupted"`
-	ContainerMem  *memstat.Recording    `json:"container_memory,omitempty"` // cAdvisor / Docker stats / cgroup time series
+	// Languages is Test 3 per agent language when more than one was measured (--runtime); Decision is then go's
+	// (or the first language's when go was not measured).
+	Languages    []LanguageVerdict  `json:"languages,omitempty"`
+	Interrupted  bool               `json:"interrupted"`
+	ContainerMem *memstat.Recording `json:"container_memory,omitempty"` // cAdvisor / Docker stats / cgroup time series
 }
 
 // runPatterns runs the patterns' tasks interleaved: Rounds rounds, each running a block of every pattern, the
@@ -124,6 +130,7 @@ func runPatterns(ctx context.Context, env *Env, pats []pattern, hold func(contex
 	cmp := &Comparison{SchemaVersion: SchemaVersion, Params: lifecycleParams{
 		Iterations: p.Iterations, Agents: p.Agents, Concurrency: p.Concurrency, TaskKiB: p.TaskKiB, Rounds: p.Rounds,
 		Warmup: p.Warmup, Quick: p.Quick, SampleMS: float64(p.Sample.Microseconds()) / 1000, SampleEvery: sampleEvery(p),
+		Runtimes: p.Runtimes, AgentImages: p.AgentImages,
 	}}
 	res := make([]*PatternResult, len(pats))
 	for i, pt := range pats {
@@ -176,8 +183,19 @@ func runPatterns(ctx context.Context, env *Env, pats []pattern, hold func(contex
 
 	finishPatterns(pats, res, busy)
 	cmp.Ratios = ratios(res)
-	d := decide.Spawn(spawnInput(res, cmp.Ratios))
+	langs := languages(res)
+	d := decide.Spawn(spawnInputFor(res, cmp.Ratios, langs[0]))
 	cmp.Decision = &d
+	if len(langs) > 1 {
+		for _, l := range langs {
+			ld := decide.Spawn(spawnInputFor(res, cmp.Ratios, l))
+			name := l
+			if name == "" {
+				name = "go"
+			}
+			cmp.Languages = append(cmp.Languages, LanguageVerdict{Language: name, Version: env.Versions[name], Decision: &ld})
+		}
+	}
 	if ctx.Err() != nil {
 		cmp.Interrupted = true
 		return cmp, ctx.Err()
@@ -390,13 +408,27 @@ func finishMemory(r *PatternResult) {
 	}
 }
 
-// ratioPairs are the comparisons the report makes, when both patterns ran.
+// ratioPairs are the comparisons the report makes within one language, when both patterns ran (names get the
+// language's suffix: spawn-process-node / persistent-process-node).
 var ratioPairs = [...]struct{ slow, fast, what string }{
 	{"spawn-process", "persistent-process", "spawn-kill vs persistent, processes"},
 	{"spawn-docker", "persistent-docker", "spawn-kill vs persistent, containers"},
 	{"spawn-docker", "spawn-docker-raw", "testcontainers-go vs raw Engine API"},
 	{"spawn-docker", "spawn-process", "container vs process, spawn-kill"},
 	{"persistent-docker", "persistent-process", "container vs process, persistent"},
+}
+
+// languages lists the languages of res in order of appearance ("" is go).
+func languages(res []*PatternResult) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range res {
+		if !seen[r.Language] {
+			seen[r.Language] = true
+			out = append(out, r.Language)
+		}
+	}
+	return out
 }
 
 func ratios(res []*PatternResult) []ratio {
@@ -406,8 +438,34 @@ func ratios(res []*PatternResult) []ratio {
 			by[r.Name] = r
 		}
 	}
+	type pair struct{ slow, fast, what string }
+	var pairs []pair
+	for _, lang := range languages(res) {
+		sfx := langSuffix(lang)
+		for _, p := range ratioPairs {
+			what := p.what
+			if lang != "" {
+				what += ", " + lang
+			}
+			pairs = append(pairs, pair{p.slow + sfx, p.fast + sfx, what})
+		}
+	}
+	// Across languages: what the seed's own runtime costs beside the Go agent, and npx beside a direct node.
+	for _, lang := range languages(res) {
+		if lang == "" {
+			continue
+		}
+		sfx := langSuffix(lang)
+		pairs = append(pairs,
+			pair{"spawn-process" + sfx, "spawn-process", lang + " vs go, spawn-kill process"},
+			pair{"persistent-process" + sfx, "persistent-process", lang + " vs go, persistent process"},
+			pair{"spawn-docker" + sfx, "spawn-docker", lang + " vs go, spawn-kill container"})
+	}
+	pairs = append(pairs,
+		pair{"spawn-npx", "spawn-process-node", "npx vs node directly, spawn-kill"},
+		pair{"spawn-npx", "persistent-process-node", "the seed's npx spawn-kill vs persistent node"})
 	var out []ratio
-	for _, p := range ratioPairs {
+	for _, p := range pairs {
 		a, b := by[p.slow], by[p.fast]
 		if a == nil || b == nil {
 			continue
@@ -429,18 +487,35 @@ func ratios(res []*PatternResult) []ratio {
 	return out
 }
 
-// spawnInput is what decide.Spawn needs: the per-round savings of each runtime's spawn → persistent pair (the
-// same figures as the ratios table) and every persistent pattern's memory trend.
+// spawnInput is what decide.Spawn needs for the Go agent: the per-round savings of each runtime's spawn →
+// persistent pair (the same figures as the ratios table) and every persistent pattern's memory trend.
 func spawnInput(res []*PatternResult, rs []ratio) decide.SpawnInput {
+	return spawnInputFor(res, rs, "")
+}
+
+// spawnInputFor is spawnInput for the agent written in lang ("" = go); node's includes the seed's own path,
+// spawn-npx → persistent-process-node, as runtime "npx".
+func spawnInputFor(res []*PatternResult, rs []ratio, lang string) decide.SpawnInput {
 	var in decide.SpawnInput
-	for _, rt := range []string{"process", "docker"} {
+	sfx := langSuffix(lang)
+	for _, rt := range []string{"process", "docker", "npx"} {
+		slow, fast := "spawn-"+rt+sfx, "persistent-"+rt+sfx
+		if rt == "npx" {
+			if lang != "node" {
+				continue
+			}
+			slow, fast = "spawn-npx", "persistent-process-node"
+		}
 		for _, r := range rs {
-			if r.Slow == "spawn-"+rt && r.Fast == "persistent-"+rt {
+			if r.Slow == slow && r.Fast == fast {
 				in.Savings = append(in.Savings, decide.RuntimeSavings{Runtime: rt, PerRound: r.PerRoundPct})
 			}
 		}
 	}
 	for _, r := range res {
+		if r.Language != lang {
+			continue
+		}
 		if r.Kind == "persistent" && r.Tasks > 0 {
 			in.Memory = append(in.Memory, decide.MemoryVerdict{Pattern: r.Name, Trend: r.Memory.Trend})
 		}
@@ -449,6 +524,13 @@ func spawnInput(res []*PatternResult, rs []ratio) decide.SpawnInput {
 		}
 	}
 	return in
+}
+
+// LanguageVerdict is Test 3 asked of one agent language: its runtime's version and the decision on its own patterns.
+type LanguageVerdict struct {
+	Language string                `json:"language"`
+	Version  string                `json:"version,omitempty"` // node v20.20.2, python 3.11.2, go 1.26 (the lab's toolchain)
+	Decision *decide.SpawnDecision `json:"decision"`
 }
 
 // WriteTable writes the comparison as tables.
@@ -503,6 +585,19 @@ func (c *Comparison) WriteTable(w io.Writer) error {
 	}
 	if c.Decision != nil {
 		writeSpawnDecision(w, *c.Decision)
+	}
+	if len(c.Languages) > 0 {
+		fmt.Fprintln(w, "\ndecision (seed Test 3) per agent language — the same questions on each language's own patterns:")
+		for _, l := range c.Languages {
+			if l.Decision == nil {
+				continue
+			}
+			fmt.Fprintf(w, "  %-8s %-16s persistent saves >50%% time? %-12s memory stable? %-12s → shift justified: %s\n",
+				l.Language, "("+dash(l.Version)+")", l.Decision.TimeAnswer, l.Decision.MemoryAnswer, l.Decision.ShiftJustified)
+			for _, s := range l.Decision.Savings {
+				fmt.Fprintf(w, "      %-44s %-12s %s\n", s.Question, s.Answer, s.Detail)
+			}
+		}
 	}
 	if c.Interrupted {
 		fmt.Fprintln(w, "  (interrupted: partial results)")

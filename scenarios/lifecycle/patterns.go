@@ -40,10 +40,13 @@ type pattern interface {
 }
 
 type patternInfo struct {
-	Name    string `json:"name"`
-	Kind    string `json:"kind"`          // spawn | persistent
-	Runtime string `json:"runtime"`       // process | docker
-	Via     string `json:"via,omitempty"` // testcontainers | engine-api (docker spawn)
+	Name string `json:"name"`
+	// Language is the agent's runtime (internal/runtimes: go, node, python; or a --agent-image name). Omitted for
+	// go, so a Go-only run's file is what it always was.
+	Language string `json:"language,omitempty"`
+	Kind     string `json:"kind"`          // spawn | persistent
+	Runtime  string `json:"runtime"`       // process | docker
+	Via      string `json:"via,omitempty"` // testcontainers | engine-api (docker spawn)
 }
 
 const hostMemSource = "host /proc/meminfo MemTotal−MemAvailable (spawned agents live too briefly to sample)"
@@ -56,7 +59,13 @@ func hostMemory(context.Context) (float64, string, error) {
 // --- spawn-process: fork/exec the agent per task --------------------------------------------------------------
 
 type spawnProcess struct {
-	bin string
+	// argv runs the agent: its binary (go) or interpreter and script (node, python), or npx and the local package.
+	argv []string
+	lang string
+	// npx: the seed's exact path, `npx --no-install <local package>`. npx starts the agent through `sh -c`, so the
+	// task runs in a process group of its own and the group is killed after it: otherwise a cancelled npx orphans
+	// the agent.
+	npx bool
 	mu  sync.Mutex
 	// peakRSS is getrusage ru_maxrss per task, bytes. It is NOT the agent's: Go's os/exec starts children with
 	// CLONE_VM|CLONE_VFORK and the kernel folds the parent's (the lab's) high-water mark into it at exec. Kept
@@ -68,7 +77,25 @@ type spawnProcess struct {
 }
 
 func (p *spawnProcess) info() patternInfo {
-	return patternInfo{Name: "spawn-process", Kind: "spawn", Runtime: "process"}
+	if p.npx {
+		return patternInfo{Name: "spawn-npx", Language: p.lang, Kind: "spawn", Runtime: "process", Via: "npx"}
+	}
+	return patternInfo{Name: "spawn-process" + langSuffix(p.lang), Language: langField(p.lang), Kind: "spawn", Runtime: "process"}
+}
+
+// langSuffix names a language's patterns: go's keep their names, the others' get "-<language>".
+func langSuffix(lang string) string {
+	if lang == "" || lang == "go" {
+		return ""
+	}
+	return "-" + lang
+}
+
+func langField(lang string) string {
+	if lang == "go" {
+		return ""
+	}
+	return lang
 }
 func (p *spawnProcess) start(context.Context) error { return nil }
 func (p *spawnProcess) stop(context.Context) error  { return nil }
@@ -85,10 +112,18 @@ const hostContextSource = "host /proc/meminfo MemTotal−MemAvailable: host-wide
 
 func (p *spawnProcess) do(ctx context.Context, t agent.Task) (agent.Result, error) {
 	js, _ := json.Marshal(t)
-	cmd := exec.CommandContext(ctx, p.bin, "once", "--task", string(js))
+	cmd := exec.CommandContext(ctx, p.argv[0], append(p.argv[1:len(p.argv):len(p.argv)], "once", "--task", string(js))...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
+	if p.npx {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	}
+	err := cmd.Run()
+	if p.npx && cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // whatever npx's shell left in the group (ESRCH: nothing)
+	}
+	if err != nil {
 		return agent.Result{}, fmt.Errorf("agent once: %w: %s", err, strings.TrimSpace(errb.String()))
 	}
 	r, err := decodeResult(out.Bytes())
@@ -114,7 +149,8 @@ func decodeResult(b []byte) (agent.Result, error) {
 // --- persistent-process: long-running agent processes, tasks over TCP on loopback --------------------------------
 
 type persistentProcess struct {
-	bin    string
+	argv   []string // the agent's binary, or interpreter and script
+	lang   string
 	agents int
 	procs  []*exec.Cmd
 	pool   *clientPool
@@ -124,14 +160,14 @@ type persistentProcess struct {
 }
 
 func (p *persistentProcess) info() patternInfo {
-	return patternInfo{Name: "persistent-process", Kind: "persistent", Runtime: "process"}
+	return patternInfo{Name: "persistent-process" + langSuffix(p.lang), Language: langField(p.lang), Kind: "persistent", Runtime: "process"}
 }
 
 func (p *persistentProcess) start(ctx context.Context) error {
 	addrs := make([]string, 0, p.agents)
 	for i := 0; i < p.agents; i++ {
 		// Not CommandContext: the agents must outlive start's context; stop ends them.
-		cmd := exec.Command(p.bin, "serve", "--addr", "127.0.0.1:0")
+		cmd := exec.Command(p.argv[0], append(p.argv[1:len(p.argv):len(p.argv)], "serve", "--addr", "127.0.0.1:0")...)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			return err
@@ -254,6 +290,7 @@ func (p *clientPool) close() {
 type spawnDocker struct {
 	cli    *client.Client
 	image  string
+	lang   string
 	labels map[string]string
 	viaTC  bool
 	// remoteDaemon: the daemon is not on this kernel (a TCP DOCKER_HOST), so this machine's /proc/meminfo says
@@ -292,9 +329,9 @@ func (p *spawnDocker) read(ctx context.Context, id string) (agent.Result, error)
 
 func (p *spawnDocker) info() patternInfo {
 	if p.viaTC {
-		return patternInfo{Name: "spawn-docker", Kind: "spawn", Runtime: "docker", Via: "testcontainers"}
+		return patternInfo{Name: "spawn-docker" + langSuffix(p.lang), Language: langField(p.lang), Kind: "spawn", Runtime: "docker", Via: "testcontainers"}
 	}
-	return patternInfo{Name: "spawn-docker-raw", Kind: "spawn", Runtime: "docker", Via: "engine-api"}
+	return patternInfo{Name: "spawn-docker-raw" + langSuffix(p.lang), Language: langField(p.lang), Kind: "spawn", Runtime: "docker", Via: "engine-api"}
 }
 func (p *spawnDocker) start(context.Context) error { return nil }
 func (p *spawnDocker) stop(context.Context) error  { return nil }
@@ -372,6 +409,7 @@ func waitAndRead(ctx context.Context, cli *client.Client, id string) (agent.Resu
 type persistentDocker struct {
 	cli    *client.Client
 	image  string
+	lang   string
 	labels map[string]string
 	agents int
 	mem    *scenario.Sampler
@@ -381,7 +419,7 @@ type persistentDocker struct {
 }
 
 func (p *persistentDocker) info() patternInfo {
-	return patternInfo{Name: "persistent-docker", Kind: "persistent", Runtime: "docker", Via: "testcontainers"}
+	return patternInfo{Name: "persistent-docker" + langSuffix(p.lang), Language: langField(p.lang), Kind: "persistent", Runtime: "docker", Via: "testcontainers"}
 }
 
 func (p *persistentDocker) start(ctx context.Context) error {

@@ -44,7 +44,7 @@ func TestPatternMemoryFigures(t *testing.T) {
 		}
 	}
 
-	sp := &spawnProcess{bin: bin}
+	sp := &spawnProcess{argv: []string{bin}}
 	run(sp, 2)
 	if len(sp.peakSelf) != 2 || sp.peakSelf[0] <= 0 || sp.peakSelf[0] > 64<<20 {
 		t.Errorf("spawn-process peakSelf %v", sp.peakSelf)
@@ -57,7 +57,7 @@ func TestPatternMemoryFigures(t *testing.T) {
 		t.Errorf("spawn-docker-raw peaks %v (%s), self %v", sd.peaks, sd.peakSource, sd.peakSelf)
 	}
 
-	pp := &persistentProcess{bin: bin, agents: 2}
+	pp := &persistentProcess{argv: []string{bin}, agents: 2}
 	if err := pp.start(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,8 @@ type lifecycleScenario struct {
 
 // SpawnProcess forks and execs the agent binary per task (the seed's "Spawn-Kill CLI").
 func SpawnProcess(f *Flags) scenario.Scenario {
-	return lifecycleScenario{flags: f, name: "spawn-process", set: lifecycleSet{spawnProcess: true},
-		describe: "fork/exec the agent binary per task (seed Test 3: spawn-kill CLI)"}
+	return lifecycleScenario{flags: f, name: "spawn-process", set: lifecycleSet{spawnProcess: true, spawnNpx: true},
+		describe: "fork/exec the agent per task, per --runtime, and node's npx path (seed Test 3: spawn-kill CLI)"}
 }
 
 // PersistentProcess keeps --agents agent processes up and sends them tasks over loopback TCP.
@@ -43,7 +43,7 @@ func PersistentDocker(f *Flags) scenario.Scenario {
 // decision.
 func Spawn(f *Flags) scenario.Scenario {
 	return lifecycleScenario{flags: f, name: "spawn", docker: true,
-		set:      lifecycleSet{spawnProcess: true, persistentProcess: true, spawnDocker: true, spawnDockerRaw: true, persistentDocker: true},
+		set:      lifecycleSet{spawnProcess: true, persistentProcess: true, spawnDocker: true, spawnDockerRaw: true, persistentDocker: true, spawnNpx: true},
 		describe: "all four lifecycle patterns interleaved, with ratios and the seed's Test 3 decision"}
 }
 
@@ -56,7 +56,7 @@ func (s lifecycleScenario) Run(ctx context.Context, senv *scenario.Env) (*scenar
 
 // WithoutDocker implements scenario.DockerSkipper: the scenario's process patterns.
 func (s lifecycleScenario) WithoutDocker() scenario.Scenario {
-	set := lifecycleSet{spawnProcess: s.set.spawnProcess, persistentProcess: s.set.persistentProcess}
+	set := lifecycleSet{spawnProcess: s.set.spawnProcess, persistentProcess: s.set.persistentProcess, spawnNpx: s.set.spawnNpx}
 	if set == (lifecycleSet{}) {
 		return s
 	}

@@ -115,10 +115,11 @@ func (p Params) check() error {
 	if p.TaskKiB > 1024 {
 		return fmt.Errorf("--task-kib %d: a turn's work is at most 1024 KiB in agent-messaging", p.TaskKiB)
 	}
-	switch p.Bus {
-	case "go", "rust", "both":
-	default:
-		return fmt.Errorf("--bus %q: want go, rust or both", p.Bus)
+	if _, err := buses.Expand(p.Bus, []string{"go", "rust", buses.Node}); err != nil {
+		return err
+	}
+	if _, err := buses.ParseBusImages(p.BusImages); err != nil {
+		return err
 	}
 	_, err := parseFaults(p.Faults)
 	return err

@@ -26,8 +26,10 @@ type Params struct {
 
 	// The buses' flags: bus-load and agent-messaging read them, each with its own --quick sizes.
 	AgentsSet bool   `json:"agents_set"` // --agents was given: bus-load measures that one count instead of its sweep
-	Bus       string `json:"bus"`        // go | go-netpoll | rust | nats | both | all
-	Repeat    int    `json:"repeat"`     // interleaved repeats per bus and configuration
+	Bus       string `json:"bus"`        // comma-separated: go, go-netpoll, rust, rust-epoll, nats, node; both; all
+	// BusImages are users' bus images (NAME=IMAGE[,port=8080][,args=...]) measured beside --bus (scenarios/buses).
+	BusImages string `json:"bus_images,omitempty"`
+	Repeat    int    `json:"repeat"` // interleaved repeats per bus and configuration
 	// Faults: agent-messaging's faults to inject ("" none, "all"); ai-streaming: any value adds its fault runs.
 	Faults string `json:"faults"`
 }
@@ -52,7 +54,8 @@ func (p *Params) Register(fs *flag.FlagSet) {
 	fs.BoolVar(&p.SkipDocker, "skip-docker", false, "run only what needs no Docker daemon (all: spawn-process and persistent-process)")
 	fs.BoolVar(&p.CAdvisor, "cadvisor", true, "sample container memory with a cAdvisor sidecar as well as Docker stats")
 	fs.DurationVar(&p.Sample, "sample-interval", 100*time.Millisecond, "memory sampling interval")
-	fs.StringVar(&p.Bus, "bus", "both", "bus-load: buses to measure: go, go-netpoll (gobus --transport=netpoll), rust, nats, both (go and rust) or all; agent-messaging: go, rust or both")
+	fs.StringVar(&p.Bus, "bus", "both", "bus-load: buses to measure, comma-separated: go, go-netpoll (gobus --transport=netpoll), rust, rust-epoll (Rust's best design), nats, node (Node.js, ws), both (go and rust; bus-load adds go-netpoll, and NATS in the full run) or all; agent-messaging: go, rust, node or both")
+	fs.StringVar(&p.BusImages, "bus-image", "", "bus-load, agent-messaging: NAME=IMAGE[,port=8080][,args=A B]: a user's bus image (docs/protocol.md) measured beside --bus under NAME")
 	fs.IntVar(&p.Repeat, "repeat", 6, "bus-load: interleaved repeats per bus and configuration (6: the fewest a 95 % CI needs; --quick: 2); agent-messaging: clean runs per bus and pattern (--quick: 2)")
 	fs.StringVar(&p.Faults, "faults", "", "agent-messaging: faults to inject: bus-restart,bus-pause,agent-disconnect,agent-kill or all (--quick: all); ai-streaming: any value adds the 529, mid-stream-error and cut-connection runs")
 }

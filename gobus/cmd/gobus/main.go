@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/agentlab/agentlab/gobus"
 )
@@ -66,6 +67,9 @@ func parseFlags(args []string, getenv func(string) string, errOut io.Writer) (go
 		"concurrent WebSocket connections (env BUS_MAX_CONNECTIONS)")
 	fs.StringVar(&o.Transport, "transport", gobus.TransportGorilla,
 		`connection transport: "gorilla" (goroutines per connection) or "netpoll" (epoll loops; Linux) (env BUS_TRANSPORT)`)
+	// Planted faults: test knobs for the lab's calibration runs, not tuning (gobus.Options.PlantDelay).
+	plantDelayMS := fs.Int("plant-delay-ms", 0, "PLANTED FAULT for calibration, not tuning: hold every msg delivery this many ms (env BUS_PLANT_DELAY_MS)")
+	fs.IntVar(&o.PlantDropEvery, "plant-drop-every", 0, "PLANTED FAULT for calibration, not tuning: drop every Nth msg delivery, counted as bus_dropped_total{reason=\"planted\"} (env BUS_PLANT_DROP_EVERY)")
 
 	// Environment first, so flags parsed afterwards override it.
 	for _, e := range []struct{ flag, env string }{
@@ -74,6 +78,8 @@ func parseFlags(args []string, getenv func(string) string, errOut io.Writer) (go
 		{"queue-len", "BUS_QUEUE_LEN"},
 		{"max-connections", "BUS_MAX_CONNECTIONS"},
 		{"transport", "BUS_TRANSPORT"},
+		{"plant-delay-ms", "BUS_PLANT_DELAY_MS"},
+		{"plant-drop-every", "BUS_PLANT_DROP_EVERY"},
 	} {
 		if v := getenv(e.env); v != "" {
 			if err := fs.Set(e.flag, v); err != nil {
@@ -100,5 +106,9 @@ func parseFlags(args []string, getenv func(string) string, errOut io.Writer) (go
 			return o, fmt.Errorf("--%s must be > 0, got %s", name, strconv.Itoa(v))
 		}
 	}
+	if *plantDelayMS < 0 || o.PlantDropEvery < 0 {
+		return o, fmt.Errorf("--plant-delay-ms and --plant-drop-every must be >= 0")
+	}
+	o.PlantDelay = time.Duration(*plantDelayMS) * time.Millisecond
 	return o, nil
 }

@@ -156,3 +156,21 @@ func TestSIGTERMClosesWith1001AndExits0(t *testing.T) {
 	}
 	t.Logf("exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
 }
+
+func TestParsePlantFlags(t *testing.T) {
+	env := map[string]string{"BUS_PLANT_DELAY_MS": "60", "BUS_PLANT_DROP_EVERY": "100"}
+	o, err := parseFlags(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.PlantDelay != 60*time.Millisecond || o.PlantDropEvery != 100 {
+		t.Errorf("env: delay %v, drop every %d; want 60ms, 100", o.PlantDelay, o.PlantDropEvery)
+	}
+	o, err = parseFlags([]string{"--plant-delay-ms", "5", "--plant-drop-every=3"}, func(string) string { return "" }, io.Discard)
+	if err != nil || o.PlantDelay != 5*time.Millisecond || o.PlantDropEvery != 3 {
+		t.Errorf("flags: %+v, %v", o, err)
+	}
+	if _, err := parseFlags([]string{"--plant-delay-ms", "-1"}, func(string) string { return "" }, io.Discard); err == nil {
+		t.Error("negative --plant-delay-ms accepted")
+	}
+}

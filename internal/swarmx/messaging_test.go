@@ -1,0 +1,222 @@
+package swarmx
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/agentlab/agentlab/internal/agent"
+	"github.com/agentlab/agentlab/internal/cluster"
+	"github.com/agentlab/agentlab/internal/dockerx"
+	"github.com/agentlab/agentlab/internal/labtest"
+)
+
+// Conversing agents spread over two nodes, talking through a bus on a third, while one agent node is partitioned
+// for 5 s and healed: the partitioned agents notice (silence), re-register once the link is back, the
+// conversations resume, and a new phase after the heal completes with 0 hung. Turns lost, retransmits,
+// disconnects and the time from the heal to each re-registration are logged (agents' own reports).
+//
+// Opt-in (AGENTLAB_SWARM_PARTITION=1): in 2 of 10 runs here the partitioned agents never registered again within
+// 60 s of the heal (the first run after a build, and one beside a -race run of the other swarm tests); the test
+// then logs each node's view of the overlay's peers. make test keeps TestIntegrationNodeFaults as its node fault.
+func TestIntegrationConversationsNodePartition(t *testing.T) {
+	if os.Getenv("AGENTLAB_SWARM_PARTITION") == "" {
+		t.Skip("opt-in: AGENTLAB_SWARM_PARTITION=1 (see the comment: not reliable enough for make test)")
+	}
+	r := labtest.Docker(t)
+	opts := cluster.Options{Name: "alg", Nodes: 3, Log: testLog{t}}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	busImg, agentImg := r.Image(t, "gobus"), r.Image(t, "agent")
+	c, err := cluster.Up(ctx, opts)
+	t.Cleanup(func() {
+		if err := cluster.Down(context.Background(), opts); err != nil {
+			t.Errorf("cluster down: %v", err)
+		}
+		if left := cluster.Leftovers(opts); len(left) > 0 {
+			t.Errorf("left: %v", left)
+		}
+	})
+	if err != nil {
+		if cluster.IsNotRoot(err) {
+			t.Skip(err)
+		}
+		t.Fatal(err)
+	}
+	if err := c.LoadImages(ctx, r.Client, busImg, agentImg); err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := c.Manager().Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mgr.Close()
+	runID := dockerx.NewRunID(time.Now())
+	t.Cleanup(func() {
+		if err := RemoveRun(context.Background(), mgr, runID); err != nil {
+			t.Errorf("remove run: %v", err)
+		}
+	})
+	prefix := "al-" + runID
+	nw, err := CreateNetwork(ctx, mgr, prefix, dockerx.Labels(runID, "network"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus := prefix + "-bus"
+	busID, err := Create(ctx, mgr, Service{Name: bus, Image: busImg, Labels: dockerx.Labels(runID, "bus"), Network: nw,
+		HostPorts: []uint32{8080}, Constraints: []string{"node.labels." + LabelRole + "==" + RoleBus}, MemoryBytes: 1 << 30, PidsLimit: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a0, a1 on node 2; a2, a3 on node 3 (the one partitioned); conversations cross nodes: a0–a2, a1–a3.
+	ids := []string{"a0", "a1", "a2", "a3"}
+	svcs := map[string]string{}
+	for i, id := range ids {
+		node := c.Nodes[1+i/2].Name
+		svcs[id], err = Create(ctx, mgr, Service{Name: prefix + "-" + id, Image: agentImg, Labels: dockerx.Labels(runID, "agent"),
+			Network: nw, MemoryBytes: 256 << 20, PidsLimit: 256, Constraints: []string{"node.hostname==" + node},
+			Args: []string{"converse", "--bus", "ws://" + bus + ":8080/ws", "--id", id, "--lab", "lab", "--max-run", "10m"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := WaitRunning(ctx, mgr, busID, 1); err != nil {
+		t.Fatal(err)
+	}
+	addr, err := c.Forward(ctx, c.Manager(), c.Manager().Addr.String()+":8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl := agent.NewController(agent.LinkConfig{ID: "lab", URL: func(context.Context) (string, error) { return "ws://" + addr + "/ws", nil },
+		Ping: time.Second, Dead: 3 * time.Second, DialTimeout: 5 * time.Second, BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second})
+	lctx, lcancel := context.WithCancel(ctx)
+	defer lcancel()
+	go func() { _ = ctl.Link.Run(lctx) }()
+	rctx, rcancel := context.WithTimeout(ctx, 2*time.Minute)
+	err = ctl.WaitReady(rctx, ids)
+	rcancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(f func() error) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for err := f(); err != nil; err = f() {
+			if time.Now().After(deadline) {
+				t.Fatalf("control message: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	convs := func(turns int) []agent.ConvSpec {
+		return []agent.ConvSpec{{ID: "p0", Members: []string{"a0", "a2"}, Turns: turns}, {ID: "p1", Members: []string{"a1", "a3"}, Turns: turns}}
+	}
+	send(func() error { return ctl.Go("fault", convs(0), 1) })
+	time.Sleep(3 * time.Second)
+	victim := c.Nodes[2]
+	if err := c.SetLink(ctx, victim, false); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Second)
+	if err := c.SetLink(ctx, victim, true); err != nil {
+		t.Fatal(err)
+	}
+	healNS := time.Now().UnixNano()
+	// Recovery as the lab sees it: both partitioned agents registered again (each registration says ready).
+	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
+	for _, id := range ids[2:] {
+		for ctl.ReadyCount(id) < 2 && wctx.Err() == nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	wcancel()
+	back := time.Duration(time.Now().UnixNano() - healNS)
+	if ctl.ReadyCount("a2") < 2 || ctl.ReadyCount("a3") < 2 {
+		diagnose(t, ctx, c, nw)
+		t.Errorf("the partitioned agents did not register again within 60 s of the heal (ready counts %d, %d)", ctl.ReadyCount("a2"), ctl.ReadyCount("a3"))
+	}
+	time.Sleep(5 * time.Second) // the conversations' window after the recovery
+	send(func() error { return ctl.Stop("fault") })
+	send(func() error { return ctl.Report("fault") })
+	// After the heal: a finite phase must finish (0 hung).
+	send(func() error { return ctl.Go("after", convs(50), 1) })
+	dctx, dcancel := context.WithTimeout(ctx, 60*time.Second)
+	err = ctl.WaitDone(dctx, "after", 2)
+	dcancel()
+	hung := 2 - ctl.Done("after")
+	if err != nil || hung != 0 {
+		t.Errorf("after the heal: %d of 2 conversations hung (%v)", hung, err)
+	}
+	send(func() error { return ctl.Report("after") })
+	time.Sleep(2 * time.Second) // the reports reach the agents' logs
+	var sum agent.Counts
+	var recov []string
+	for _, id := range ids {
+		out, err := Logs(ctx, mgr, svcs[id])
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, err := agent.DecodeReports(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last *agent.Report
+		for i := range rs {
+			if rs[i].Phase == "fault" {
+				last = &rs[i]
+			}
+		}
+		if last == nil {
+			rc, _ := mgr.ServiceLogs(ctx, svcs[id], client.ServiceLogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true})
+			all, _ := io.ReadAll(rc)
+			t.Fatalf("%s: no report of the fault phase in %d bytes of output:\n%s", id, len(out), all)
+		}
+		k := last.Counts
+		sum.Sent += k.Sent
+		sum.Received += k.Received
+		sum.Lost += k.Lost
+		sum.Retransmits += k.Retransmits
+		sum.TakenOnResend += k.TakenOnResend
+		sum.Link.Disconnects += k.Link.Disconnects
+		sum.Link.Reconnects += k.Link.Reconnects
+		for _, e := range last.Events {
+			if e.Kind == "reconnect" && e.NS >= healNS-int64(5*time.Second) {
+				recov = append(recov, fmt.Sprintf("%s %+.2fs", id, float64(e.NS-healNS)/1e9))
+				break
+			}
+		}
+	}
+	if sum.Link.Reconnects < 2 {
+		t.Errorf("the partitioned node's 2 agents should have re-registered: %+v", sum.Link)
+	}
+	t.Logf("5 s partition of %s (agents a2, a3): fault phase turns sent %d, taken %d, lost %d, taken on resend %d, retransmits %d; link disconnects %d, reconnects %d; re-registration relative to the heal: %v (the lab saw both back after %v); after the heal 2 conversations × 50 turns: %d hung",
+		victim.Name, sum.Sent, sum.Received, sum.Lost, sum.TakenOnResend, sum.Retransmits, sum.Link.Disconnects, sum.Link.Reconnects, recov, back.Round(time.Millisecond), hung)
+}
+
+// diagnose logs the swarm's view of its nodes and each node's view of the overlay's peers.
+func diagnose(t *testing.T, ctx context.Context, c *cluster.Cluster, nw string) {
+	for _, n := range c.Nodes {
+		cli, err := n.Client()
+		if err != nil {
+			continue
+		}
+		if n.Index == 1 {
+			if ns, err := cli.NodeList(ctx, client.NodeListOptions{}); err == nil {
+				for _, x := range ns.Items {
+					t.Logf("node %s: %s %s", x.Description.Hostname, x.Status.State, x.Status.Message)
+				}
+			}
+		}
+		if in, err := cli.NetworkInspect(ctx, nw, client.NetworkInspectOptions{Verbose: true}); err == nil {
+			t.Logf("%s sees overlay peers %+v, %d local containers", n.Name, in.Network.Peers, len(in.Network.Containers))
+		} else {
+			t.Logf("%s: network inspect: %v", n.Name, err)
+		}
+		cli.Close()
+	}
+}
