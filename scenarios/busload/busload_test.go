@@ -156,6 +156,18 @@ func TestBusFromSamples(t *testing.T) {
 	if f.Samples != len(ss) {
 		t.Errorf("samples %d", f.Samples)
 	}
+	// A sampler that fell behind: no sample inside the window; the samples around it bracket it.
+	var sparse []busSample
+	for _, s := range ss {
+		if ms := s.T.Sub(t0).Milliseconds(); ms <= 1400 || ms >= 2600 {
+			sparse = append(sparse, s)
+		}
+	}
+	f = busFigures{}
+	busFromSamples(&f, sparse, times, 100)
+	if math.Abs(f.CPUCores-0.75) > 1e-9 {
+		t.Errorf("bracketed window: cpu %v cores, want 0.75", f.CPUCores)
+	}
 }
 
 // A source that answered once before the connections and not again before traffic (Docker stats over a remote

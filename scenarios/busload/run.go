@@ -647,7 +647,18 @@ func busFromSamples(f *busFigures, ss []busSample, t loadgen.Times, registered i
 	for _, s := range between(at(t.TrafficStart), at(t.End)) {
 		f.MemPeak = max(f.MemPeak, s.Mem)
 	}
-	if w := between(at(t.MeasureStart), at(t.MeasureEnd)); len(w) >= 2 {
+	// The window's first and last samples; with fewer than two inside (a 1 s window on a loaded machine, whose
+	// sampler fell behind), the last sample before the window and the first after it bracket it instead: a
+	// figure over a slightly longer span rather than none.
+	w := between(at(t.MeasureStart), at(t.MeasureEnd))
+	if len(w) < 2 {
+		before, after := between(time.Time{}, at(t.MeasureStart)), between(at(t.MeasureEnd), at(t.End))
+		w = nil
+		if len(before) > 0 && len(after) > 0 {
+			w = []busSample{before[len(before)-1], after[0]}
+		}
+	}
+	if len(w) >= 2 {
 		a, b := w[0], w[len(w)-1]
 		if dt := b.T.Sub(a.T).Seconds(); dt > 0 {
 			f.CPUCores = (b.CPUNs - a.CPUNs) / 1e9 / dt
