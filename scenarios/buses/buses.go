@@ -43,7 +43,7 @@ const Node = "node"
 var Known = []string{"go", GoNetpoll, "rust", RustEpoll, NATS, Node}
 
 // Expand reads --bus: a comma-separated list of known buses, "both" (go and rust, plus inBoth: what a family adds
-// to its default — bus-load: go-netpoll, and NATS in the full run) or "all" (every known bus); allowed limits which
+// to its default — bus-load: go-netpoll and rust-epoll, and NATS in the full run) or "all" (every known bus); allowed limits which
 // buses the scenario can run (nil: all of Known).
 func Expand(bus string, allowed []string, inBoth ...string) ([]string, error) {
 	if allowed == nil {

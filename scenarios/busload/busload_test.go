@@ -578,3 +578,17 @@ func TestBusDecisionRustBest(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultBusesAreBestAgainstBest: the default --bus (both) measures both designs of Go and of Rust, so the
+// decision can take each language's best; the full run adds NATS.
+func TestDefaultBusesAreBestAgainstBest(t *testing.T) {
+	for _, tc := range []struct {
+		quick bool
+		want  string
+	}{{true, "go,go-netpoll,rust,rust-epoll"}, {false, "go,go-netpoll,rust,rust-epoll,nats"}} {
+		got, err := buses.Expand("both", nil, inBoth(tc.quick)...)
+		if err != nil || strings.Join(got, ",") != tc.want {
+			t.Errorf("quick=%v: default buses %v (%v), want %s", tc.quick, got, err, tc.want)
+		}
+	}
+}
