@@ -592,3 +592,29 @@ func TestDefaultBusesAreBestAgainstBest(t *testing.T) {
 		}
 	}
 }
+
+// TestBestDesignWithoutBusCPU: where no bus CPU was read in the window (the lab in a container whose daemon answers
+// only Docker stats, about once a second), Go's and Rust's best are ranked by saturation throughput and the note
+// says so — never a silent fall back to the first design measured (issue 22: compose decided on gorilla).
+func TestBestDesignWithoutBusCPU(t *testing.T) {
+	res := &Result{Buses: []buses.Spec{{Name: "go", Impl: "gobus"}, {Name: "go-netpoll", Impl: "gobus netpoll"},
+		{Name: "rust", Impl: "rustbus"}, {Name: buses.RustEpoll, Impl: "rust-bus-epoll"}}, runs: map[string][]*RunResult{},
+		Params: fakeParams()}
+	for rep := 1; rep <= fakeRepeats; rep++ {
+		for bus, sat := range map[string]float64{"go": 100e3, "go-netpoll": 250e3, "rust": 150e3, buses.RustEpoll: 350e3} {
+			r := fakeRun(bus, rep, 1000, "targeted", "closed", sat*(1+float64(rep)/100), 10, 4096, false)
+			r.BusFig.CPUCores, r.BusFig.DeliveriesPerCPUSecond = 0, 0
+			res.add(bus, r)
+		}
+	}
+	res.finish(false)
+	d := res.decision
+	if d.GoBus != "go-netpoll" || d.RustBus != buses.RustEpoll {
+		t.Fatalf("decided on %q/%q, want go-netpoll/rust-epoll", d.GoBus, d.RustBus)
+	}
+	for _, note := range []string{d.GoBusNote, d.RustBusNote} {
+		if !strings.Contains(note, "saturation throughput") || !strings.Contains(note, "CPU was not read") {
+			t.Errorf("note %q does not say the designs were ranked by throughput", note)
+		}
+	}
+}
