@@ -97,6 +97,9 @@ func checkBusLoad(p Params) error {
 	if _, err := buses.ParseBusImages(p.BusImages); err != nil {
 		errs = append(errs, err)
 	}
+	if err := buses.CheckPlant(p.Params, nil, defaultBuses(p)...); err != nil {
+		errs = append(errs, err)
+	}
 	if p.Repeat < 1 {
 		errs = append(errs, fmt.Errorf("--repeat must be ≥ 1, got %d", p.Repeat))
 	}
@@ -138,6 +141,15 @@ func checkBusLoad(p Params) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// defaultBuses is what "both" adds to Go and Rust here: both Go designs, so Test 2 is decided on Go's best; the
+// full run adds NATS, the reference (quick leaves it out for time).
+func defaultBuses(p Params) []string {
+	if p.Quick {
+		return []string{buses.GoNetpoll}
+	}
+	return []string{buses.GoNetpoll, buses.NATS}
 }
 
 func parsePatterns(s string) ([]string, error) {
@@ -307,13 +319,7 @@ func (s busLoadScenario) Run(ctx context.Context, senv *scenario.Env) (*scenario
 	if p.SkipRust && (p.Bus == "rust" || p.Bus == buses.RustEpoll) {
 		return nil, fmt.Errorf("--bus %s with --skip-rust leaves nothing to measure", p.Bus)
 	}
-	// The default set ("both": Go and Rust) holds both Go designs, so Test 2 is decided on Go's best; the full
-	// run adds NATS, the reference (quick leaves it out for time).
-	extra := []string{buses.GoNetpoll}
-	if !p.Quick {
-		extra = append(extra, buses.NATS)
-	}
-	buses, notes, err := buses.Images(ctx, env.Env, "bus-load", extra...)
+	buses, notes, err := buses.Images(ctx, env.Env, "bus-load", defaultBuses(p)...)
 	if err != nil {
 		return nil, err
 	}
