@@ -103,6 +103,41 @@ func TestBusGeneratorBoundMissIsNotARefutation(t *testing.T) {
 	}
 }
 
+// A miss in generator-bound runs is the bus's when the generator sent on time (the p95 with its send lag taken out
+// is still above 50 ms: a planted 60 ms bus delay), and stays inconclusive when the generator's lag explains it (a
+// generator short of CPU: its sends 40 ms late, the same 80 ms p95).
+func TestBusGeneratorBoundMissWithSendLagTakenOut(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		floor float64 // latency p94 − send lag p99, per run
+		want  Answer
+		says  string
+	}{
+		{"bus slow, generator on time", BusP95Floor(79, 0.8), No, "the miss is the bus's"},
+		{"generator late", BusP95Floor(79, 40), Inconclusive, "may be the generator's"},
+		{"floor straddles", 0, Inconclusive, "may be the generator's"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := busIn(80, 6, 3)
+			in.Open[0].GoGeneratorBound = 6
+			in.Open[0].GoP95FloorMS = rep(tc.floor, 6)
+			if tc.floor == 0 {
+				in.Open[0].GoP95FloorMS = []float64{20, 40, 55, 60, 70, 45}
+			}
+			d := Bus(in)
+			if c := d.HandlesP95[0]; c.Answer != tc.want || d.GoHandles != tc.want || !strings.Contains(c.Detail, tc.says) {
+				t.Errorf("p95 check %s, handles %s (%s); want %s, %q", c.Answer, d.GoHandles, c.Detail, tc.want, tc.says)
+			}
+			if tc.want == No && !strings.HasPrefix(d.HandlesAnswer, "NO") {
+				t.Errorf("handles answer %q", d.HandlesAnswer)
+			}
+		})
+	}
+	if BusP95Floor(3, 5) != 0 {
+		t.Errorf("a floor below 0: %v", BusP95Floor(3, 5))
+	}
+}
+
 func TestBusLostMessagesMeanNotHandled(t *testing.T) {
 	in := busIn(5, 6, 3)
 	in.Open[0].Undelivered[3] = 1

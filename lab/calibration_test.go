@@ -17,6 +17,7 @@ import (
 
 // calibrated is what a calibration test reads back from a run's final-report.json.
 type calibrated struct {
+	RunID     string         `json:"run_id"`
 	Planted   map[string]int `json:"planted"`
 	Decisions struct {
 		Spawn struct {
@@ -32,6 +33,7 @@ type calibrated struct {
 			MemoryAnswer string `json:"memory_answer"`
 		} `json:"spawn_patterns"`
 		Bus struct {
+			GoBus     string `json:"go_bus"`
 			Delivered struct {
 				Answer string `json:"answer"`
 				Detail string `json:"detail"`
@@ -57,6 +59,7 @@ type calibrated struct {
 				Success struct {
 					Answer string `json:"answer"`
 					Then   string `json:"then"`
+					Detail string `json:"detail"`
 					Value  struct {
 						Estimate float64 `json:"estimate"`
 					} `json:"value"`
@@ -98,6 +101,7 @@ func calibrate(t *testing.T, args ...string) (calibrated, string) {
 	if err := json.Unmarshal(b, &c); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("run %s: lab %s", c.RunID, strings.Join(args, " "))
 	planted := strings.Contains(strings.Join(args, " "), "--plant")
 	if planted != (len(c.Planted) > 0) || planted != strings.Contains(errb.String(), "PLANTED RUN") {
 		t.Errorf("planted run not recorded as such (final-report planted %v; stderr %q)", c.Planted, errb.String())
@@ -206,17 +210,17 @@ func TestCalibrationStreamingBurn(t *testing.T) {
 	}
 }
 
-// Test 2: a bus that holds every message 60 ms and drops 1 % of deliveries → "Go handles the agents with P95 <
-// 50 ms? NO", "every message delivered: no"; the clean bus at the same load is never called slow or lossy. Go bus
-// only, 10 agents at 200 deliveries/s, 6 repeats of 1 s (a 95 % CI needs 6). On a loaded machine the generator-
-// bound rule may turn the p95 check's "no" into "inconclusive" (the miss might be the generator's), so the test
-// asserts the p95 figure itself: every repeat's p95 is at least the planted 60 ms.
+// Test 2: a bus that holds every message 60 ms and drops 1 % of deliveries → the p95 check "no" and "Go handles the
+// agents with P95 < 50 ms? NO", "every message delivered: no"; the clean bus at the same load is never called slow
+// or lossy. The Go bus Test 2 decides on — go-netpoll, Go's best design (the main job's go_bus) — alone, 10 agents
+// at 200 deliveries/s, 6 repeats of 1 s (a 95 % CI needs 6). On a loaded machine runs are marked generator-bound;
+// the p95 check still answers no when the generator sent on time (decide.BusPattern.GoP95FloorMS).
 func TestCalibrationBusDelayAndDrop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the lab: Docker containers")
 	}
 	dockerClient(t)
-	base := []string{"--scenario", "bus-load", "--bus", "go", "--agents", "10", "--repeat", "6", "--duration", "1s",
+	base := []string{"--scenario", "bus-load", "--bus", "go-netpoll", "--agents", "10", "--repeat", "6", "--duration", "1s",
 		"--patterns", "targeted", "--model", "open", "--rate", "200"}
 	clean, _ := calibrate(t, base...)
 	planted, _ := calibrate(t, append(base, "--plant", "delay-ms=60,drop-every=100")...)
@@ -227,6 +231,9 @@ func TestCalibrationBusDelayAndDrop(t *testing.T) {
 	t.Logf("clean: p95 %s (%s); delivered %s; handles %s", cb.GoP95[0].Answer, cb.GoP95[0].Detail, cb.Delivered.Answer, cb.GoHandles)
 	t.Logf("planted delay-ms=60,drop-every=100: p95 %s (%s); delivered %s (%s); handles %s", pb.GoP95[0].Answer,
 		pb.GoP95[0].Detail, pb.Delivered.Answer, pb.Delivered.Detail, pb.GoHandles)
+	if cb.GoBus != "go-netpoll" || pb.GoBus != "go-netpoll" {
+		t.Errorf("decided on %s (clean), %s (planted); want go-netpoll", cb.GoBus, pb.GoBus)
+	}
 	if cb.Delivered.Answer != "yes" || cb.GoP95[0].Answer == "no" || cb.GoHandles == "no" {
 		t.Errorf("clean bus: delivered %s, p95 %s, handles %s; want yes, not no, not no", cb.Delivered.Answer,
 			cb.GoP95[0].Answer, cb.GoHandles)
@@ -234,15 +241,16 @@ func TestCalibrationBusDelayAndDrop(t *testing.T) {
 	if pb.Delivered.Answer != "no" || pb.GoHandles != "no" || !strings.HasPrefix(pb.HandlesAnswer, "NO") {
 		t.Errorf("planted bus: delivered %s, handles %s (%s); want no, no", pb.Delivered.Answer, pb.GoHandles, pb.HandlesAnswer)
 	}
-	if p := pb.GoP95[0]; p.Answer == "yes" || p.Value.Min < 60 {
-		t.Errorf("planted 60 ms delay: p95 check %s, lowest repeat p95 %.1f ms; want not yes and ≥ 60", p.Answer, p.Value.Min)
+	// The p95 check on its own: the drop alone would make "Go handles" no, so the delay's verdict is asserted apart.
+	if p := pb.GoP95[0]; p.Answer != "no" || p.Value.Min < 60 {
+		t.Errorf("planted 60 ms delay: p95 check %s (%s), lowest repeat p95 %.1f ms; want no, ≥ 60", p.Answer, p.Detail, p.Value.Min)
 	}
 }
 
-// Test 5: a bus that drops every 10th delivery → success (first-try turns) under 95 % and errors ≠ 0 →
-// "Architecture needs fixes"; the clean bus has neither. Go bus, 4 agents, 1 conversation × 10 turns per pattern,
-// 2 repeats: too few for the success rate's interval, so the test reads its median and the error count (a fact of
-// every run, not an estimate).
+// Test 5: a bus that drops every 10th delivery → "Success rate > 95 %? no → Architecture needs fixes" (first-try
+// turns, its 95 % interval wholly below) and errors ≠ 0; the clean bus has neither. Go bus, 4 agents,
+// 1 conversation × 10 turns per pattern, 2 repeats of the 3 patterns: 6 runs, the least a 95 % interval needs. A run
+// whose start the bus dropped counts at 0 % success, not as a missing run.
 func TestCalibrationMessagingDrop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the lab: Docker containers")
@@ -266,65 +274,94 @@ func TestCalibrationMessagingDrop(t *testing.T) {
 			t.Fatalf("plant %q: decisions %+v", tc.plant, c.Decisions.Messaging)
 		}
 		b := c.Decisions.Messaging.Buses[0]
-		t.Logf("plant %q: success %.1f %% (%s), zero errors %s (%s)", tc.plant, b.Success.Value.Estimate, b.Success.Answer,
+		t.Logf("plant %q: success %s (%s → %s), zero errors %s (%s)", tc.plant, b.Success.Answer, b.Success.Detail, b.Success.Then,
 			b.Zero.Answer, b.Zero.Detail)
 		// The migration scenario that follows: persistent only needs messaging success > 95 %.
-		// A run whose control messages were dropped may not finish, leaving fewer than 6 runs (no interval): the
-		// criterion is then inconclusive, never met.
 		if got := c.criterion("4-persistent-only", "Agent messaging success >95%"); tc.failed && got == "yes" || !tc.failed && got == "no" {
 			t.Errorf("plant %q: migration 4 'Agent messaging success >95%%' = %q", tc.plant, got)
 		}
-		if b.Zero.Answer != tc.zero || (b.Success.Value.Estimate < 95) != tc.failed || (tc.failed && b.Success.Answer == "yes") {
-			t.Errorf("plant %q: success %.1f %% (%s), zero errors %s; want zero errors %s, success under 95 %%: %v",
-				tc.plant, b.Success.Value.Estimate, b.Success.Answer, b.Zero.Answer, tc.zero, tc.failed)
+		if b.Zero.Answer != tc.zero || tc.failed && (b.Success.Answer != "no" || b.Success.Then != "Architecture needs fixes") ||
+			!tc.failed && b.Success.Answer == "no" {
+			t.Errorf("plant %q: success %.1f %% (%s → %q), zero errors %s; want zero errors %s, success no → Architecture needs fixes: %v",
+				tc.plant, b.Success.Value.Estimate, b.Success.Answer, b.Success.Then, b.Zero.Answer, tc.zero, tc.failed)
 		}
 	}
 }
 
 // Soak: a steady load with a planted leak of 256 KiB per task at 20 tasks/s is "not stable" over a 12 s soak, and
-// the verdict is the soak's (its series is in spawn-comparison.json).
+// the verdict is the soak's (its series is in spawn-comparison.json); the same soak of clean agents is never called
+// growing (12 s cannot show it stable either: "not shown").
 func TestCalibrationSoakLeak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the lab: compiles and runs the agent")
 	}
-	out := t.TempDir()
-	var stdout, errb bytes.Buffer
-	code := Main(context.Background(), []string{"--scenario", "persistent-process", "--quick", "--runtime", "go", "--soak", "12s",
-		"--plant", "leak-kib=256", "--out", out}, testIO(&stdout, &errb))
-	if code != ExitOK {
-		t.Fatalf("exit %d: %s", code, errb.String())
+	for _, plant := range []string{"", "leak-kib=256"} {
+		out := t.TempDir()
+		var stdout, errb bytes.Buffer
+		args := []string{"--scenario", "persistent-process", "--quick", "--runtime", "go", "--soak", "12s", "--out", out}
+		if plant != "" {
+			args = append(args, "--plant", plant)
+		}
+		if code := Main(context.Background(), args, testIO(&stdout, &errb)); code != ExitOK {
+			t.Fatalf("%v: exit %d: %s", args, code, errb.String())
+		}
+		b, err := os.ReadFile(filepath.Join(out, "latest", "spawn-comparison.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			RunID    string `json:"run_id"`
+			Patterns []struct {
+				Memory struct {
+					Trend struct{ Verdict string } `json:"trend"`
+					Soak  *struct {
+						Tasks  int               `json:"tasks"`
+						Errors int               `json:"errors"`
+						Series []json.RawMessage `json:"series"`
+						Trend  struct {
+							Verdict string     `json:"verdict"`
+							Window  float64    `json:"window_s"`
+							Slope   float64    `json:"slope_bytes_per_min"`
+							CI      [2]float64 `json:"slope_ci95_bytes_per_min"`
+						} `json:"trend"`
+					} `json:"soak"`
+				} `json:"memory"`
+			} `json:"patterns"`
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if len(doc.Patterns) != 1 || doc.Patterns[0].Memory.Soak == nil {
+			t.Fatalf("no soak in %s", b)
+		}
+		m := doc.Patterns[0].Memory
+		t.Logf("run %s, plant %q: soak %d tasks, %d samples, verdict %s over %.1f s, %+.0f KiB/min [%.0f–%.0f]", doc.RunID, plant,
+			m.Soak.Tasks, len(m.Soak.Series), m.Soak.Trend.Verdict, m.Soak.Trend.Window, m.Soak.Trend.Slope/1024,
+			m.Soak.Trend.CI[0]/1024, m.Soak.Trend.CI[1]/1024)
+		if m.Soak.Tasks < 50 || m.Soak.Errors != 0 || len(m.Soak.Series) < 20 {
+			t.Errorf("plant %q: soak of %d tasks, %d errors, %d samples", plant, m.Soak.Tasks, m.Soak.Errors, len(m.Soak.Series))
+		}
+		leaking := m.Soak.Trend.Verdict == "growing" && m.Trend.Verdict == "growing" && strings.Contains(stdout.String(), "not stable")
+		if leaking != (plant != "") || m.Soak.Trend.Verdict == "growing" != (plant != "") {
+			t.Errorf("plant %q: soak verdict %s, pattern verdict %s; want growing only with the planted leak", plant,
+				m.Soak.Trend.Verdict, m.Trend.Verdict)
+		}
 	}
-	b, err := os.ReadFile(filepath.Join(out, "latest", "spawn-comparison.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Patterns []struct {
-			Memory struct {
-				Trend struct{ Verdict string } `json:"trend"`
-				Soak  *struct {
-					Tasks  int               `json:"tasks"`
-					Errors int               `json:"errors"`
-					Series []json.RawMessage `json:"series"`
-					Trend  struct {
-						Verdict string  `json:"verdict"`
-						Window  float64 `json:"window_s"`
-					} `json:"trend"`
-				} `json:"soak"`
-			} `json:"memory"`
-		} `json:"patterns"`
-	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
-	if len(doc.Patterns) != 1 || doc.Patterns[0].Memory.Soak == nil {
-		t.Fatalf("no soak in %s", b)
-	}
-	m := doc.Patterns[0].Memory
-	t.Logf("soak: %d tasks, %d samples, verdict %s over %.1f s", m.Soak.Tasks, len(m.Soak.Series), m.Soak.Trend.Verdict, m.Soak.Trend.Window)
-	if m.Soak.Tasks < 50 || m.Soak.Errors != 0 || len(m.Soak.Series) < 20 || m.Soak.Trend.Verdict != "growing" ||
-		m.Trend.Verdict != "growing" || !strings.Contains(stdout.String(), "not stable") {
-		t.Errorf("soak with a planted leak: %d tasks, %d errors, %d samples, soak verdict %s, pattern verdict %s",
-			m.Soak.Tasks, m.Soak.Errors, len(m.Soak.Series), m.Soak.Trend.Verdict, m.Trend.Verdict)
+}
+
+// A planted bus fault on a bus without the knobs (NATS, a --bus-image) is refused before anything runs: one line,
+// exit 2 — never a run with that bus silently clean beside the planted ones.
+func TestPlantOnABusWithoutKnobsIsRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"--scenario", "bus-load", "--bus", "go,nats", "--plant", "delay-ms=60"},
+		{"--scenario", "bus-load", "--plant", "drop-every=100"}, // the full run's default set holds NATS
+		{"--scenario", "agent-messaging", "--bus", "go", "--bus-image", "mine=example/bus", "--plant", "drop-every=10"},
+	} {
+		var stdout, errb bytes.Buffer
+		code := Main(context.Background(), append(args, "--out", t.TempDir()), testIO(&stdout, &errb))
+		lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+		if code != ExitUsage || len(lines) != 1 || !strings.Contains(lines[0], "cannot take planted bus faults") {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and one line", args, code, errb.String(), ExitUsage)
+		}
 	}
 }

@@ -8,6 +8,8 @@
 //
 //   node node-message-bus.js [--addr :8080] [--max-message-bytes 65536] [--queue-len 256] [--max-connections 20000]
 //   (or BUS_ADDR, BUS_MAX_MESSAGE_BYTES, BUS_QUEUE_LEN, BUS_MAX_CONNECTIONS; flags win)
+//   [--plant-delay-ms N] [--plant-drop-every N] (BUS_PLANT_DELAY_MS, BUS_PLANT_DROP_EVERY): PLANTED FAULTS for the
+//   lab's calibration, not tuning: every msg delivery held N ms, every Nth msg delivery dropped
 'use strict';
 
 const http = require('http');
@@ -21,6 +23,8 @@ const FLAGS = {
   'max-message-bytes': ['BUS_MAX_MESSAGE_BYTES', '65536'],
   'queue-len': ['BUS_QUEUE_LEN', '256'],
   'max-connections': ['BUS_MAX_CONNECTIONS', '20000'],
+  'plant-delay-ms': ['BUS_PLANT_DELAY_MS', '0'],
+  'plant-drop-every': ['BUS_PLANT_DROP_EVERY', '0'],
 };
 
 function options(argv, env) {
@@ -46,6 +50,10 @@ function options(argv, env) {
     if (!/^[1-9][0-9]*$/.test(String(o[k]))) throw new Error(`--${k} ${o[k]}: want a positive integer`);
     o[k] = Number(o[k]);
   }
+  for (const k of ['plant-delay-ms', 'plant-drop-every']) {
+    if (!/^[0-9]+$/.test(String(o[k]))) throw new Error(`--${k} ${o[k]}: want an integer >= 0`);
+    o[k] = Number(o[k]);
+  }
   const i = o.addr.lastIndexOf(':');
   if (i < 0 || !/^[0-9]+$/.test(o.addr.slice(i + 1))) throw new Error(`--addr ${o.addr}: want HOST:PORT`);
   o.host = o.addr.slice(0, i).replace(/^\[|\]$/g, '') || undefined;
@@ -63,7 +71,7 @@ const CODES = ['malformed', 'not_registered', 'already_registered', 'duplicate_i
 
 const zero = (keys) => Object.fromEntries(keys.map((k) => [k, 0]));
 const m = {
-  connections: 0, accepted: 0, rejected: 0, noHead: 0, registered: 0, bytesIn: 0, bytesOut: 0, dropped: 0,
+  connections: 0, accepted: 0, rejected: 0, noHead: 0, registered: 0, bytesIn: 0, bytesOut: 0, dropped: 0, planted: 0,
   in: zero(IN_TYPES), out: zero(OUT_TYPES), deliveries: zero(MODES), errors: zero(CODES),
 };
 
@@ -84,7 +92,7 @@ function metricsText() {
   one('bus_deliveries_total', 'counter', 'msg frames queued to recipients, by routing mode.', vec('mode', m.deliveries));
   one('bus_bytes_in_total', 'counter', 'Payload bytes of text frames received.', [['', m.bytesIn]]);
   one('bus_bytes_out_total', 'counter', 'Payload bytes of text frames queued for writing.', [['', m.bytesOut]]);
-  one('bus_dropped_total', 'counter', 'Frames dropped.', [['{reason="slow_consumer"}', m.dropped]]);
+  one('bus_dropped_total', 'counter', 'Frames dropped.', [['{reason="slow_consumer"}', m.dropped], ['{reason="planted"}', m.planted]]);
   one('bus_errors_total', 'counter', 'Errors, by code.', vec('code', m.errors));
   one('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [['', process.memoryUsage.rss()]]);
   return lines.join('\n') + '\n';
@@ -193,6 +201,23 @@ function push(c, frame, outType) {
   m.out[outType]++;
   m.bytesOut += b.length;
   return true;
+}
+
+// deliver queues one msg delivery, counted by mode, unless a planted fault takes it: dropped (counted as planted),
+// or held --plant-delay-ms and queued, and counted, when due (one delay for all: Node's timers keep their order).
+let plantN = 0;
+function deliver(c, frame, mode) {
+  if (opts['plant-drop-every'] > 0 && ++plantN % opts['plant-drop-every'] === 0) {
+    m.planted++;
+    return;
+  }
+  if (opts['plant-delay-ms'] > 0) {
+    setTimeout(() => {
+      if (push(c, frame, 'msg')) m.deliveries[mode]++;
+    }, opts['plant-delay-ms']);
+    return;
+  }
+  if (push(c, frame, 'msg')) m.deliveries[mode]++;
 }
 
 function sendError(c, code, seq, message) {
@@ -313,14 +338,14 @@ function handleSend(c, obj, f) {
   const target = agents.get(obj.to);
   if (!target) return sendError(c, 'unknown_target', f.seq, `no agent with id ${JSON.stringify(obj.to)}`);
   const frame = `{"type":"msg","mode":"direct","from":${c.idJSON},"to":${target.idJSON}` + carried(f);
-  if (push(target, frame, 'msg')) m.deliveries.direct++;
+  deliver(target, frame, 'direct');
 }
 
 function handleBroadcast(c, f) {
   m.in.broadcast++;
   const frame = Buffer.from(`{"type":"msg","mode":"broadcast","from":${c.idJSON}` + carried(f));
   for (const r of agents.values()) {
-    if (r !== c && push(r, frame, 'msg')) m.deliveries.broadcast++;
+    if (r !== c) deliver(r, frame, 'broadcast');
   }
 }
 
@@ -346,7 +371,7 @@ function handleGroup(c, obj, f) {
     return sendError(c, 'unknown_group', f.seq, `no member other than the sender in group ${JSON.stringify(obj.group)}`);
   }
   const frame = `{"type":"msg","mode":"group","from":${c.idJSON},"group":${g.json},"to":${target.idJSON}` + carried(f);
-  if (push(target, frame, 'msg')) m.deliveries.group++;
+  deliver(target, frame, 'group');
 }
 
 // --- server -------------------------------------------------------------------------------------------------------
@@ -357,6 +382,9 @@ function main() {
   } catch (e) {
     process.stderr.write(`nodebus: ${e.message}\n`);
     process.exit(2);
+  }
+  if (opts['plant-delay-ms'] > 0 || opts['plant-drop-every'] > 0) {
+    process.stderr.write(`nodebus: PLANTED FAULTS (calibration, not tuning): delay ${opts['plant-delay-ms']} ms per msg, drop every ${opts['plant-drop-every']}\n`);
   }
   // No compression, no subprotocol (handleProtocols refuses every offer), UTF-8 checked here so invalid text is
   // answered with malformed instead of closing (1007); maxPayload closes with 1009 after reassembly.

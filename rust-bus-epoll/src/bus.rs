@@ -18,7 +18,7 @@
 //! while that write is blocked on a full socket the next queue_len frames wait and further ones are dropped.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -58,6 +58,10 @@ const LINGER: Duration = Duration::from_secs(2);
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(4000);
 /// How long the listener rests after accept ran out of descriptors or memory.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
+
+/// The planted delay line holds at most this many deliveries; beyond it a delivery is dropped as planted (a planted
+/// delay must not grow memory without bound).
+const PLANT_LINE_LEN: usize = 1 << 16;
 
 const TOKEN_LISTENER: u64 = u64::MAX;
 const TOKEN_SIGNAL: u64 = u64::MAX - 1;
@@ -135,6 +139,31 @@ struct Group {
     cursor: usize,
 }
 
+/// Planted faults (Config::plant_*): test knobs for the lab's calibration, never tuning. They make this bus measurably
+/// worse on purpose (issue 23) and touch msg deliveries only, never registered/pong/error frames.
+#[derive(Default)]
+struct Plant {
+    /// Either knob is set: the routing path's one extra branch.
+    on: bool,
+    every: u64,
+    /// msg deliveries seen, for the drop.
+    n: u64,
+    delay: Duration,
+    /// The delay line: with one constant delay, arrival order is due order.
+    line: VecDeque<Delayed>,
+}
+
+/// A msg delivery held by the planted delay: the frame, already framed, for connection idx of generation gen.
+struct Delayed {
+    due: Instant,
+    idx: u32,
+    gen: u32,
+    frame: Vec<u8>,
+    /// The frame's payload bytes (bus_bytes_out_total counts those).
+    len: usize,
+    mode: Mode,
+}
+
 /// What parsing a connection's input ended in.
 enum End {
     /// Tear down now.
@@ -164,6 +193,7 @@ pub struct Bus {
     stopping: Option<Instant>,
     /// accept failed for want of resources: the listener is out of the epoll set until then.
     accept_paused: Option<Instant>,
+    plant: Plant,
 }
 
 fn errno() -> i32 {
@@ -190,6 +220,12 @@ pub fn main(cfg: Config) -> i32 {
         "rust-bus-epoll listening on {local} (max-message-bytes={} queue-len={} max-connections={})",
         bus.cfg.max_message_bytes, bus.cfg.queue_len, bus.cfg.max_connections
     );
+    if bus.plant.on {
+        log!(
+            "rust-bus-epoll: PLANTED FAULTS (calibration, not tuning): delay {} ms per msg, drop every {}",
+            bus.cfg.plant_delay_ms, bus.cfg.plant_drop_every
+        );
+    }
     bus.run();
     log!("rust-bus-epoll: shut down");
     0
@@ -244,8 +280,15 @@ impl Bus {
             if sfd < 0 {
                 return Err(io::Error::last_os_error());
             }
+            let plant = Plant {
+                on: cfg.plant_delay_ms > 0 || cfg.plant_drop_every > 0,
+                every: cfg.plant_drop_every,
+                delay: Duration::from_millis(cfg.plant_delay_ms),
+                ..Plant::default()
+            };
             let bus = Bus {
                 cfg,
+                plant,
                 epfd,
                 lfd,
                 sfd,
@@ -320,6 +363,9 @@ impl Bus {
                     }
                 }
             }
+            if !self.plant.line.is_empty() {
+                self.release_delayed();
+            }
             self.flush_woken();
             self.fire_timers();
             if let Some(deadline) = self.stopping {
@@ -335,7 +381,8 @@ impl Bus {
             return 0;
         }
         let next = self.timers.peek().map(|Reverse((t, _, _))| *t);
-        let next = [next, self.stopping, self.accept_paused].into_iter().flatten().min();
+        let held = self.plant.line.front().map(|d| d.due);
+        let next = [next, self.stopping, self.accept_paused, held].into_iter().flatten().min();
         match next {
             None => -1,
             Some(t) => t.saturating_duration_since(Instant::now()).as_millis().min(60_000) as i32 + 1,
@@ -1006,6 +1053,71 @@ impl Bus {
         true
     }
 
+    /// Queues one msg delivery to connection j, counted by mode, unless a planted fault takes it (dropped, or held
+    /// on the delay line and queued, and counted, when due).
+    #[inline]
+    fn deliver(&mut self, j: u32, parts: &[&[u8]], mode: Mode) {
+        if self.plant.on {
+            return self.deliver_planted(j, parts, mode);
+        }
+        if self.enqueue(j, parts, OutType::Msg) {
+            self.m.deliveries[mode as usize] += 1;
+        }
+    }
+
+    #[cold]
+    fn deliver_planted(&mut self, j: u32, parts: &[&[u8]], mode: Mode) {
+        self.plant.n += 1;
+        let (every, delay) = (self.plant.every, self.plant.delay);
+        if (every > 0 && self.plant.n.is_multiple_of(every)) || self.plant.line.len() >= PLANT_LINE_LEN {
+            self.m.dropped_planted += 1;
+            return;
+        }
+        if delay.is_zero() {
+            if self.enqueue(j, parts, OutType::Msg) {
+                self.m.deliveries[mode as usize] += 1;
+            }
+            return;
+        }
+        let mut frame = Vec::new();
+        let len = append_text_frame(&mut frame, parts);
+        let (due, gen) = (Instant::now() + delay, self.gens[j as usize]);
+        self.plant.line.push_back(Delayed { due, idx: j, gen, frame, len, mode });
+    }
+
+    /// Queues the delay line's deliveries that are due, in order, to the connections still there.
+    fn release_delayed(&mut self) {
+        let now = Instant::now();
+        while self.plant.line.front().is_some_and(|d| d.due <= now) {
+            let d = self.plant.line.pop_front().expect("front");
+            if self.alive(d.idx, d.gen) && self.enqueue_framed(d.idx, &d.frame, d.len) {
+                self.m.deliveries[d.mode as usize] += 1;
+            }
+        }
+    }
+
+    /// enqueue for a frame already framed (the delay line's).
+    fn enqueue_framed(&mut self, j: u32, frame: &[u8], len: usize) -> bool {
+        let qlen = self.cfg.queue_len as u32;
+        let c = self.conns[j as usize].as_mut().expect("live connection");
+        if c.close_sent || c.phase != Phase::Ws {
+            return false;
+        }
+        if c.qn >= qlen {
+            self.m.dropped_slow_consumer += 1;
+            return false;
+        }
+        c.out.extend_from_slice(frame);
+        c.qn += 1;
+        if !c.woken && !c.blocked {
+            c.woken = true;
+            self.woke.push(j);
+        }
+        self.m.messages_out[OutType::Msg as usize] += 1;
+        self.m.bytes_out += len as u64;
+        true
+    }
+
     // ---- routing ----
 
     fn on_text(&mut self, i: u32, data: &[u8]) {
@@ -1158,9 +1270,7 @@ impl Bus {
             p.1,
             b"}",
         ];
-        if self.enqueue(j, &parts, OutType::Msg) {
-            self.m.deliveries[Mode::Direct as usize] += 1;
-        }
+        self.deliver(j, &parts, Mode::Direct);
     }
 
     fn on_broadcast(&mut self, i: u32, env: &Envelope) {
@@ -1177,8 +1287,8 @@ impl Bus {
         }
         for k in 0..self.all.len() {
             let j = self.all[k];
-            if j != i && self.enqueue(j, &[&f], OutType::Msg) {
-                self.m.deliveries[Mode::Broadcast as usize] += 1;
+            if j != i {
+                self.deliver(j, &[&f], Mode::Broadcast);
             }
         }
         self.scratch = f;
@@ -1220,9 +1330,7 @@ impl Bus {
             p.1,
             b"}",
         ];
-        if self.enqueue(j, &parts, OutType::Msg) {
-            self.m.deliveries[Mode::Group as usize] += 1;
-        }
+        self.deliver(j, &parts, Mode::Group);
     }
 
     /// Answers a frame that cannot be handled; it counts as messages_in{type="invalid"}.

@@ -9,11 +9,22 @@ pub struct Config {
     pub max_message_bytes: usize,
     pub queue_len: usize,
     pub max_connections: usize,
+    /// Planted faults, test knobs for the lab's calibration (never tuning; 0 = off): hold every msg delivery this
+    /// many ms, and drop every Nth msg delivery (counted as bus_dropped_total{reason="planted"}).
+    pub plant_delay_ms: u64,
+    pub plant_drop_every: u64,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { addr: ":8080".into(), max_message_bytes: 65536, queue_len: 256, max_connections: 20000 }
+        Config {
+            addr: ":8080".into(),
+            max_message_bytes: 65536,
+            queue_len: 256,
+            max_connections: 20000,
+            plant_delay_ms: 0,
+            plant_drop_every: 0,
+        }
     }
 }
 
@@ -38,13 +49,17 @@ pub const USAGE: &str = "usage: rust-bus-epoll [flags]
   --addr string              listen address (env BUS_ADDR) (default \":8080\")
   --max-message-bytes int    largest accepted message, bytes (env BUS_MAX_MESSAGE_BYTES) (default 65536)
   --queue-len int            outbound queue per connection, frames (env BUS_QUEUE_LEN) (default 256)
-  --max-connections int      concurrent WebSocket connections (env BUS_MAX_CONNECTIONS) (default 20000)";
+  --max-connections int      concurrent WebSocket connections (env BUS_MAX_CONNECTIONS) (default 20000)
+  --plant-delay-ms int       PLANTED FAULT for calibration, not tuning: hold every msg delivery N ms (env BUS_PLANT_DELAY_MS)
+  --plant-drop-every int     PLANTED FAULT for calibration, not tuning: drop every Nth msg delivery (env BUS_PLANT_DROP_EVERY)";
 
-const FLAGS: [(&str, &str); 4] = [
+const FLAGS: [(&str, &str); 6] = [
     ("addr", "BUS_ADDR"),
     ("max-message-bytes", "BUS_MAX_MESSAGE_BYTES"),
     ("queue-len", "BUS_QUEUE_LEN"),
     ("max-connections", "BUS_MAX_CONNECTIONS"),
+    ("plant-delay-ms", "BUS_PLANT_DELAY_MS"),
+    ("plant-drop-every", "BUS_PLANT_DROP_EVERY"),
 ];
 
 /// Builds the configuration from the environment (looked up through `env`) overridden by `args` (without the
@@ -101,6 +116,8 @@ fn set(cfg: &mut Config, flag: &str, v: &str) -> Result<(), String> {
         "max-message-bytes" => cfg.max_message_bytes = positive(v)?,
         "queue-len" => cfg.queue_len = positive(v)?,
         "max-connections" => cfg.max_connections = positive(v)?,
+        "plant-delay-ms" => cfg.plant_delay_ms = non_negative(v)?,
+        "plant-drop-every" => cfg.plant_drop_every = non_negative(v)?,
         _ => return Err(format!("unknown flag {flag}")),
     }
     Ok(())
@@ -111,6 +128,10 @@ fn positive(v: &str) -> Result<usize, String> {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(format!("invalid value {v:?}: want an integer > 0")),
     }
+}
+
+fn non_negative(v: &str) -> Result<u64, String> {
+    v.trim().parse::<u64>().map_err(|_| format!("invalid value {v:?}: want an integer >= 0"))
 }
 
 #[cfg(test)]
@@ -134,7 +155,18 @@ mod tests {
             _ => None,
         };
         let cfg = parse(args(&["--addr", ":9", "-max-message-bytes=10", "--max-connections=3"]), env).unwrap();
-        assert_eq!(cfg, Config { addr: ":9".into(), max_message_bytes: 10, queue_len: 7, max_connections: 3 });
+        assert_eq!(
+            cfg,
+            Config { addr: ":9".into(), max_message_bytes: 10, queue_len: 7, max_connections: 3, ..Config::default() }
+        );
+    }
+
+    #[test]
+    fn plant_flags() {
+        let env = |k: &str| (k == "BUS_PLANT_DELAY_MS").then(|| "60".to_string());
+        let cfg = parse(args(&["--plant-drop-every", "100"]), env).unwrap();
+        assert_eq!((cfg.plant_delay_ms, cfg.plant_drop_every), (60, 100));
+        assert!(matches!(parse(args(&["--plant-delay-ms", "-1"]), |_| None), Err(ParseError::Bad(_))));
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct Metrics {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub dropped_slow_consumer: u64,
+    /// msg deliveries dropped by the planted faults (--plant-drop-every, or a full delay line; 0 unless planted).
+    pub dropped_planted: u64,
     pub errors: [u64; 7],
 }
 
@@ -91,6 +93,7 @@ impl Metrics {
         let _ = writeln!(w, "bus_bytes_out_total {}", self.bytes_out);
         head(w, "bus_dropped_total", "Frames dropped.", "counter");
         let _ = writeln!(w, "bus_dropped_total{{reason=\"slow_consumer\"}} {}", self.dropped_slow_consumer);
+        let _ = writeln!(w, "bus_dropped_total{{reason=\"planted\"}} {}", self.dropped_planted);
         labelled(w, "bus_errors_total", "Errors, by code.", "code", &CODES, &self.errors);
         head(w, "process_resident_memory_bytes", "Resident memory size in bytes.", "gauge");
         let _ = writeln!(w, "process_resident_memory_bytes {}", rss_bytes());
@@ -138,6 +141,7 @@ mod tests {
             "bus_messages_out_total{type=\"pong\"} 1",
             "bus_deliveries_total{mode=\"group\"} 0",
             "bus_dropped_total{reason=\"slow_consumer\"} 0",
+            "bus_dropped_total{reason=\"planted\"} 0",
             "bus_errors_total{code=\"too_large\"} 1",
             "bus_errors_total{code=\"unknown_group\"} 0",
             "# TYPE process_resident_memory_bytes gauge",

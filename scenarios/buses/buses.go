@@ -22,8 +22,8 @@ type Spec struct {
 	Impl  string   `json:"implementation"`
 	Image string   `json:"image"`
 	Args  []string `json:"args,omitempty"` // the bus's command line (go-netpoll: --transport=netpoll)
-	// Env is the bus's planted faults (--plant delay-ms, drop-every) as BUS_PLANT_* variables; nil in a normal run
-	// and for NATS, which has no such knob.
+	// Env is the bus's planted faults (--plant delay-ms, drop-every) as BUS_PLANT_* variables; nil in a normal run.
+	// Only the lab's own buses (Planted) have the knobs: CheckPlant refuses the others.
 	Env  map[string]string `json:"planted_env,omitempty"`
 	File string            `json:"-"` // results file
 }
@@ -41,6 +41,38 @@ const Node = "node"
 
 // Known are the lab's buses in report order; both and all name sets of them.
 var Known = []string{"go", GoNetpoll, "rust", RustEpoll, NATS, Node}
+
+// Planted are the buses that take the planted bus faults (--plant delay-ms, drop-every: --plant-delay-ms,
+// --plant-drop-every, BUS_PLANT_*): the lab's own. NATS and a --bus-image have no such knob.
+var Planted = []string{"go", GoNetpoll, "rust", RustEpoll, Node}
+
+// CheckPlant refuses planted bus faults when a bus of the run cannot take them (NATS, a --bus-image): a usage error
+// in one line, never a run whose faults were silently left out of one bus. allowed and inBoth are Expand's; a
+// --bus that does not expand is left to the caller's own check.
+func CheckPlant(p scenario.Params, allowed []string, inBoth ...string) error {
+	if p.Plant.BusEnv() == nil {
+		return nil
+	}
+	names, err := Expand(p.Bus, allowed, inBoth...)
+	if err != nil {
+		return nil
+	}
+	var cannot []string
+	for _, n := range names {
+		if !slices.Contains(Planted, n) {
+			cannot = append(cannot, n)
+		}
+	}
+	users, _ := ParseBusImages(p.BusImages)
+	for _, u := range users {
+		cannot = append(cannot, u.Name+" (--bus-image)")
+	}
+	if len(cannot) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w %s: %s cannot take planted bus faults (only %s can): name the buses with --bus, without it",
+		scenario.ErrPlant, p.Plant.String(), strings.Join(cannot, ", "), strings.Join(Planted, ", "))
+}
 
 // Expand reads --bus: a comma-separated list of known buses, "both" (go and rust, plus inBoth: what a family adds
 // to its default — bus-load: go-netpoll and rust-epoll, and NATS in the full run) or "all" (every known bus); allowed limits which
@@ -201,13 +233,18 @@ func Images(ctx context.Context, env *scenario.Env, who string, inBoth ...string
 			File: u.Name + "-ws-metrics.json"})
 	}
 	if pe := p.Plant.BusEnv(); pe != nil {
-		// Planted faults are knobs of the lab's gobus and rust-message-bus only; every other bus runs clean.
+		// Every bus of a planted run takes the faults: a bus without the knobs was refused by CheckPlant (and is
+		// refused here, should a caller not have checked), never run clean beside the planted ones.
+		var names []string
 		for i := range out {
-			if out[i].Name == "go" || out[i].Name == GoNetpoll || out[i].Name == "rust" {
-				out[i].Env = pe
+			if !slices.Contains(Planted, out[i].Name) { // NATS, or a --bus-image (its name is never a lab bus's)
+				return nil, nil, fmt.Errorf("%w: %s: %w %s: %s cannot take planted bus faults (only %s can)", scenario.ErrEnvironment,
+					who, scenario.ErrPlant, p.Plant.String(), out[i].Name, strings.Join(Planted, ", "))
 			}
+			out[i].Env = pe
+			names = append(names, out[i].Name)
 		}
-		notes = append(notes, "PLANTED bus faults (--plant "+p.Plant.String()+") on go, go-netpoll and rust; other buses have none")
+		notes = append(notes, "PLANTED bus faults (--plant "+p.Plant.String()+") on "+strings.Join(names, ", "))
 	}
 	for _, n := range notes {
 		fmt.Fprintln(env.Log, who+": "+n)

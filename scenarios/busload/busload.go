@@ -97,6 +97,9 @@ func checkBusLoad(p Params) error {
 	if _, err := buses.ParseBusImages(p.BusImages); err != nil {
 		errs = append(errs, err)
 	}
+	if err := buses.CheckPlant(p.Params, nil, inBoth(p.Quick)...); err != nil {
+		errs = append(errs, err)
+	}
 	if p.Repeat < 1 {
 		errs = append(errs, fmt.Errorf("--repeat must be ≥ 1, got %d", p.Repeat))
 	}

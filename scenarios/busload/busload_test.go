@@ -247,10 +247,14 @@ func fakeRun(bus string, rep, agents int, pattern, model string, deliv, p95, mem
 func fakeRunNoLadder(bus string, rep, agents int, pattern, model string, deliv, p95, memPerConn float64, bound bool) *RunResult {
 	h := stats.NewHist()
 	h.RecordUS(int64(p95 * 1000))
-	return &RunResult{Bus: bus, Repeat: rep, Agents: agents, Pattern: pattern, Model: model, DeliveredPerS: deliv,
+	r := &RunResult{Bus: bus, Repeat: rep, Agents: agents, Pattern: pattern, Model: model, DeliveredPerS: deliv,
 		DeliveryRatio: 1, Latency: stats.Summary{P50MS: p95 / 2, P95MS: p95, P99MS: p95 * 2}, LatencyHDR: h,
 		Sessions: loadgen.Sessions{Registered: agents}, GeneratorBound: bound,
 		BusFig: busFigures{MemPerConn: memPerConn, CPUCores: 1, DeliveriesPerCPUSecond: deliv / 2}}
+	if bound && model == "open" { // a generator short of CPU sends late: most of the latency is its own
+		r.SendLag = stats.Summary{P95MS: p95 * 0.8, P99MS: p95 * 0.9}
+	}
+	return r
 }
 
 func fakeResult(goP95, goSat, rustSat float64, satBound bool) *Result {
@@ -318,6 +322,18 @@ func TestBusDecision(t *testing.T) {
 	d = fakeResultOpen(80, 100e3, 300e3, false, true).decision
 	if d.GoHandles != decide.Inconclusive || !strings.HasPrefix(d.Recommendation, "inconclusive") {
 		t.Errorf("bound, over target: %+v", d)
+	}
+	// The same runs with a generator that sent on time (send lag p99 1 ms): the miss is the bus's.
+	res := fakeResultOpen(80, 100e3, 300e3, false, true)
+	for _, r := range res.runs["go"] {
+		if r.Model == "open" {
+			r.SendLag = stats.Summary{P99MS: 1}
+		}
+	}
+	res.finish(false)
+	if d = res.decision; d.GoHandles != decide.No || len(d.Patterns[0].GoP95FloorMS) != fakeRepeats ||
+		!strings.Contains(d.HandlesP95[0].Detail, "the miss is the bus's") {
+		t.Errorf("bound, over target, generator on time: handles %s, floors %v, %s", d.GoHandles, d.Patterns[0].GoP95FloorMS, d.HandlesP95[0].Detail)
 	}
 }
 

@@ -512,6 +512,9 @@ func (res *Result) decideInputAgainst(base string) decide.BusInput {
 			if r.GeneratorBound {
 				p.GoGeneratorBound++
 			}
+			if r.LatencyHDR.Count() > 0 { // what the generator's send lag cannot explain (decide.BusPattern)
+				p.GoP95FloorMS = append(p.GoP95FloorMS, decide.BusP95Floor(r.LatencyHDR.Quantiles(94)[0], r.SendLag.P99MS))
+			}
 			in.OfferedPerS = r.OfferedPerS
 		}
 		in.Open = append(in.Open, p)

@@ -118,6 +118,9 @@ func (p Params) check() error {
 	if _, err := buses.Expand(p.Bus, []string{"go", "rust", buses.Node}); err != nil {
 		return err
 	}
+	if err := buses.CheckPlant(p.Params, []string{"go", "rust", buses.Node}); err != nil {
+		return err
+	}
 	if _, err := buses.ParseBusImages(p.BusImages); err != nil {
 		return err
 	}

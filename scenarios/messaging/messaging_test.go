@@ -228,3 +228,25 @@ func TestMessagingResultPipeline(t *testing.T) {
 		t.Errorf("json: %v %v", err, back["scenario"])
 	}
 }
+
+// A run whose turns never arrived (the bus lost its start: no agent reported) is a run at 0 % success in Test 5,
+// not a missing sample; it gives no latency.
+func TestMessagingLostRunCountsAsFailed(t *testing.T) {
+	env := &Env{Env: &scenario.Env{RunID: "r1"}, Params: msgParams()}
+	res := newMessagingResult(env, []buses.Spec{{Name: "go"}}, nil, quickFaultTiming, nil)
+	for rep := 0; rep < 2; rep++ {
+		res.Runs = append(res.Runs, MessagingRun{Bus: "go", Pattern: topoDirect, Repeat: rep, Agents: 2, Conversations: 1,
+			Phases: []string{"ph" + string(rune('0'+rep))}, TurnsPlanned: 4, WallS: 0.01})
+	}
+	var rs []ctrReport
+	for _, id := range []string{"a0", "a1"} { // repeat 0 only: repeat 1's go was lost
+		rs = append(rs, ctrReport{Container: id, Report: agent.Report{Agent: id, Phase: "ph0",
+			Counts: agent.Counts{Sent: 2, Received: 2, FirstTry: 2, BusErrors: map[string]int64{}}, Latency: hist(1000, 2000)}})
+	}
+	res.absorb(rs, "go")
+	res.finish()
+	in := res.decisionInputs()
+	if len(in) != 1 || len(in[0].SuccessPct) != 2 || in[0].SuccessPct[1] != 0 || len(in[0].P95MS) != 1 || in[0].Errors == 0 {
+		t.Fatalf("decision inputs %+v: want success [100 0], one p95, the lost run's missing reports counted", in)
+	}
+}

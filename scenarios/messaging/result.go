@@ -513,11 +513,16 @@ func (r *Result) decisionInputs() []decide.MessagingBus {
 	for _, b := range r.Buses {
 		in := decide.MessagingBus{Bus: b.Name, SuccessPct: []float64{}, P95MS: []float64{}}
 		for _, run := range r.Runs {
-			if run.Bus != b.Name || run.Latency.Count == 0 {
+			if run.Bus != b.Name || run.TurnsPlanned == 0 {
 				continue
 			}
+			// A run whose turns never arrived (the bus lost its start or every turn) is a run at 0 % success, not a
+			// missing sample: leaving it out would call a bus that loses whole runs viable on the runs it spared.
+			// It has no latency to give.
 			in.SuccessPct = append(in.SuccessPct, run.SuccessPct)
-			in.P95MS = append(in.P95MS, run.Latency.P95MS)
+			if run.Latency.Count > 0 {
+				in.P95MS = append(in.P95MS, run.Latency.P95MS)
+			}
 			in.Errors += run.Errors.Total
 		}
 		out = append(out, in)

@@ -14,9 +14,12 @@ import (
 //
 //	leak-kib=N    agent: N KiB retained per task (persistent agents; kept reachable)      → Test 3 memory
 //	startup-ms=N  agent: N ms slept at start (a runtime that starts like Node.js's)       → Test 3 savings
-//	delay-ms=N    Go and Rust bus: every msg delivery held N ms                         → Test 2 P95
-//	drop-every=N  Go and Rust bus: every Nth msg delivery dropped (100 = 1 %)            → Tests 2 and 5 delivery
+//	delay-ms=N    the lab's buses: every msg delivery held N ms                         → Test 2 P95
+//	drop-every=N  the lab's buses: every Nth msg delivery dropped (100 = 1 %)            → Tests 2 and 5 delivery
 //	burn-us=N     streaming clients: N µs of CPU burned per token                        → Test 4 band
+//
+// The lab's buses are go, go-netpoll, rust, rust-epoll and node (buses.Planted); a run with a bus fault planted on
+// any other bus (NATS, a --bus-image) is refused (buses.CheckPlant), never run with that bus clean.
 type Plant struct {
 	LeakKiB   int `json:"leak_kib,omitempty"`
 	StartupMS int `json:"startup_ms,omitempty"`
@@ -99,7 +102,7 @@ func (p Plant) AgentArgs() []string {
 	return a
 }
 
-// BusEnv is the planted bus faults as the buses' BUS_PLANT_* variables (Go and Rust read the same), nil when none.
+// BusEnv is the planted bus faults as the buses' BUS_PLANT_* variables (every lab bus reads the same), nil when none.
 func (p Plant) BusEnv() map[string]string {
 	if p.DelayMS == 0 && p.DropEvery == 0 {
 		return nil
