@@ -129,6 +129,7 @@ func (g *gorillaConn) setControlHandlers() {
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
+			g.s.m.droppedPong.Inc() // the peer does not read: the pong is dropped, the connection kept
 			return nil
 		}
 		return err

@@ -57,6 +57,9 @@ type metrics struct {
 	droppedSlow  prometheus.Counter
 	// droppedPlanted counts msg deliveries dropped by Options.PlantDropEvery (a planted fault; 0 otherwise).
 	droppedPlanted prometheus.Counter
+	// droppedPong counts pongs not sent to a peer that pings without reading (netpoll: beyond maxCtrlBacklog of
+	// unsent bytes; gorilla: the socket took no pong within its 1 s deadline).
+	droppedPong prometheus.Counter
 	errors         [numErrCodes]prometheus.Counter
 }
 
@@ -107,6 +110,7 @@ func newMetrics() *metrics {
 	dropped := counterVec("bus_dropped_total", "Frames dropped.", "reason")
 	m.droppedSlow = dropped.WithLabelValues("slow_consumer")
 	m.droppedPlanted = dropped.WithLabelValues("planted")
+	m.droppedPong = dropped.WithLabelValues("pong")
 	errs := counterVec("bus_errors_total", "Errors, by code.", "code")
 	for c := range m.errors {
 		m.errors[c] = errs.WithLabelValues(errCodeNames[c])

@@ -309,6 +309,7 @@ func (c *pollConn) sendControl(op byte, payload []byte) error {
 	b[0], b[1] = 0x80|op, byte(n)
 	if c.out != nil {
 		if op == byte(ws.OpPong) && len(*c.out)-c.outOff > maxCtrlBacklog {
+			c.s.m.droppedPong.Inc()
 			return nil
 		}
 		*c.out = append(*c.out, b[:2+n]...)

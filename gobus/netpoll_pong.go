@@ -46,8 +46,19 @@ func (c *pollConn) flushPongs() error {
 	case c.out != nil:
 		if len(*c.out)-c.outOff <= maxCtrlBacklog {
 			*c.out = append(*c.out, b...)
+		} else {
+			c.s.m.droppedPong.Add(float64(countFrames(b)))
 		}
 		return nil
 	}
 	return c.writeLocked(b, nil) // copies what the socket does not take
+}
+
+// countFrames counts the pong frames in a batch queuePong built (each: 2 header bytes, payload ≤ 125 bytes).
+func countFrames(b []byte) int {
+	n := 0
+	for i := 0; i+1 < len(b); i += 2 + int(b[i+1]&0x7f) {
+		n++
+	}
+	return n
 }

@@ -1020,6 +1020,7 @@ impl Bus {
             return;
         }
         if op == OP_PONG && c.out.len() - c.off > MAX_CTRL_BACKLOG {
+            self.m.dropped_pong += 1;
             return;
         }
         if op == OP_CLOSE {

@@ -63,6 +63,8 @@ pub struct Metrics {
     pub dropped_slow_consumer: u64,
     /// msg deliveries dropped by the planted faults (--plant-drop-every, or a full delay line; 0 unless planted).
     pub dropped_planted: u64,
+    /// Pongs not queued for a socket that does not drain (beyond MAX_CTRL_BACKLOG unwritten bytes).
+    pub dropped_pong: u64,
     pub errors: [u64; 7],
 }
 
@@ -94,6 +96,7 @@ impl Metrics {
         head(w, "bus_dropped_total", "Frames dropped.", "counter");
         let _ = writeln!(w, "bus_dropped_total{{reason=\"slow_consumer\"}} {}", self.dropped_slow_consumer);
         let _ = writeln!(w, "bus_dropped_total{{reason=\"planted\"}} {}", self.dropped_planted);
+        let _ = writeln!(w, "bus_dropped_total{{reason=\"pong\"}} {}", self.dropped_pong);
         labelled(w, "bus_errors_total", "Errors, by code.", "code", &CODES, &self.errors);
         head(w, "process_resident_memory_bytes", "Resident memory size in bytes.", "gauge");
         let _ = writeln!(w, "process_resident_memory_bytes {}", rss_bytes());
@@ -142,6 +145,7 @@ mod tests {
             "bus_deliveries_total{mode=\"group\"} 0",
             "bus_dropped_total{reason=\"slow_consumer\"} 0",
             "bus_dropped_total{reason=\"planted\"} 0",
+            "bus_dropped_total{reason=\"pong\"} 0",
             "bus_errors_total{code=\"too_large\"} 1",
             "bus_errors_total{code=\"unknown_group\"} 0",
             "# TYPE process_resident_memory_bytes gauge",
