@@ -60,7 +60,7 @@ type metrics struct {
 	// droppedPong counts pongs not sent to a peer that pings without reading (netpoll: beyond maxCtrlBacklog of
 	// unsent bytes; gorilla: the socket took no pong within its 1 s deadline).
 	droppedPong prometheus.Counter
-	errors         [numErrCodes]prometheus.Counter
+	errors      [numErrCodes]prometheus.Counter
 }
 
 func newMetrics() *metrics {
