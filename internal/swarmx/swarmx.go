@@ -327,3 +327,33 @@ func removeRun(ctx context.Context, cli client.APIClient, runID, prefix string) 
 	}
 	return errors.Join(errs...)
 }
+
+// NodeURL returns a URL that reaches a host-mode published port of service's running task through its node's
+// own address (the address the swarm knows the node by), e.g. "ws://10.0.0.1:8080/ws" for port 8080, path "/ws".
+//
+// Why not the overlay (ws://SERVICE:8080): on Engine 20.10 a node cut off long enough for the gossip layer
+// (NetworkDB over memberlist) to declare its peers failed drops their service records and overlay peer entries,
+// and after the heal they are not always restored (moby/moby#53141, fixed in 2026; the periodic rejoin did
+// nothing on a real swarm, moby/moby#42459): the partitioned node's containers then resolve or route to the
+// service no more, for minutes. The node address and a host-mode port depend on no gossip: once the link is back,
+// the next dial works.
+func NodeURL(ctx context.Context, cli client.APIClient, service, scheme string, port uint32, path string) (string, error) {
+	ts, err := Tasks(ctx, cli, service)
+	if err != nil {
+		return "", err
+	}
+	for _, t := range ts {
+		if t.State != swarm.TaskStateRunning || t.NodeID == "" {
+			continue
+		}
+		n, err := cli.NodeInspect(ctx, t.NodeID, client.NodeInspectOptions{})
+		if err != nil {
+			return "", fmt.Errorf("node of %s: %w", service, err)
+		}
+		if n.Node.Status.Addr == "" {
+			return "", fmt.Errorf("node %s of %s has no address", n.Node.Description.Hostname, service)
+		}
+		return fmt.Sprintf("%s://%s:%d%s", scheme, n.Node.Status.Addr, port, path), nil
+	}
+	return "", fmt.Errorf("service %s: no running task (tasks: %s)", service, describe(ts))
+}
