@@ -24,7 +24,8 @@ import (
 //
 // Opt-in (AGENTLAB_SWARM_PARTITION=N runs N partitions on one cluster; make test runs one, 3 s long, in
 // TestIntegrationDistributedBusLoad). Before the agents dialled the bus at its node's address (NodeURL), they
-// dialled ws://SERVICE:8080 through the overlay and in 2 of ~10 runs never came back: see NodeURL.
+// dialled ws://SERVICE:8080 through the overlay and in 2 of ~10 runs never came back: see NodeURL
+// (AGENTLAB_SWARM_VIA_OVERLAY=1 dials the old way, the control).
 func TestIntegrationConversationsNodePartition(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("AGENTLAB_SWARM_PARTITION"))
 	if n <= 0 {
@@ -106,6 +107,9 @@ func conversePartition(t *testing.T, ctx context.Context, c *cluster.Cluster, mg
 	busURL, err := NodeURL(ctx, mgr, busID, "ws", 8080, "/ws")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if os.Getenv("AGENTLAB_SWARM_VIA_OVERLAY") != "" { // the control: the old path, through the overlay's DNS
+		busURL = "ws://" + bus + ":8080/ws"
 	}
 	ids := []string{"a0", "a1", "a2", "a3"}
 	svcs := map[string]string{}
