@@ -305,12 +305,18 @@ func pingFlood(ctx context.Context, ws string) (int, error) {
 	var mu sync.Mutex
 	sent := 0
 	var wg sync.WaitGroup
+	// Every attacker connects before any floods: a single-threaded bus (node) busy answering the first flood would
+	// otherwise not accept the others before the window ends, and the attack would be one connection, not ten.
+	var conns []*rawConn
 	for range 10 {
 		c, err := dialRaw(ctx, ws)
 		if err != nil {
 			return sent, err
 		}
 		defer c.Close()
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(3, 4))
 			var batch []byte
