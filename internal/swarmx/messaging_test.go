@@ -69,6 +69,9 @@ func TestIntegrationConversationsNodePartition(t *testing.T) {
 	if ok != n {
 		t.Errorf("%d of %d partitions recovered", ok, n)
 	}
+	if os.Getenv("AGENTLAB_SWARM_NODE_LOST") != "" {
+		converseFault(t, ctx, c, mgr, busImg, agentImg, 5*time.Second, true)
+	}
 }
 
 // conversePartition runs 4 conversing agents (a0, a1 on node 2; a2, a3 on node 3; conversations a0–a2 and
@@ -77,6 +80,13 @@ func TestIntegrationConversationsNodePartition(t *testing.T) {
 // counters, logged) and 0 hung (a finite phase after the heal completes). It says whether everything held; its
 // run's services and network are removed before it returns.
 func conversePartition(t *testing.T, ctx context.Context, c *cluster.Cluster, mgr client.APIClient, busImg, agentImg string, d time.Duration) bool {
+	return converseFault(t, ctx, c, mgr, busImg, agentImg, d, false)
+}
+
+// converseFault is conversePartition, or with lost a node lost instead: node 3's dockerd SIGKILLed for d, then
+// started again (its containers keep running under containerd meanwhile). A lost node's agents may never
+// disconnect; the checks are then that every disconnect was followed by a reconnect and 0 hung.
+func converseFault(t *testing.T, ctx context.Context, c *cluster.Cluster, mgr client.APIClient, busImg, agentImg string, d time.Duration, lost bool) bool {
 	t.Helper()
 	failed := false
 	fail := func(format string, args ...any) {
@@ -153,24 +163,38 @@ func conversePartition(t *testing.T, ctx context.Context, c *cluster.Cluster, mg
 	send(func() error { return ctl.Go("fault", convs(0), 1) })
 	time.Sleep(2 * time.Second) // the conversations' window before the fault
 	victim := c.Nodes[2]
-	if err := c.SetLink(ctx, victim, false); err != nil {
+	inject, heal := func() error { return c.SetLink(ctx, victim, false) }, func() error { return c.SetLink(ctx, victim, true) }
+	if lost {
+		inject = func() error { return c.KillDaemon(victim) }
+		heal = func() error {
+			_, err := cluster.Up(ctx, cluster.Options{Name: c.Name, Nodes: len(c.Nodes), Log: testLog{t}})
+			return err
+		}
+	}
+	if err := inject(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(d)
-	if err := c.SetLink(ctx, victim, true); err != nil {
+	if err := heal(); err != nil {
 		t.Fatal(err)
 	}
 	healNS := time.Now().UnixNano()
+	if lost {
+		if err := waitNodeReady(ctx, mgr, victim.Name); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("node %s ready again %v after its dockerd restarted", victim.Name, time.Duration(time.Now().UnixNano()-healNS).Round(time.Millisecond))
+	}
 	// Recovery as the lab sees it: both partitioned agents registered again (each registration says ready).
 	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
 	for _, id := range ids[2:] {
-		for ctl.ReadyCount(id) < 2 && wctx.Err() == nil {
+		for !lost && ctl.ReadyCount(id) < 2 && wctx.Err() == nil {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	wcancel()
 	back := time.Duration(time.Now().UnixNano() - healNS)
-	if ctl.ReadyCount("a2") < 2 || ctl.ReadyCount("a3") < 2 {
+	if !lost && (ctl.ReadyCount("a2") < 2 || ctl.ReadyCount("a3") < 2) {
 		diagnose(t, ctx, c, nw)
 		fail("the partitioned agents did not register again within 60 s of the heal (ready counts %d, %d)", ctl.ReadyCount("a2"), ctl.ReadyCount("a3"))
 	}
@@ -230,14 +254,22 @@ func conversePartition(t *testing.T, ctx context.Context, c *cluster.Cluster, mg
 			}
 		}
 	}
-	if sum.Link.Reconnects < 2 {
+	if lost {
+		if sum.Link.Reconnects < sum.Link.Disconnects {
+			fail("a disconnect without its reconnect: %+v", sum.Link)
+		}
+	} else if sum.Link.Reconnects < 2 {
 		fail("the partitioned node's 2 agents should have re-registered: %+v", sum.Link)
 	}
-	if sum.Link.Disconnects < 2 {
+	if !lost && sum.Link.Disconnects < 2 {
 		fail("the partition should have been counted as disconnects: %+v", sum.Link)
 	}
-	t.Logf("%v partition of %s (agents a2, a3; bus at %s): fault phase turns sent %d, taken %d, lost %d, taken on resend %d, retransmits %d; link disconnects %d, reconnects %d; re-registration relative to the heal: %v (the lab saw both back after %v); after the heal 2 conversations × 20 turns: %d hung",
-		d, victim.Name, busURL, sum.Sent, sum.Received, sum.Lost, sum.TakenOnResend, sum.Retransmits, sum.Link.Disconnects, sum.Link.Reconnects, recov, back.Round(time.Millisecond), hung)
+	what := "partition"
+	if lost {
+		what = "node lost (dockerd killed)"
+	}
+	t.Logf("%v %s of %s (agents a2, a3; bus at %s): fault phase turns sent %d, taken %d, lost %d, taken on resend %d, retransmits %d; link disconnects %d, reconnects %d; re-registration relative to the heal: %v (the lab saw both back after %v); after the heal 2 conversations × 20 turns: %d hung",
+		d, what, victim.Name, busURL, sum.Sent, sum.Received, sum.Lost, sum.TakenOnResend, sum.Retransmits, sum.Link.Disconnects, sum.Link.Reconnects, recov, back.Round(time.Millisecond), hung)
 	return !failed
 }
 
