@@ -85,7 +85,8 @@ func conversePartition(t *testing.T, ctx context.Context, c *cluster.Cluster, mg
 
 // converseFault is conversePartition, or with lost a node lost instead: node 3's dockerd SIGKILLed for d, then
 // started again (its containers keep running under containerd meanwhile). A lost node's agents may never
-// disconnect; the checks are then that every disconnect was followed by a reconnect and 0 hung.
+// disconnect; the checks are then that every disconnect was followed by a reconnect and 0 hung. It fails today
+// (AGENTLAB_SWARM_NODE_LOST=1, docs/swarm.md): after the daemon's restart the node's agents are gone.
 func converseFault(t *testing.T, ctx context.Context, c *cluster.Cluster, mgr client.APIClient, busImg, agentImg string, d time.Duration, lost bool) bool {
 	t.Helper()
 	failed := false
