@@ -75,14 +75,14 @@ func (a allScenario) Check(p scenario.Params) error {
 }
 
 // allEstimate is the expected wall time of each scenario (quick, full) on the reference machine (2 shared cores,
-// images already built: measured with --scenario all), only for the ETA of the progress display; scaled by how the
+// images already built: quick measured with --scenario all --quick, run 20261205-014441-83a1b2), only for the ETA of the progress display; scaled by how the
 // run is going so far, by at most ×2 either way (one slow scenario says little about the next).
 var allEstimate = map[string][2]time.Duration{
-	"spawn":                {40 * time.Second, 3 * time.Minute},
+	"spawn":                {55 * time.Second, 3 * time.Minute},
 	"spawn (process only)": {5 * time.Second, 30 * time.Second},
-	"bus-load":             {140 * time.Second, 25 * time.Minute},
-	"ai-streaming":         {45 * time.Second, 10 * time.Minute},
-	"agent-messaging":      {75 * time.Second, 5 * time.Minute},
+	"bus-load":             {480 * time.Second, 25 * time.Minute},
+	"ai-streaming":         {30 * time.Second, 10 * time.Minute},
+	"agent-messaging":      {40 * time.Second, 5 * time.Minute},
 }
 
 func estimate(name string, quick bool) time.Duration {
