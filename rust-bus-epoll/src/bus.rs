@@ -1034,6 +1034,13 @@ impl Bus {
     /// Queues one text frame made of parts to connection j, or drops it (counted) when its queue is full.
     #[inline]
     fn enqueue(&mut self, j: u32, parts: &[&[u8]], kind: OutType) -> bool {
+        self.push_out(j, kind, |out| append_text_frame(out, parts))
+    }
+
+    /// The queueing of enqueue and enqueue_framed: write appends the frame to the connection's write buffer and
+    /// returns its length; nothing after a close frame, and a full queue drops the frame (counted).
+    #[inline]
+    fn push_out(&mut self, j: u32, kind: OutType, write: impl FnOnce(&mut Vec<u8>) -> usize) -> bool {
         let qlen = self.cfg.queue_len as u32;
         let c = self.conns[j as usize].as_mut().expect("live connection");
         if c.close_sent || c.phase != Phase::Ws {
@@ -1043,7 +1050,7 @@ impl Bus {
             self.m.dropped_slow_consumer += 1;
             return false;
         }
-        let len = append_text_frame(&mut c.out, parts);
+        let len = write(&mut c.out);
         c.qn += 1;
         if !c.woken && !c.blocked {
             c.woken = true;
@@ -1099,24 +1106,10 @@ impl Bus {
 
     /// enqueue for a frame already framed (the delay line's).
     fn enqueue_framed(&mut self, j: u32, frame: &[u8], len: usize) -> bool {
-        let qlen = self.cfg.queue_len as u32;
-        let c = self.conns[j as usize].as_mut().expect("live connection");
-        if c.close_sent || c.phase != Phase::Ws {
-            return false;
-        }
-        if c.qn >= qlen {
-            self.m.dropped_slow_consumer += 1;
-            return false;
-        }
-        c.out.extend_from_slice(frame);
-        c.qn += 1;
-        if !c.woken && !c.blocked {
-            c.woken = true;
-            self.woke.push(j);
-        }
-        self.m.messages_out[OutType::Msg as usize] += 1;
-        self.m.bytes_out += len as u64;
-        true
+        self.push_out(j, OutType::Msg, |out| {
+            out.extend_from_slice(frame);
+            len
+        })
     }
 
     // ---- routing ----
