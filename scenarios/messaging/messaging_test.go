@@ -164,14 +164,20 @@ func hist(us ...int64) *stats.Hist {
 	return h
 }
 
-// absorb → finish → decision → table and JSON, from synthetic reports.
-func TestMessagingResultPipeline(t *testing.T) {
+// twoRunResult is a go bus result with two planned direct runs of 2 agents, phases ph0 and ph1.
+func twoRunResult() *Result {
 	env := &Env{Env: &scenario.Env{RunID: "r1"}, Params: msgParams()}
 	res := newMessagingResult(env, []buses.Spec{{Name: "go"}}, nil, quickFaultTiming, nil)
 	for rep := 0; rep < 2; rep++ {
 		res.Runs = append(res.Runs, MessagingRun{Bus: "go", Pattern: topoDirect, Repeat: rep, Agents: 2, Conversations: 1,
 			Phases: []string{"ph" + string(rune('0'+rep))}, TurnsPlanned: 4, WallS: 0.01})
 	}
+	return res
+}
+
+// absorb → finish → decision → table and JSON, from synthetic reports.
+func TestMessagingResultPipeline(t *testing.T) {
+	res := twoRunResult()
 	var rs []ctrReport
 	for rep := 0; rep < 2; rep++ {
 		ph := "ph" + string(rune('0'+rep))
@@ -232,12 +238,7 @@ func TestMessagingResultPipeline(t *testing.T) {
 // A run whose turns never arrived (the bus lost its start: no agent reported) is a run at 0 % success in Test 5,
 // not a missing sample; it gives no latency.
 func TestMessagingLostRunCountsAsFailed(t *testing.T) {
-	env := &Env{Env: &scenario.Env{RunID: "r1"}, Params: msgParams()}
-	res := newMessagingResult(env, []buses.Spec{{Name: "go"}}, nil, quickFaultTiming, nil)
-	for rep := 0; rep < 2; rep++ {
-		res.Runs = append(res.Runs, MessagingRun{Bus: "go", Pattern: topoDirect, Repeat: rep, Agents: 2, Conversations: 1,
-			Phases: []string{"ph" + string(rune('0'+rep))}, TurnsPlanned: 4, WallS: 0.01})
-	}
+	res := twoRunResult()
 	var rs []ctrReport
 	for _, id := range []string{"a0", "a1"} { // repeat 0 only: repeat 1's go was lost
 		rs = append(rs, ctrReport{Container: id, Report: agent.Report{Agent: id, Phase: "ph0",
