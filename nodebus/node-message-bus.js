@@ -71,7 +71,7 @@ const CODES = ['malformed', 'not_registered', 'already_registered', 'duplicate_i
 
 const zero = (keys) => Object.fromEntries(keys.map((k) => [k, 0]));
 const m = {
-  connections: 0, accepted: 0, rejected: 0, noHead: 0, registered: 0, bytesIn: 0, bytesOut: 0, dropped: 0, planted: 0,
+  connections: 0, accepted: 0, rejected: 0, noHead: 0, registered: 0, bytesIn: 0, bytesOut: 0, dropped: 0, planted: 0, droppedPong: 0,
   in: zero(IN_TYPES), out: zero(OUT_TYPES), deliveries: zero(MODES), errors: zero(CODES),
 };
 
@@ -92,7 +92,7 @@ function metricsText() {
   one('bus_deliveries_total', 'counter', 'msg frames queued to recipients, by routing mode.', vec('mode', m.deliveries));
   one('bus_bytes_in_total', 'counter', 'Payload bytes of text frames received.', [['', m.bytesIn]]);
   one('bus_bytes_out_total', 'counter', 'Payload bytes of text frames queued for writing.', [['', m.bytesOut]]);
-  one('bus_dropped_total', 'counter', 'Frames dropped.', [['{reason="slow_consumer"}', m.dropped], ['{reason="planted"}', m.planted]]);
+  one('bus_dropped_total', 'counter', 'Frames dropped.', [['{reason="slow_consumer"}', m.dropped], ['{reason="planted"}', m.planted], ['{reason="pong"}', m.droppedPong]]);
   one('bus_errors_total', 'counter', 'Errors, by code.', vec('code', m.errors));
   one('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [['', process.memoryUsage.rss()]]);
   return lines.join('\n') + '\n';
@@ -177,6 +177,9 @@ const validUTF8 = buffer.isUtf8 ? (b) => buffer.isUtf8(b) : (() => {
 // --- routing ------------------------------------------------------------------------------------------------------
 
 const agents = new Map(); // id → conn
+// MAX_CTRL_BACKLOG bounds the unsent bytes beyond which a pong is dropped (go-netpoll's maxCtrlBacklog).
+const MAX_CTRL_BACKLOG = 1 << 20;
+
 const groups = new Map(); // name → { name, json, members: [conn], cursor }
 const conns = new Set();
 let opts;
@@ -451,6 +454,18 @@ function main() {
 
   function accept(ws) {
     const c = { ws, id: undefined, idJSON: undefined, groups: [], queued: 0 };
+    // ws (8.11, Debian's) answers every ping itself, with no bound: a peer that floods pings and never reads had
+    // every pong buffered in this process (+115 MiB in TestExhaustion) and the event loop writing them. Its receiver
+    // calls ws.pong for each ping, so this connection's pong drops the answer when more than MAX_CTRL_BACKLOG is
+    // unsent, as go-netpoll and rust-epoll do, and counts it (bus_dropped_total{reason="pong"}).
+    ws.pong = function pong(data, mask, cb) {
+      if (this._socket && this._socket.writableLength + this.bufferedAmount > MAX_CTRL_BACKLOG) {
+        m.droppedPong++;
+        if (typeof cb === 'function') process.nextTick(cb);
+        return;
+      }
+      WebSocket.prototype.pong.call(this, data, mask, cb);
+    };
     conns.add(c);
     m.connections++;
     m.accepted++;

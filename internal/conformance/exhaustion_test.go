@@ -96,8 +96,15 @@ func TestExhaustion(t *testing.T) {
 				t.Logf("%s %s: well-behaved delivered %d/%d, p50 %.2f ms p99 %.2f ms; %s%v +%.0f; attack sent %d; RSS %+.1f MiB",
 					d.name, a.name, res.got, res.sent, q[0], q[1], a.counter, a.labels, counter, res.attack,
 					rss/(1<<20))
-				if res.got != res.sent {
-					t.Errorf("well-behaved pair: %d of %d messages delivered during the attack", res.got, res.sent)
+				slow := int(delta.Get("bus_dropped_total", "reason", "slow_consumer"))
+				switch {
+				case res.got == res.sent:
+				case a.pairBursts && res.got+slow == res.sent:
+					t.Logf("%s %s: %d of the pair's messages dropped as slow_consumer and counted (a stalled bus's burst the starved receiver could not take)",
+						d.name, a.name, slow)
+				default:
+					t.Errorf("well-behaved pair: %d of %d messages delivered during the attack (bus: %d slow_consumer drops, %v direct deliveries)",
+						res.got, res.sent, slow, delta.Get("bus_deliveries_total", "mode", "direct"))
 				}
 				if a.counter != "" && a.mustCount && counter == 0 {
 					t.Errorf("%s%v did not count the attack", a.counter, a.labels)
@@ -118,7 +125,13 @@ type attack struct {
 	mustCount bool
 	// atEnd: the counter moves when the attack's connections close, so the attack is not extended for it.
 	atEnd bool
-	run   func(ctx context.Context, ws string) (int, error)
+	// pairBursts: the attack may stall a single-threaded bus (node: one event loop answering every ping) for
+	// seconds, after which the pair's messages reach the receiver in one burst; on a loaded machine the receiver's
+	// socket cannot take it and the bus drops the excess by its queue rule. Such drops must be counted
+	// (bus_dropped_total{reason="slow_consumer"}: the attackers receive no msg, so every one is the pair's); a
+	// message neither delivered nor counted still fails the test.
+	pairBursts bool
+	run        func(ctx context.Context, ws string) (int, error)
 }
 
 const (
@@ -134,7 +147,8 @@ func attacks() []attack {
 			mustCount: true, run: slowConsumers},
 		// Counted where a design drops pongs (go, go-netpoll, rust-epoll; docs/protocol.md): logged, not required,
 		// since a flood the socket buffers absorb drops none.
-		{name: "ping-flood", counter: "bus_dropped_total", labels: []string{"reason", "pong"}, run: pingFlood},
+		{name: "ping-flood", counter: "bus_dropped_total", labels: []string{"reason", "pong"}, run: pingFlood,
+			pairBursts: true},
 		{name: "64KiB-flood", counter: "bus_dropped_total", labels: []string{"reason", "slow_consumer"},
 			mustCount: true, run: bigFlood},
 	}
@@ -171,9 +185,12 @@ func underAttack(ctx context.Context, ws string, a attack, counted func() bool) 
 
 	const rate = 200
 	n := int(attackWindow.Seconds() * rate)
+	// The receiver owns got and lat until it has sent on recvErr; the caller reads them only after that
+	// (on a timeout it aborts the connection, which ends r.Next, and then waits).
 	recvErr := make(chan error, 1)
+	got, lat := 0, res.lat
 	go func() {
-		for res.got < n {
+		for got < n {
 			f, err := r.Next(ctx)
 			if err != nil {
 				recvErr <- fmt.Errorf("receiver: %w", err)
@@ -183,18 +200,28 @@ func underAttack(ctx context.Context, ws string, a attack, counted func() bool) 
 				continue
 			}
 			if ts, ok := f.TS(); ok {
-				res.lat.Record(time.Since(time.Unix(0, ts)))
+				lat.Record(time.Since(time.Unix(0, ts)))
 			}
-			res.got++
+			got++
 		}
 		recvErr <- nil
 	}()
+	// waitReceiver ends the receiver if it is still reading and hands its counts to res.
+	waitReceiver := func() error {
+		r.Abort()
+		err := <-recvErr
+		res.got = got
+		return err
+	}
 	start := time.Now()
 	for i := range n {
 		at := start.Add(time.Duration(i) * time.Second / rate)
 		time.Sleep(time.Until(at))
 		seq, ts := uint64(i), at.UnixNano()
 		if err := s.Send(ctx, "probe-r-"+id, wsclient.Msg{Seq: &seq, TS: &ts}); err != nil {
+			cancel()
+			wg.Wait()
+			waitReceiver()
 			return res, fmt.Errorf("sender: %w", err)
 		}
 		res.sent++
@@ -215,10 +242,12 @@ func underAttack(ctx context.Context, ws string, a attack, counted func() bool) 
 	defer wcancel()
 	select {
 	case err := <-recvErr:
+		res.got = got
 		if err != nil {
 			return res, err
 		}
 	case <-wctx.Done():
+		waitReceiver() // its error is the abort's; the count short of n says what was lost
 	}
 	c, err := dialRegister(ctx, ws, "probe-after-"+id)
 	if err == nil {

@@ -12,7 +12,8 @@ import (
 // memory against time by least squares over the rest: the growth g (bytes/min) with its 95 % interval, and the
 // window's detection limit L (bytes/min, below). With T = GrowthThresholdBytesPerMin:
 //
-//	growing       the whole 95 % interval of g is above T           (a leak: "not stable", with g)
+//	growing       the whole 95 % interval of g is above T, and above the resolution floor (below)
+//	              (a leak: "not stable", with g)
 //	stable        the whole interval is below T AND L ≤ T           (no growth above T, and the window could see T)
 //	not-shown     L > T and not growing                            (the window is too short or too noisy to tell)
 //	inconclusive  L ≤ T and the interval straddles T
@@ -33,7 +34,10 @@ import (
 // slack between collections and RSS or cgroup memory moves in steps (pages, heap arenas), so a perfectly flat
 // reading over a second says nothing about a slow leak. L is therefore at least ResolutionBytes ÷ W: the window must
 // be long enough for a leak at L to have grown past the allocator's slack. With 1 MiB and T = 256 KiB/min, "stable"
-// needs a window of at least 4 minutes (a --soak); a quick run's window answers "not shown".
+// needs a window of at least 4 minutes (a --soak); a quick run's window answers "not shown". The floor holds the
+// other way too: "growing" needs the interval's low end above ResolutionBytes ÷ W as well as above T, since a
+// growth the allocator's steps can make is no evidence of a leak (a clean Go agent grew 12 KiB over a 0.4 s quick
+// window on a loaded machine, +1784 KiB/min [276–3291], and was called leaking before this rule).
 const (
 	// ResolutionBytes is the growth a window must be able to see beyond the allocator's slack (the floor above).
 	ResolutionBytes = 1 << 20
@@ -85,7 +89,7 @@ type Trend struct {
 
 // RuleText describes the stability rule for reports.
 var RuleText = fmt.Sprintf("after dropping the first 20%% of samples, fit memory growth by least squares (95%% CI "+
-	"corrected for autocorrelation): growing if the CI is wholly above %d KiB/min; stable if wholly below it and the "+
+	"corrected for autocorrelation): growing if the CI is wholly above %d KiB/min and above 1 MiB ÷ window; stable if wholly below it and the "+
 	"window's detection limit (at least 1 MiB ÷ window) is at most %d KiB/min; else not shown (window too short) or inconclusive",
 	GrowthThresholdBytesPerMin/1024, GrowthThresholdBytesPerMin/1024)
 
@@ -128,13 +132,14 @@ func Analyze(pts []MemPoint) Trend {
 	}
 	tr.DetectionLimitMin = g.DetectionLimit
 	tr.GrowthBytes = g.Slope * x[len(x)-1]
-	tr.Verdict = growthVerdict(g, GrowthThresholdBytesPerMin)
+	tr.Verdict = growthVerdict(g, GrowthThresholdBytesPerMin, ResolutionBytes/x[len(x)-1])
 	return tr
 }
 
-func growthVerdict(g Growth, t float64) string {
+// growthVerdict applies the rule with threshold t and resolution floor (bytes/min: ResolutionBytes ÷ window).
+func growthVerdict(g Growth, t, floor float64) string {
 	switch {
-	case g.Low > t:
+	case g.Low > t && g.Low > floor:
 		return Growing
 	case g.DetectionLimit < 0 || g.DetectionLimit > t:
 		return NotShown

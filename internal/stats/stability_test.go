@@ -140,3 +140,21 @@ func TestGrowthResolutionFloor(t *testing.T) {
 		t.Errorf("flat 5-minute window: %s (limit %.0f KiB/min)", tr.Verdict, tr.DetectionLimitMin/1024)
 	}
 }
+
+// A growth smaller than the allocator's steps is no leak, however tight its interval: a clean agent's 12 KiB over a
+// 0.4 s window (+1784 KiB/min [276–3291], seen on a loaded machine) is not "growing"; a planted leak of hundreds of
+// MiB/min over the same window still is.
+func TestGrowthBelowTheResolutionFloorIsNoLeak(t *testing.T) {
+	pts := noisy(25, 20*time.Millisecond, 1784<<10, 512, 5) // 0.48 s, 12 KiB of growth, 512 B of noise
+	tr := Analyze(pts)
+	if tr.SlopeCI95[0] <= GrowthThresholdBytesPerMin {
+		t.Fatalf("the series should have an interval wholly above T to test the floor: %+v", tr)
+	}
+	if tr.Verdict == Growing {
+		t.Errorf("12 KiB over %.2f s called growing: %+v", tr.WindowSeconds, tr)
+	}
+	leak := Analyze(noisy(25, 20*time.Millisecond, 400<<20, 64<<10, 6)) // 400 MiB/min: ~2.5 MiB over the window
+	if leak.Verdict != Growing {
+		t.Errorf("400 MiB/min over %.2f s: %s, want growing (%+v)", leak.WindowSeconds, leak.Verdict, leak)
+	}
+}
