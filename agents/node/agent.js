@@ -5,6 +5,9 @@
 //   node agent.js once [--task JSON] [--kib N]     task from --task or stdin; one JSON result line on stdout
 //   node agent.js serve [--addr HOST:PORT] [--kib N]  first line "listening ADDR", then one JSON task per line in,
 //                                                   one JSON result per line out, any number per connection
+//   node agent.js converse --id ID [--bus URL] [--lab ID] [--kib N] [--retransmit D] [--ping D] [--dead D] [--max-run D]
+//                                                   conversations with other agents through the bus (converse.js;
+//                                                   the Go agent's protocol, docs/agents.md); D is a Go duration
 //
 // Task {"id":u64,"kib":int,"seed":u64}; the data is a xorshift64 stream seeded from seed, hashed with SHA-256, 1 KiB
 // at a time. Seeds and ids exceed 2^53, so the task is read as text: integers become BigInt, never a double
@@ -18,7 +21,8 @@ const net = require('net');
 const MAX_KIB = 1 << 20;
 const U64 = (1n << 64n) - 1n;
 const USAGE = 'usage: agent.js once [--task JSON] [--kib N]   (task from --task or stdin)\n' +
-  '       agent.js serve [--addr HOST:PORT] [--kib N]';
+  '       agent.js serve [--addr HOST:PORT] [--kib N]\n' +
+  '       agent.js converse --id ID [--bus ws://bus:8080/ws] [--lab lab] [--kib N] [--retransmit 500ms] [--ping 1s] [--dead 3s] [--max-run 1h]';
 
 class BadTask extends Error {}
 
@@ -156,7 +160,9 @@ function selfMemory(r) {
 }
 
 function parseArgs(argv) {
-  const o = { kib: 64, task: '', addr: ':9000' };
+  // The converse flags and defaults are the Go agent's (internal/agent/converse_main.go).
+  const o = { kib: 64, task: '', addr: ':9000', bus: 'ws://bus:8080/ws', id: '', lab: 'lab', retransmit: '500ms',
+    ping: '1s', dead: '3s', 'max-run': '1h' };
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
     let v;
@@ -258,6 +264,38 @@ function serve(o) {
   });
 }
 
+// converse runs conversation mode until SIGTERM/SIGINT or --max-run (exit 0), as the Go agent's converse.
+function converse(o) {
+  const { Converser, parseDuration } = require('./converse.js');
+  if (o.id === '') {
+    process.stderr.write(`agent: converse needs --id\n${USAGE}\n`);
+    return 2;
+  }
+  let d;
+  try {
+    d = { retransmit: parseDuration(o.retransmit), ping: parseDuration(o.ping), dead: parseDuration(o.dead),
+      maxRun: parseDuration(o['max-run']) };
+  } catch (e) {
+    process.stderr.write(`agent: ${e.message}\n${USAGE}\n`);
+    return 2;
+  }
+  const c = new Converser({
+    url: o.bus, id: o.id, lab: o.lab, kib: o.kib, retransmitMS: d.retransmit > 0 ? d.retransmit : 500,
+    pingMS: d.ping > 0 ? d.ping : 1000, deadMS: d.dead > 0 ? d.dead : 3000,
+    work: (seed, kib) => digest(seed, kib),
+    out: (line) => fs.writeSync(1, line), // synchronous: a report must survive the exit that may follow
+  });
+  const stop = () => {
+    c.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop); // as PID 1, node would otherwise ignore docker stop
+  process.on('SIGINT', stop);
+  setTimeout(stop, d.maxRun).unref();
+  c.start();
+  return undefined;
+}
+
 function main(argv) {
   const mode = argv[0];
   let o;
@@ -275,8 +313,7 @@ function main(argv) {
       serve(o);
       return undefined;
     case 'converse':
-      process.stderr.write('agent: converse is not implemented in the Node.js agent\n');
-      return 2;
+      return converse(o);
     default:
       process.stderr.write(`agent: unknown mode ${JSON.stringify(mode)}\n${USAGE}\n`);
       return 2;

@@ -73,7 +73,7 @@ var Specs = map[string]Spec{
 	"cadvisor": {Name: "cadvisor", GoPackage: ".", ModuleDir: "cmd/cadvisor"},
 	// The Node.js and Python agents and the Node.js bus (ws): the host's node or python3 with its libraries,
 	// FROM scratch (issue 24). nodeagent and nodebus ADD the same rootfs.tar, so the daemon keeps that layer once.
-	"nodeagent": {Name: "nodeagent", Runtime: "node", Files: []string{"agents/node/agent.js"}},
+	"nodeagent": {Name: "nodeagent", Runtime: "node", Files: []string{"agents/node/agent.js", "agents/node/converse.js"}},
 	"nodebus":   {Name: "nodebus", Runtime: "node", Files: []string{"nodebus/node-message-bus.js"}},
 	"pyagent":   {Name: "pyagent", Runtime: "python", Files: []string{"agents/python/agent.py"}},
 	// The lab itself, carrying every image above (a new image needs only its line here and its Dockerfile).
