@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -112,6 +113,11 @@ func (p Params) check() error {
 		return fmt.Errorf("agent-messaging needs --conversations ≥ 1, --turns ≥ 2, --repeat ≥ 1 (got %d, %d, %d)",
 			p.Conversations, p.Turns, p.Repeat)
 	}
+	switch p.AgentRuntime {
+	case "", RuntimeGo, RuntimeNode, RuntimeMixed: // "" (params made in code, not from flags) is go
+	default:
+		return fmt.Errorf("--agent-runtime %q: want %s, %s or %s", p.AgentRuntime, RuntimeGo, RuntimeNode, RuntimeMixed)
+	}
 	if p.TaskKiB > 1024 {
 		return fmt.Errorf("--task-kib %d: a turn's work is at most 1024 KiB in agent-messaging", p.TaskKiB)
 	}
@@ -186,6 +192,15 @@ func convPlan(pattern string, agents, conversations, turns int) [][]agent.ConvSp
 
 func agentID(i int) string { return fmt.Sprintf("a%d", i) }
 
+// agentIndex is agentID's inverse (-1 for an id agentID does not make).
+func agentIndex(id string) int {
+	i, err := strconv.Atoi(strings.TrimPrefix(id, "a"))
+	if err != nil || !strings.HasPrefix(id, "a") {
+		return -1
+	}
+	return i
+}
+
 // Run implements Scenario.
 func (s messagingScenario) Run(ctx context.Context, senv *scenario.Env) (*scenario.Outcome, error) {
 	env := &Env{Env: senv, Params: Params{senv.Params, *s.flags}}
@@ -201,9 +216,12 @@ func (s messagingScenario) Run(ctx context.Context, senv *scenario.Env) (*scenar
 	if err != nil {
 		return nil, err
 	}
-	agentImg, err := env.Images.Ensure(ctx, "agent")
-	if err != nil {
-		return nil, err
+	agentImgs := map[string]string{}
+	for i := 0; i < min(p.Agents, 2); i++ {
+		name := agentImageName(p.AgentRuntime, i)
+		if agentImgs[name], err = env.Images.Ensure(ctx, name); err != nil {
+			return nil, fmt.Errorf("agent-messaging --agent-runtime %s: %w", p.AgentRuntime, err)
+		}
 	}
 	timing := defaultFaultTiming
 	if p.Quick {
@@ -223,7 +241,7 @@ func (s messagingScenario) Run(ctx context.Context, senv *scenario.Env) (*scenar
 			fmt.Fprintf(env.Log, "agent-messaging: remove network: %v\n", err)
 		}
 	}()
-	lab := &msgLab{env: env, nw: nw, agentImg: agentImg, timing: timing, res: res}
+	lab := &msgLab{env: env, nw: nw, agentImgs: agentImgs, timing: timing, res: res}
 	runErr := lab.run(ctx, buses, faults)
 	res.finish()
 	res.Interrupted = ctx.Err() != nil

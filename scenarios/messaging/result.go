@@ -1,6 +1,7 @@
 package messaging
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -42,6 +43,7 @@ type Result struct {
 // MessagingParams are the sizes of the run.
 type MessagingParams struct {
 	Agents        int        `json:"agents"`        // agent containers per bus
+	AgentRuntime  string     `json:"agent_runtime"` // go, node or mixed (--agent-runtime)
 	Conversations int        `json:"conversations"` // per pattern
 	Turns         int        `json:"turns"`         // per conversation, clean runs
 	TaskKiB       int        `json:"task_kib"`      // work per turn: KiB hashed with SHA-256
@@ -168,7 +170,7 @@ type MemoryFig struct {
 func newMessagingResult(env *Env, buses []buses.Spec, faults []string, tm faultTiming, notes []string) *Result {
 	p := env.Params
 	return &Result{Schema: MessagingSchema, Scenario: "agent-messaging", RunID: env.RunID,
-		Params: MessagingParams{Agents: p.Agents, Conversations: p.Conversations, Turns: p.Turns, TaskKiB: p.TaskKiB,
+		Params: MessagingParams{Agents: p.Agents, AgentRuntime: cmp.Or(p.AgentRuntime, RuntimeGo), Conversations: p.Conversations, Turns: p.Turns, TaskKiB: p.TaskKiB,
 			Repeat: p.Repeat, Faults: append([]string{}, faults...), Retransmit: "500ms",
 			Timing: timingJSON{Warm: tm.Warm.String(), Hold: tm.Hold.String(), Window: tm.Window.String(), Restart: tm.Restart.String()}},
 		Buses: buses, Runs: []MessagingRun{}, Summary: []MessagingSummary{}, FaultRuns: []FaultRun{}, Memory: []MemoryFig{},
@@ -551,8 +553,8 @@ func memoryFigures(res memstat.Recording) []MemoryFig {
 // WriteTable prints the tables: clean runs per bus and pattern, faults, memory, the decision.
 func (r *Result) WriteTable(w io.Writer) error {
 	p := r.Params
-	fmt.Fprintf(w, "\nagent-messaging: %d agents per bus, %d conversations × %d turns per pattern, %d KiB of work per turn, %d repeats (interleaved)\n",
-		p.Agents, p.Conversations, p.Turns, p.TaskKiB, p.Repeat)
+	fmt.Fprintf(w, "\nagent-messaging: %d %s agents per bus, %d conversations × %d turns per pattern, %d KiB of work per turn, %d repeats (interleaved)\n",
+		p.Agents, runtimeWords(p.AgentRuntime), p.Conversations, p.Turns, p.TaskKiB, p.Repeat)
 	fmt.Fprintln(w, "clean runs (median over repeats [95 % CI]; latency per turn: previous turn sent → this turn arrived, HDR, ms)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "bus\tpattern\tsuccess %\tp50 ms\tp95 ms\tp99 ms\tturns/s\tturns/s per conv\terrors\tcontext")
@@ -652,4 +654,17 @@ func compact(iv stats.Interval, verb string) string {
 	default:
 		return f(iv.Estimate) + " (" + f(iv.Min) + "–" + f(iv.Max) + ")"
 	}
+}
+
+// runtimeWords names the agents' runtime in the table's title.
+func runtimeWords(rt string) string {
+	switch rt {
+	case RuntimeNode:
+		return "Node.js"
+	case RuntimeMixed:
+		return "Go and Node.js (alternating)"
+	case RuntimeGo, "":
+		return "Go"
+	}
+	return rt
 }

@@ -21,12 +21,12 @@ import (
 
 // msgLab runs the scenario's containers and phases.
 type msgLab struct {
-	env      *Env
-	nw       *testcontainers.DockerNetwork
-	agentImg string
-	timing   faultTiming
-	res      *Result
-	mem      *scenario.Sampler
+	env       *Env
+	nw        *testcontainers.DockerNetwork
+	agentImgs map[string]string // image name (agent, nodeagent) → reference
+	timing    faultTiming
+	res       *Result
+	mem       *scenario.Sampler
 }
 
 // convStack is one bus with its agents and the lab's controller connection to it.
@@ -171,7 +171,7 @@ func (l *msgLab) startStack(ctx context.Context, b buses.Spec) (*convStack, erro
 
 func (l *msgLab) startAgent(ctx context.Context, st *convStack, id string) error {
 	env, p := l.env, l.env.Params
-	a, err := containers.RunConvAgent(ctx, l.agentImg, id, "ws://"+st.alias+":8080/ws",
+	a, err := containers.RunConvAgent(ctx, l.agentImgs[agentImageName(p.AgentRuntime, agentIndex(id))], id, "ws://"+st.alias+":8080/ws",
 		testcontainers.WithLabels(dockerx.Labels(env.RunID, "agent")),
 		containers.WithNetworkAlias(l.nw),
 		containers.WithConverseArgs("--kib", strconv.Itoa(p.TaskKiB), "--max-run", containers.ConvAgentMaxRun.String()))
