@@ -184,26 +184,31 @@ func TestConversePatterns(t *testing.T) {
 		if err := f.ctl.WaitDone(ctx, p.name, len(p.convs)); err != nil {
 			t.Fatalf("%s: %v (%d done)", p.name, err, f.ctl.Done(p.name))
 		}
-		rs := f.collect(ctx, p.name)
-		want := int64(turns * len(p.convs))
-		got := func(g func(Counts) int64) int64 { return sum(rs, g) }
-		if n := got(func(c Counts) int64 { return c.Received }); n != want {
-			t.Errorf("%s: received %d turns, want %d", p.name, n, want)
-		}
-		if n := got(func(c Counts) int64 { return c.Sent }); n != want {
-			t.Errorf("%s: said %d turns, want %d", p.name, n, want)
-		}
-		bad := got(func(c Counts) int64 { return c.Duplicate + c.Reorder + c.Gap + c.Corrupt + c.Lost })
-		if bad != 0 {
-			t.Errorf("%s: %d context errors", p.name, bad)
-		}
-		var lat int64
-		for _, r := range rs {
-			lat += r.Latency.Count()
-		}
-		if lat != want-int64(len(p.convs)) { // turn 0 has no previous turn to time from
-			t.Errorf("%s: %d latencies, want %d", p.name, lat, want-int64(len(p.convs)))
-		}
+		checkCleanPhase(t, p.name, f.collect(ctx, p.name), turns, len(p.convs))
+	}
+}
+
+// checkCleanPhase checks the reports of a clean phase of convs conversations of turns turns each: every turn said
+// and received once, no context error, a latency for every turn but each conversation's first.
+func checkCleanPhase(t *testing.T, name string, rs []Report, turns, convs int) {
+	t.Helper()
+	want := int64(turns * convs)
+	got := func(g func(Counts) int64) int64 { return sum(rs, g) }
+	if n := got(func(c Counts) int64 { return c.Received }); n != want {
+		t.Errorf("%s: received %d turns, want %d", name, n, want)
+	}
+	if n := got(func(c Counts) int64 { return c.Sent }); n != want {
+		t.Errorf("%s: said %d turns, want %d", name, n, want)
+	}
+	if bad := got(func(c Counts) int64 { return c.Duplicate + c.Reorder + c.Gap + c.Corrupt + c.Lost }); bad != 0 {
+		t.Errorf("%s: %d context errors", name, bad)
+	}
+	var lat int64
+	for _, r := range rs {
+		lat += r.Latency.Count()
+	}
+	if lat != want-int64(convs) { // turn 0 has no previous turn to time from
+		t.Errorf("%s: %d latencies, want %d", name, lat, want-int64(convs))
 	}
 }
 

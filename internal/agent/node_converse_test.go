@@ -102,21 +102,9 @@ func TestNodeConverseMixedRings(t *testing.T) {
 			t.Fatalf("%s: %v (%d done)", p.name, err, f.ctl.Done(p.name))
 		}
 		rs := f.collect(ctx, p.name)
-		want := int64(turns * len(p.convs))
-		got := func(g func(Counts) int64) int64 { return sum(rs, g) }
-		if n := got(func(c Counts) int64 { return c.Received }); n != want {
-			t.Errorf("%s: received %d turns, want %d", p.name, n, want)
-		}
-		if n := got(func(c Counts) int64 { return c.Sent }); n != want {
-			t.Errorf("%s: said %d turns, want %d", p.name, n, want)
-		}
-		if bad := got(func(c Counts) int64 { return c.Duplicate + c.Reorder + c.Gap + c.Corrupt + c.Lost }); bad != 0 {
-			t.Errorf("%s: %d context errors", p.name, bad)
-		}
-		var lat int64
+		checkCleanPhase(t, p.name, rs, turns, len(p.convs))
 		nodeTurns := map[string]int64{}
 		for _, r := range rs {
-			lat += r.Latency.Count()
 			if strings.HasPrefix(r.Agent, "n") {
 				nodeTurns[r.Agent] += r.Counts.Received
 				if q := r.Latency.Quantiles(50); r.Counts.Received > 1 && q[0] <= 0 {
@@ -124,10 +112,7 @@ func TestNodeConverseMixedRings(t *testing.T) {
 				}
 			}
 		}
-		if lat != want-int64(len(p.convs)) {
-			t.Errorf("%s: %d latencies, want %d", p.name, lat, want-int64(len(p.convs)))
-		}
-		t.Logf("%s: %d turns, Node.js agents took %v", p.name, want, nodeTurns)
+		t.Logf("%s: %d turns, Node.js agents took %v", p.name, turns*len(p.convs), nodeTurns)
 	}
 }
 
