@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/go-units"
@@ -207,10 +208,18 @@ type busPlan struct {
 	ladderAgents               int
 	ladderPattern, ladderModel string
 	ladderSteps                []int
+	// openBest: the open-model runs measure only each language's best design (familyBest), the buses Test 2's
+	// latency questions read; the others keep their saturation runs and slopes. --quick only, for time: the full
+	// run measures every bus's latency.
+	openBest bool
 }
 
-// ladderFractions are the idle ladder's steps, fractions of its agent count (0, 250, 500, 750, 1000 at 1000).
-var ladderFractions = []float64{0, 0.25, 0.5, 0.75, 1}
+// ladderFractions are the idle ladder's steps, fractions of its agent count (0, 250, 500, 750, 1000 at 1000);
+// quick has one step fewer (0, 250, 500, 1000: the fewest the issue asks for), each step ~0.7 s of settling.
+var (
+	ladderFractions      = []float64{0, 0.25, 0.5, 0.75, 1}
+	ladderFractionsQuick = []float64{0, 0.25, 0.5, 1}
+)
 
 // ladderStepTimeout is how long a generator waits for the go-ahead at a step before going on without it (the lab
 // gives it within connmem.DefaultSettle.Timeout of the step).
@@ -222,7 +231,7 @@ func (pl busPlan) isLadder(n int, pattern, model string) bool {
 }
 
 // setLadder picks the ladder's configuration and steps.
-func (pl *busPlan) setLadder(generators int) {
+func (pl *busPlan) setLadder(generators int, quick bool) {
 	n := slices.Max(pl.agents)
 	if n < 8*generators { // every generator's share of every step must grow
 		return
@@ -237,7 +246,11 @@ func (pl *busPlan) setLadder(generators int) {
 	}
 	pl.ladderAgents = n
 	pl.ladderSteps = nil
-	for _, f := range ladderFractions {
+	fr := ladderFractions
+	if quick {
+		fr = ladderFractionsQuick
+	}
+	for _, f := range fr {
 		pl.ladderSteps = append(pl.ladderSteps, int(math.Round(f*float64(n))))
 	}
 }
@@ -280,7 +293,8 @@ func newBusPlan(p Params) (busPlan, error) {
 	if pl.closed && pl.closedPattern == "" && !pl.open {
 		return pl, errors.New("--model closed needs the targeted or roundrobin pattern (broadcast has no closed model)")
 	}
-	pl.setLadder(p.Generators)
+	pl.setLadder(p.Generators, p.Quick)
+	pl.openBest = p.Quick && pl.open && pl.closed && pl.closedPattern != ""
 	pl.busMem, _ = units.RAMInBytes(p.BusMemory)
 	pl.genMem, _ = units.RAMInBytes(p.GenMemory)
 	pl.busCPUs, _ = cpusetCPUs(p.BusCPUs)
@@ -288,16 +302,43 @@ func newBusPlan(p Params) (busPlan, error) {
 	return pl, nil
 }
 
-// runs is the number of runs the plan makes with nBuses buses.
-func (pl busPlan) runs(nBuses int) int {
-	per := 0
+// runs is the number of runs the plan makes with bs.
+func (pl busPlan) runs(bs []buses.Spec) int {
+	closed, open := 0, 0
 	if pl.closed && pl.closedPattern != "" {
-		per++
+		closed = len(bs)
 	}
 	if pl.open {
-		per += len(pl.patterns)
+		open = len(pl.patterns) * len(bs)
+		if pl.openBest {
+			open = len(pl.patterns) * len(families(bs))
+		}
 	}
-	return per * len(pl.agents) * pl.repeat * nBuses
+	return (closed + open) * len(pl.agents) * pl.repeat
+}
+
+// families groups buses by language design family, in first-seen order: the Go designs together, the Rust
+// designs together, every other bus alone. Test 2 is decided on each family's best design.
+func families(bs []buses.Spec) [][]string {
+	var out [][]string
+	idx := map[string]int{}
+	for _, b := range bs {
+		fam := b.Name
+		switch {
+		case slices.Contains(goBusNames, b.Name):
+			fam = "go"
+		case slices.Contains(rustBusNames, b.Name):
+			fam = "rust"
+		}
+		i, ok := idx[fam]
+		if !ok {
+			i = len(out)
+			idx[fam] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], b.Name)
+	}
+	return out
 }
 
 // inBoth is what bus-load adds to the default set ("both": go and rust): both designs of each language, so Test 2
@@ -368,8 +409,9 @@ func (s busLoadScenario) Run(ctx context.Context, senv *scenario.Env) (*scenario
 	}
 	lab := &busLab{env: env, plan: plan, nw: nw, genImage: genImage, mem: meter, swarm: sw}
 	res := newBusLoadResult(env, plan, buses, notes)
-	bar := env.Progress("runs", plan.runs(len(buses)))
+	bar := env.Progress("runs", plan.runs(buses))
 	runErr := lab.sweep(ctx, buses, res, bar)
+	lab.settle()
 	bar.Done()
 	ms := meter.stop(ctx)
 	res.MemSampling = &ms
@@ -405,6 +447,7 @@ type busLab struct {
 	mem      *busMeter
 	seq      int
 	swarm    *swarmTarget // nil: one Docker host
+	retiring sync.WaitGroup
 }
 
 // sweep runs every configuration, buses alternating within each repeat.
@@ -423,10 +466,14 @@ func (l *busLab) sweep(ctx context.Context, buses []buses.Spec, res *Result, bar
 		if !pl.open {
 			continue
 		}
+		openBuses := buses
+		if pl.openBest {
+			openBuses = l.familyBest(res, buses, n)
+		}
 		rate, how := l.openRate(res, n)
 		or := openRate{Agents: n, DeliveriesPerS: rate, How: how}
 		if l.env.Params.Rate == 0 {
-			if err := l.calibrate(ctx, buses, &or); err != nil {
+			if err := l.calibrate(ctx, openBuses, &or); err != nil {
 				return err
 			}
 		}
@@ -434,7 +481,7 @@ func (l *busLab) sweep(ctx context.Context, buses []buses.Spec, res *Result, bar
 		res.OpenRates = append(res.OpenRates, or)
 		for rep := 0; rep < pl.repeat; rep++ {
 			for _, pt := range pl.patterns {
-				for _, b := range buses {
+				for _, b := range openBuses {
 					if err := l.one(ctx, res, b, n, pt, loadgen.ModelOpen, rate, rep, bar); err != nil {
 						return err
 					}
@@ -443,6 +490,36 @@ func (l *busLab) sweep(ctx context.Context, buses []buses.Spec, res *Result, bar
 		}
 	}
 	return nil
+}
+
+// familyBest is, of each language's designs (families), the one Test 2 is decided on — the most deliveries per
+// bus CPU-second in the saturation runs at n, the rule of Result.best — in the order of bs. It is noted in res.
+func (l *busLab) familyBest(res *Result, bs []buses.Spec, n int) []buses.Spec {
+	sat := cfgKey{n, l.plan.closedPattern, loadgen.ModelClosed}
+	var names, left []string
+	for _, fam := range families(bs) {
+		best := fam[0]
+		if len(fam) > 1 {
+			best, _ = res.best(fam, fam[0], "", sat)
+		}
+		names = append(names, best)
+		for _, b := range fam {
+			if b != best {
+				left = append(left, b)
+			}
+		}
+	}
+	var out []buses.Spec
+	for _, b := range bs {
+		if slices.Contains(names, b.Name) {
+			out = append(out, b)
+		}
+	}
+	if len(left) > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("--quick: open-model latency at %d agents measured on %s only, each language's best design by deliveries per bus CPU-second at saturation (the buses Test 2 is decided on); %s kept their saturation runs and memory slopes (the full run measures every bus's latency)",
+			n, strings.Join(names, ", "), strings.Join(left, ", ")))
+	}
+	return out
 }
 
 // openRate is the deliveries/s every open-model run at n agents offers.

@@ -62,18 +62,26 @@ func TestBusPlan(t *testing.T) {
 		t.Fatalf("default plan %+v", pl)
 	}
 	// 3 counts × (1 closed + 3 open) × 3 repeats × 2 buses.
-	if n := pl.runs(2); n != 72 {
+	two := []buses.Spec{{Name: "go"}, {Name: "rust"}}
+	if n := pl.runs(two); n != 72 {
 		t.Errorf("runs = %d, want 72", n)
 	}
 	if pl.busMem != 1<<30 || pl.genMem != 2<<30 || !slicesEqual(pl.genCPUs, []int{1}) {
 		t.Errorf("limits %+v", pl)
 	}
 	p.Quick = true
-	if pl, _ := newBusPlan(p); !slicesEqual(pl.agents, []int{1000}) || pl.warmup != busWarmupQuick || pl.ladderAgents != 1000 {
+	pl, _ = newBusPlan(p)
+	if !slicesEqual(pl.agents, []int{1000}) || pl.warmup != busWarmupQuick || pl.ladderAgents != 1000 ||
+		!slicesEqual(pl.ladderSteps, []int{0, 250, 500, 1000}) || !pl.openBest {
 		t.Errorf("quick plan %+v", pl)
 	}
+	// Quick, four designs: 4 saturation runs, open runs on the two families' best only: (4 + 2×3) × 3 repeats.
+	four := []buses.Spec{{Name: "go"}, {Name: "go-netpoll"}, {Name: "rust"}, {Name: buses.RustEpoll}}
+	if n := pl.runs(four); n != 30 {
+		t.Errorf("quick runs = %d, want 30", n)
+	}
 	p.AgentsSet, p.Agents = true, 10000
-	if pl, _ := newBusPlan(p); !slicesEqual(pl.agents, []int{10000}) || !slicesEqual(pl.ladderSteps, []int{0, 2500, 5000, 7500, 10000}) {
+	if pl, _ := newBusPlan(p); !slicesEqual(pl.agents, []int{10000}) || !slicesEqual(pl.ladderSteps, []int{0, 2500, 5000, 10000}) {
 		t.Errorf("--agents 10000: %v, ladder %v", pl.agents, pl.ladderSteps)
 	}
 	p.Agents = 30000
@@ -631,6 +639,37 @@ func TestBestDesignWithoutBusCPU(t *testing.T) {
 	for _, note := range []string{d.GoBusNote, d.RustBusNote} {
 		if !strings.Contains(note, "saturation throughput") || !strings.Contains(note, "CPU was not read") {
 			t.Errorf("note %q does not say the designs were ranked by throughput", note)
+		}
+	}
+}
+
+// TestQuickOpenRunsOnEachFamilysBest: quick's open-model runs go to the designs the decision reads — of each
+// family the one with the most deliveries per bus CPU-second at saturation — and flip with the planted figures.
+func TestQuickOpenRunsOnEachFamilysBest(t *testing.T) {
+	all := []buses.Spec{{Name: "go"}, {Name: buses.GoNetpoll}, {Name: "rust"}, {Name: buses.RustEpoll}, {Name: buses.NATS}}
+	if fs := families(all); len(fs) != 3 || !slicesEqual(fs[0], []string{"go", buses.GoNetpoll}) ||
+		!slicesEqual(fs[1], []string{"rust", buses.RustEpoll}) || !slicesEqual(fs[2], []string{buses.NATS}) {
+		t.Fatalf("families %v", fs)
+	}
+	for _, tc := range []struct {
+		netpollSat, epollSat float64
+		want                 []string
+	}{{200e3, 400e3, []string{buses.GoNetpoll, buses.RustEpoll, buses.NATS}}, {50e3, 100e3, []string{"go", "rust", buses.NATS}}} {
+		res := &Result{Buses: all, runs: map[string][]*RunResult{}, Params: fakeParams()}
+		for rep := 1; rep <= fakeRepeats; rep++ {
+			j := 1 + float64(rep)/100
+			for bus, sat := range map[string]float64{"go": 100e3, buses.GoNetpoll: tc.netpollSat, "rust": 300e3,
+				buses.RustEpoll: tc.epollSat, buses.NATS: 200e3} {
+				res.add(bus, fakeRun(bus, rep, 1000, "targeted", "closed", sat*j, 30, 4096, false))
+			}
+		}
+		l := &busLab{plan: busPlan{closedPattern: "targeted"}}
+		var got []string
+		for _, b := range l.familyBest(res, all, 1000) {
+			got = append(got, b.Name)
+		}
+		if !slicesEqual(got, tc.want) || len(res.Notes) != 1 || !strings.Contains(res.Notes[0], "open-model latency at 1000 agents measured on "+strings.Join(tc.want, ", ")) {
+			t.Errorf("netpoll %.0f, epoll %.0f: open runs on %v (notes %q), want %v", tc.netpollSat, tc.epollSat, got, res.Notes, tc.want)
 		}
 	}
 }

@@ -277,6 +277,16 @@ func terminate(ctx context.Context, c *testcontainers.DockerContainer) {
 	_ = c.Terminate(tctx, testcontainers.StopTimeout(0))
 }
 
+// retire removes a finished run's container in the background: its removal (0.2–0.4 s a container here) overlaps
+// the next run's bus start, and every measure waits for it (settle) before anything of its own is sampled or
+// timed. Run waits for the last ones.
+func (l *busLab) retire(ctx context.Context, c *testcontainers.DockerContainer) {
+	l.retiring.Go(func() { terminate(ctx, c) })
+}
+
+// settle waits until the containers of earlier runs are gone.
+func (l *busLab) settle() { l.retiring.Wait() }
+
 func (l *busLab) measure(ctx context.Context, b buses.Spec, r *RunResult, rate float64, rep int) error {
 	if l.swarm != nil {
 		return l.measureSwarm(ctx, b, r, rate, rep)
@@ -284,8 +294,9 @@ func (l *busLab) measure(ctx context.Context, b buses.Spec, r *RunResult, rate f
 	env := l.env
 	cfgs := l.genConfigs(r, rate, rep)
 	bus, metricsURL, err := l.startBus(ctx, b, r.Agents)
+	l.settle() // the previous run's containers, removed while this bus started
 	if bus != nil {
-		defer terminate(ctx, bus)
+		defer l.retire(ctx, bus)
 	}
 	if err != nil {
 		return err
@@ -408,7 +419,7 @@ func (l *busLab) generators(ctx context.Context, cfgs []loadgen.Config, busID st
 	var ctrs []*testcontainers.DockerContainer
 	defer func() {
 		for _, c := range ctrs {
-			terminate(ctx, c)
+			l.retire(ctx, c)
 		}
 	}()
 	c0 := cfgs[0]

@@ -94,6 +94,8 @@ type busLoadParams struct {
 	Quick         bool     `json:"quick"`
 	SampleMS      float64  `json:"sample_interval_ms"`
 	Order         string   `json:"order"`
+	// OpenBestOnly: the open-model runs measured only each language's best design (--quick; notes name them).
+	OpenBestOnly bool `json:"open_model_best_only"`
 	// The idle ladder (memory per connection as a slope): the configuration whose runs step through it, and the
 	// connection counts of its steps (absent when no run steps).
 	LadderAgents  int    `json:"ladder_agents,omitempty"`
@@ -206,6 +208,7 @@ func newBusLoadResult(env *Env, pl busPlan, buses []buses.Spec, notes []string) 
 			Batch:       closedBatch(p),
 			ConnectRate: p.ConnectRate, PayloadBytes: busPayloadBytes, Quick: p.Quick,
 			SampleMS: float64(p.Sample.Microseconds()) / 1000, Order: "buses alternate within each repeat (A B A B …)",
+			OpenBestOnly: pl.openBest,
 			LadderAgents: pl.ladderAgents, LadderPattern: pl.ladderPattern, LadderModel: pl.ladderModel, LadderSteps: pl.ladderSteps,
 		},
 		Limits: busLimits{BusCPUs: p.BusCPUs, BusMemoryBytes: pl.busMem, GenCPUs: p.GenCPUs, GenMemoryBytes: pl.genMem,
