@@ -53,7 +53,8 @@ func TestParseQuickDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Params.Repeat != 6 || o.Params.BusLoad.Duration != time.Second || o.Params.BusLoad.ConnectRate != 2000 || o.Params.Iterations != 100 {
+	if o.Params.Repeat != 9 || o.Params.BusLoad.OpenRepeat != 6 || o.Params.BusLoad.Duration != time.Second ||
+		o.Params.BusLoad.ConnectRate != 2000 || o.Params.Iterations != 100 {
 		t.Errorf("bus-load quick params = %+v", o.Params)
 	}
 	o, err = Parse([]string{"--scenario", "spawn", "--quick", "--iterations", "7"}, scenarios.Default())

@@ -24,6 +24,9 @@ type Flags struct {
 	GenCPUs     string        `json:"gen_cpus"`     // cpuset of the generator containers
 	BusMemory   string        `json:"bus_memory"`   // memory limit of the bus container (Docker units: 1g, 512m)
 	GenMemory   string        `json:"gen_memory"`   // memory limit of each generator container
+	// OpenRepeat is the open-model runs' repeats when fewer than --repeat (0: --repeat). Not a flag: --quick sets
+	// it (quickOpenRepeat) so that the saturation runs get more repeats than the latency runs need.
+	OpenRepeat int `json:"open_repeat,omitempty"`
 }
 
 // MarshalJSON writes the duration as a Go duration string ("5s"), not nanoseconds.

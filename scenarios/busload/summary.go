@@ -81,7 +81,8 @@ type busLoadParams struct {
 	Model         string   `json:"model"`
 	ClosedPattern string   `json:"closed_pattern"`
 	Repeat        int      `json:"repeat"`
-	Rate          float64  `json:"rate"` // --rate, deliveries/s (0: automatic)
+	OpenRepeat    int      `json:"open_repeat"` // the open-model runs' repeats (--quick: fewer than repeat)
+	Rate          float64  `json:"rate"`        // --rate, deliveries/s (0: automatic)
 	DurationS     float64  `json:"duration_s"`
 	WarmupS       float64  `json:"warmup_s"`
 	HoldS         float64  `json:"hold_s"`
@@ -203,7 +204,7 @@ func newBusLoadResult(env *Env, pl busPlan, buses []buses.Spec, notes []string) 
 		Buses: buses, Notes: notes, runs: map[string][]*RunResult{},
 		Params: busLoadParams{
 			Agents: pl.agents, Patterns: pl.patterns, Model: p.Model, ClosedPattern: pl.closedPattern,
-			Repeat: p.Repeat, Rate: p.Rate, DurationS: p.Duration.Seconds(), WarmupS: pl.warmup.Seconds(),
+			Repeat: p.Repeat, OpenRepeat: pl.openRepeat, Rate: p.Rate, DurationS: p.Duration.Seconds(), WarmupS: pl.warmup.Seconds(),
 			HoldS: busHold.Seconds(), DrainMaxS: busDrain.Seconds(), Window: p.Window, InFlight: p.InFlight,
 			Batch:       closedBatch(p),
 			ConnectRate: p.ConnectRate, PayloadBytes: busPayloadBytes, Quick: p.Quick,

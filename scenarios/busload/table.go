@@ -22,8 +22,12 @@ import (
 // computes nothing that decides.
 func (res *Result) WriteTable(w io.Writer) error {
 	l, p := res.Limits, res.Params
-	fmt.Fprintf(w, "\nbus-load (seed Test 2) — %s; medians over %d interleaved repeats [95%% CI where ≥ %d repeats support one]\n",
-		busNames(res.Buses), p.Repeat, stats.MinNForCI)
+	reps := fmt.Sprint(p.Repeat)
+	if p.OpenRepeat > 0 && p.OpenRepeat != p.Repeat {
+		reps = fmt.Sprintf("%d (saturation) / %d (open model)", p.Repeat, p.OpenRepeat)
+	}
+	fmt.Fprintf(w, "\nbus-load (seed Test 2) — %s; medians over %s interleaved repeats [95%% CI where ≥ %d repeats support one]\n",
+		busNames(res.Buses), reps, stats.MinNForCI)
 	fmt.Fprintf(w, "limits: bus cpuset %s, %s; generator cpuset %s, %s × %d; measured %gs after %gs warm-up; latency from the intended send time (open) / send time (closed)\n",
 		l.BusCPUs, units.BytesSize(float64(l.BusMemoryBytes)), l.GenCPUs, units.BytesSize(float64(l.GenMemoryBytes)),
 		l.Generators, p.DurationS, p.WarmupS)

@@ -58,7 +58,7 @@ func (p *Params) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&p.Sample, "sample-interval", 100*time.Millisecond, "memory sampling interval")
 	fs.StringVar(&p.Bus, "bus", "both", "bus-load: buses to measure, comma-separated: go, go-netpoll (gobus --transport=netpoll), rust, rust-epoll (Rust's best design), nats, node (Node.js, ws), both (go and rust; bus-load adds go-netpoll and rust-epoll, and NATS in the full run) or all; agent-messaging: go, rust, node or both")
 	fs.StringVar(&p.BusImages, "bus-image", "", "bus-load, agent-messaging: NAME=IMAGE[,port=8080][,args=A B]: a user's bus image (docs/protocol.md) measured beside --bus under NAME")
-	fs.IntVar(&p.Repeat, "repeat", 6, "bus-load: interleaved repeats per bus and configuration (6: the fewest a 95 % CI needs; --quick: 2); agent-messaging: clean runs per bus and pattern (--quick: 2)")
+	fs.IntVar(&p.Repeat, "repeat", 6, "bus-load: interleaved repeats per bus and configuration (6: the fewest a 95 % CI needs; --quick: 9 saturation, 6 open-model); agent-messaging: clean runs per bus and pattern (--quick: 2)")
 	fs.Var(&p.Plant, "plant", "PLANTED FAULTS for calibration, not tuning: KEY=VALUE,... with leak-kib (agent, per task), startup-ms (agent), delay-ms and drop-every (the lab's buses: go, go-netpoll, rust, rust-epoll, node; not NATS or a --bus-image), burn-us (streaming clients, per token); the run is marked planted everywhere")
 	fs.StringVar(&p.Faults, "faults", "", "agent-messaging: faults to inject: bus-restart,bus-pause,agent-disconnect,agent-kill or all (--quick: all); ai-streaming: any value adds the 529, mid-stream-error and cut-connection runs")
 }
