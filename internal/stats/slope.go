@@ -25,10 +25,14 @@ type ConnFit struct {
 	SlopeStdErr    float64  `json:"slope_stderr_bytes"`
 	InterceptBytes float64  `json:"intercept_bytes"`
 	IdleBytes      *float64 `json:"idle_bytes"`
-	R2             float64  `json:"r2"`
-	Points         int      `json:"points"` // readings fitted
-	MinConns       int      `json:"min_connections"`
-	MaxConns       int      `json:"max_connections"`
+	// SlopeThroughIdleBytes is the least-squares slope over every reading, the idle one included (0 without an
+	// idle reading): the one-line fit through 0, 250, 500, … connections that a reader may draw by hand. The
+	// first connections' fixed step tilts it up, more the shorter the ladder; context, not what is decided on.
+	SlopeThroughIdleBytes float64 `json:"slope_through_idle_bytes_per_conn"`
+	R2                    float64 `json:"r2"`
+	Points                int     `json:"points"` // readings fitted
+	MinConns              int     `json:"min_connections"`
+	MaxConns              int     `json:"max_connections"`
 }
 
 // ConnSlope is memory per connection over repeats: each repeat (a fresh container stepped through the same
@@ -62,6 +66,11 @@ func FitConn(rs []ConnReading) (ConnFit, bool) {
 	f.Points = len(x)
 	if !ok {
 		return f, false
+	}
+	if f.IdleBytes != nil {
+		if all, ok := LinearFit(append([]float64{0}, x...), append([]float64{*f.IdleBytes}, y...)); ok {
+			f.SlopeThroughIdleBytes = all.Slope
+		}
 	}
 	f.SlopeBytes, f.SlopeStdErr, f.InterceptBytes, f.R2 = lf.Slope, lf.SlopeStdErr, lf.Intercept, lf.R2
 	return f, true

@@ -46,6 +46,14 @@ func TestFitConnSlope(t *testing.T) {
 	if math.Abs(f.SlopeBytes-4096) > 1e-6 || math.Abs(f.InterceptBytes-(8<<20+512<<10)) > 1e-3 || *f.IdleBytes != 8<<20 {
 		t.Errorf("stepped: %+v, want slope 4096, intercept 8.5 MiB, idle 8 MiB", f)
 	}
+	// The line through the idle reading too is tilted by the step: x̄ = 437.5, Σ(x−x̄)² = 546,875, the step adds
+	// 512 KiB·Σ_{x>0}(x−x̄) = 512 KiB·437.5 to Sxy, so +524,288·437.5/546,875 ≈ 419.4 B per connection.
+	if want := 4096 + 524288*437.5/546875; math.Abs(f.SlopeThroughIdleBytes-want) > 1e-6 {
+		t.Errorf("through idle: %v, want %v", f.SlopeThroughIdleBytes, want)
+	}
+	if f, _ := FitConn(exact); math.Abs(f.SlopeThroughIdleBytes-4096) > 1e-6 {
+		t.Errorf("exact line through idle: %v, want 4096", f.SlopeThroughIdleBytes)
+	}
 	if _, ok := FitConn([]ConnReading{line(0, 0), line(250, 0)}); ok {
 		t.Error("one count above 0 cannot be fitted")
 	}

@@ -22,6 +22,7 @@ const (
 	MetricSessionsAtEnd  scenario.Metric = "ws_sessions_active_at_end"
 	MetricMemPerConn     scenario.Metric = "bus_mem_per_conn_bytes"
 	MetricMemSlope       scenario.Metric = "bus_mem_slope_bytes_per_conn"
+	MetricMemSlopeIdle   scenario.Metric = "bus_mem_slope_through_idle_bytes_per_conn"
 	MetricMemFixed       scenario.Metric = "bus_mem_fixed_bytes"
 	MetricMemConnected   scenario.Metric = "bus_mem_connected_bytes"
 	MetricMemPeak        scenario.Metric = "bus_mem_peak_bytes"
@@ -48,7 +49,7 @@ type metricDef struct {
 
 // zeroUnmeasured are the metrics whose 0 means the run could not measure them (memory per connection without two
 // distinct readings): such runs are left out of medians and ratios instead of pulling them to 0.
-var zeroUnmeasured = map[scenario.Metric]bool{MetricMemPerConn: true, MetricRSSPerConn: true, MetricMemSlope: true, MetricMemFixed: true}
+var zeroUnmeasured = map[scenario.Metric]bool{MetricMemPerConn: true, MetricRSSPerConn: true, MetricMemSlope: true, MetricMemSlopeIdle: true, MetricMemFixed: true}
 
 // measured reports whether value v of d is a measurement.
 func (d metricDef) measured(v float64) bool { return v != 0 || !zeroUnmeasured[d.Name] }
@@ -68,6 +69,12 @@ var busMetrics = []metricDef{
 	{MetricSessionsAtEnd, scenario.UnitCount, "agents still connected at the end", func(r *RunResult) float64 { return float64(r.Sessions.ActiveAtEnd) }},
 	{MetricMemPerConn, scenario.UnitBytes, "bus container memory per connection, per run: (connected − idle) / agents, fixed costs included", func(r *RunResult) float64 { return r.BusFig.MemPerConn }},
 	{MetricMemSlope, scenario.UnitBytes, "bus container memory per connection as a slope: least squares over the idle-connection steps", func(r *RunResult) float64 { return r.Ladder.slope() }},
+	{MetricMemSlopeIdle, scenario.UnitBytes, "bus container memory per connection, one line through every step of the ladder, the idle reading included (context: the first connections' fixed step tilts it)", func(r *RunResult) float64 {
+		if r.Ladder == nil || r.Ladder.Fit == nil {
+			return 0
+		}
+		return r.Ladder.Fit.SlopeThroughIdleBytes
+	}},
 	{MetricMemFixed, scenario.UnitBytes, "bus container fixed memory: the slope fit's intercept", func(r *RunResult) float64 { return r.Ladder.intercept() }},
 	{MetricMemConnected, scenario.UnitBytes, "bus container memory with every agent connected", func(r *RunResult) float64 { return r.BusFig.MemConnected }},
 	{MetricMemPeak, scenario.UnitBytes, "bus container memory peak under traffic", func(r *RunResult) float64 { return r.BusFig.MemPeak }},

@@ -282,7 +282,7 @@ func (res *Result) writeSlopes(w io.Writer) {
 		if !ok {
 			continue
 		}
-		sl, fx := s.Metrics[MetricMemSlope], s.Metrics[MetricMemFixed]
+		sl, fx, si := s.Metrics[MetricMemSlope], s.Metrics[MetricMemFixed], s.Metrics[MetricMemSlopeIdle]
 		if sl.N == 0 {
 			fmt.Fprintf(w, "  %-10s not measured (%s)\n", b.Name, res.ladderErrors(b.Name, lk))
 			continue
@@ -295,7 +295,11 @@ func (res *Result) writeSlopes(w io.Writer) {
 			}
 			return iv.Format(f)
 		}
-		fmt.Fprintf(w, "  %-10s %s KiB per connection; fixed %s MiB\n", b.Name, k(sl, 1024, "%.2f"), k(fx, 1<<20, "%.1f"))
+		through := ""
+		if si.N > 0 {
+			through = fmt.Sprintf("; one line through the idle reading too: %s KiB", k(si, 1024, "%.2f"))
+		}
+		fmt.Fprintf(w, "  %-10s %s KiB per connection; fixed %s MiB%s\n", b.Name, k(sl, 1024, "%.2f"), k(fx, 1<<20, "%.1f"), through)
 	}
 }
 
