@@ -117,6 +117,9 @@ func (c *Cluster) labelNodes(ctx context.Context, mgr *client.Client) error {
 	}
 }
 
+// NodeNamed returns the node whose hostname (the swarm's name for it) is hostname.
+func (c *Cluster) NodeNamed(hostname string) (Node, bool) { return c.node(hostname) }
+
 func (c *Cluster) node(hostname string) (Node, bool) {
 	for _, n := range c.Nodes {
 		if n.Name == hostname {

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 
 	"github.com/agentlab/agentlab/internal/cluster"
@@ -108,21 +107,9 @@ func TestIntegrationNodeFaults(t *testing.T) {
 	}
 }
 
-// waitNodeReady waits until the swarm says node name is ready.
+// waitNodeReady waits until the swarm says node name is ready, at most 2 minutes.
 func waitNodeReady(ctx context.Context, mgr client.APIClient, name string) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		ns, err := mgr.NodeList(ctx, client.NodeListOptions{})
-		if err == nil {
-			for _, n := range ns.Items {
-				if n.Description.Hostname == name && n.Status.State == swarm.NodeStateReady {
-					return nil
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			return context.DeadlineExceeded
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	return WaitNodeReady(ctx, mgr, name)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"time"
 
@@ -206,17 +207,25 @@ func RunLoad(ctx context.Context, cli client.APIClient, opts LoadOptions) (res *
 
 // LoadNodes counts the ready nodes generators may run on (not labelled as the bus's).
 func LoadNodes(ctx context.Context, cli client.APIClient) (int, error) {
+	ns, err := LoadNodeNames(ctx, cli)
+	return len(ns), err
+}
+
+// LoadNodeNames returns the hostnames of the ready nodes that are not the bus node, sorted: where generators and
+// agents run.
+func LoadNodeNames(ctx context.Context, cli client.APIClient) ([]string, error) {
 	ns, err := cli.NodeList(ctx, client.NodeListOptions{})
 	if err != nil {
-		return 0, fmt.Errorf("node list: %w", err)
+		return nil, fmt.Errorf("node list: %w", err)
 	}
-	n := 0
+	var out []string
 	for _, x := range ns.Items {
 		if x.Status.State == "ready" && x.Spec.Labels[LabelRole] != RoleBus {
-			n++
+			out = append(out, x.Description.Hostname)
 		}
 	}
-	return n, nil
+	sort.Strings(out)
+	return out, nil
 }
 
 // waitRunningOrDone is WaitRunning that also accepts tasks already complete (a fast run).

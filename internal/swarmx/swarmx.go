@@ -68,9 +68,15 @@ type Service struct {
 	HostPorts   []uint32
 	MemoryBytes int64
 	PidsLimit   int64
+	// Restart: a task that ends, however it ends, is replaced at once on a node its constraints allow. Any end,
+	// not only a failure: a node's restarted dockerd stops the containers it finds running with SIGTERM, and an
+	// agent stopped so exits 0. Off by default: a task that ends is the end of a run (bus-load). agent-messaging's
+	// agents set it, so that an agent whose node was lost comes back as the single-host scenario's killed agent
+	// does: a new container with the same id, which registers again.
+	Restart bool
 }
 
-// Create creates the service: replicated, never restarted (a failed task is a failed run), dnsrr endpoints.
+// Create creates the service: replicated, not restarted unless Restart, dnsrr endpoints.
 func Create(ctx context.Context, cli client.APIClient, s Service) (string, error) {
 	ports := []swarm.PortConfig{}
 	for _, p := range s.HostPorts {
@@ -81,6 +87,11 @@ func Create(ctx context.Context, cli client.APIClient, s Service) (string, error
 	if replicas == 0 {
 		replicas = 1
 	}
+	restart := &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionNone}
+	if s.Restart {
+		// No delay (the default is 5 s): the outage measured is the node's, not a back-off of ours.
+		restart = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionAny, Delay: ptr(time.Duration(0))}
+	}
 	spec := swarm.ServiceSpec{
 		Annotations: swarm.Annotations{Name: s.Name, Labels: s.Labels},
 		TaskTemplate: swarm.TaskSpec{
@@ -89,7 +100,7 @@ func Create(ctx context.Context, cli client.APIClient, s Service) (string, error
 			ContainerSpec: &swarm.ContainerSpec{Image: s.Image, Args: s.Args, Env: s.Env, Labels: s.Labels,
 				StopGracePeriod: ptr(2 * time.Second), ReadOnly: true, CapabilityDrop: []string{"ALL"},
 				Privileges: &swarm.Privileges{NoNewPrivileges: true}},
-			RestartPolicy: &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionNone},
+			RestartPolicy: restart,
 			Placement:     &swarm.Placement{Constraints: s.Constraints, MaxReplicas: s.MaxPerNode},
 			Networks:      []swarm.NetworkAttachmentConfig{{Target: s.Network}},
 			Resources:     &swarm.ResourceRequirements{Limits: &swarm.Limit{MemoryBytes: s.MemoryBytes, Pids: s.PidsLimit}},
@@ -234,6 +245,39 @@ func Logs(ctx context.Context, cli client.APIClient, service string) ([]byte, er
 	}
 	defer rc.Close()
 	return demux(rc)
+}
+
+// TaskLogs returns one task's stdout, raw, whole lines: the logs of one container of a service, a replaced one
+// too while the swarm keeps its task (task history).
+func TaskLogs(ctx context.Context, cli client.APIClient, task string) ([]byte, error) {
+	rc, err := cli.TaskLogs(ctx, task, client.TaskLogsOptions{ShowStdout: true})
+	if err != nil {
+		return nil, fmt.Errorf("logs of task %.12s: %w", task, err)
+	}
+	defer rc.Close()
+	return demux(rc)
+}
+
+// WaitNodeReady waits until the swarm calls the node with hostname ready (after its daemon restarted, or its link
+// came back).
+func WaitNodeReady(ctx context.Context, cli client.APIClient, hostname string) error {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		ns, err := cli.NodeList(ctx, client.NodeListOptions{})
+		if err == nil {
+			for _, n := range ns.Items {
+				if n.Description.Hostname == hostname && n.Status.State == swarm.NodeStateReady {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("node %s not ready: %w (last: %v)", hostname, ctx.Err(), err)
+		case <-t.C:
+		}
+	}
 }
 
 // demux reads the Engine's multiplexed log stream (8-byte frame headers; services have no TTY) and keeps stdout.

@@ -1,14 +1,18 @@
 package messaging
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
 	"time"
 
+	"github.com/agentlab/agentlab/internal/cluster"
+	"github.com/agentlab/agentlab/internal/dockerx"
 	"github.com/agentlab/agentlab/internal/images"
 	"github.com/agentlab/agentlab/internal/labtest"
 	"github.com/agentlab/agentlab/scenarios/scenario"
+	"github.com/moby/moby/client"
 )
 
 // TestMessagingBothBuses runs the scenario small on both bus images — three agents, every pattern once, one bus
@@ -68,4 +72,108 @@ func TestMessagingBothBuses(t *testing.T) {
 	}
 	// The scenario removed its containers and network itself.
 	r.NothingLeft(ctx, t)
+}
+
+// TestIntegrationSwarmNodeFaults runs the scenario on a 3-node test cluster (the lab's DOCKER_HOST its manager):
+// the Go bus on node 1, four agents as services on nodes 2 and 3, every pattern once, then node 3 partitioned
+// and healed, then node 3's dockerd killed and started again. What a user gets: every clean turn delivered, the
+// node of every task in the results, each node fault recovered with 0 hung (a lost node's agents replaced by
+// new tasks that register again), and nothing of the run left on the swarm.
+func TestIntegrationSwarmNodeFaults(t *testing.T) {
+	r := labtest.Docker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	opts := cluster.Options{Name: "alm", Nodes: 3, Log: labtest.Log(t)}
+	refs := []string{r.Image(t, "gobus"), r.Image(t, "agent")}
+	c, err := cluster.Up(ctx, opts)
+	t.Cleanup(func() {
+		if err := cluster.Down(context.Background(), opts); err != nil {
+			t.Errorf("cluster down: %v", err)
+		}
+		if left := cluster.Leftovers(opts); len(left) > 0 {
+			t.Errorf("left: %v", left)
+		}
+	})
+	if err != nil {
+		if cluster.IsNotRoot(err) {
+			t.Skip(err)
+		}
+		t.Fatal(err)
+	}
+	if err := c.LoadImages(ctx, r.Client, refs...); err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := c.Manager().Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mgr.Close()
+
+	p := msgParams()
+	p.Agents, p.Conversations, p.Turns, p.Repeat, p.Quick, p.Bus = 4, 2, 20, 1, true, "go"
+	p.Faults = faultNodePartition + "," + faultNodeLost
+	b := images.NewBuilder(mgr, r.Root, labtest.Log(t)) // finds the images loaded above by their hash tags
+	t.Cleanup(func() { b.Close() })
+	env := &scenario.Env{RunID: r.ID, Params: p.Params, Docker: mgr, Images: b, Log: labtest.Log(t), Now: time.Now}
+	t0 := time.Now()
+	out, err := New(&p.Flags).Run(ctx, env)
+	t.Logf("scenario on the swarm: %v", time.Since(t0).Round(time.Millisecond))
+	v, _ := out.File("agent-messaging.json")
+	res, _ := v.(*Result)
+	if res != nil {
+		var tb bytes.Buffer
+		_ = res.WriteTable(&tb)
+		t.Log(tb.String())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, run := range res.Runs {
+		if run.Received != run.TurnsPlanned || !run.ContextOK || run.Errors.Total != 0 {
+			t.Errorf("%s %s: received %d of %d, errors %+v", run.Bus, run.Pattern, run.Received, run.TurnsPlanned, run.Errors)
+		}
+	}
+	// Where every task ran: the bus on the manager (the bus node), agents alternating over nodes 2 and 3.
+	nodes := map[string]string{}
+	replaced := 0
+	for _, tk := range res.SwarmTasks {
+		if tk.State == "running" {
+			nodes[tk.Service] = tk.Node
+		} else {
+			replaced++
+		}
+	}
+	n1, n2, n3 := c.Nodes[0].Name, c.Nodes[1].Name, c.Nodes[2].Name
+	for svc, want := range map[string]string{"bus-go": n1, "go/a0": n2, "go/a1": n3, "go/a2": n2, "go/a3": n3} {
+		if nodes[svc] != want {
+			t.Errorf("%s ran on %q, want %s (tasks %+v)", svc, nodes[svc], want, res.SwarmTasks)
+		}
+	}
+	if len(res.FaultRuns) != 2 {
+		t.Fatalf("%d fault runs, want 2: %+v", len(res.FaultRuns), res.FaultRuns)
+	}
+	for _, f := range res.FaultRuns {
+		// Partitioned agents register again; a lost node's agents are new containers (a first registration).
+		back := f.Reconnects >= 2
+		if f.Fault == faultNodeLost {
+			back = f.Replaced == 2
+		}
+		if f.Target != n3 || f.Error != "" || f.RecoveryMS == nil || len(f.Hung) != 0 || f.Affected == 0 || !back {
+			t.Errorf("%s: %+v", f.Fault, f)
+		}
+		if f.ContextErrors != 0 {
+			t.Errorf("%s: context lost: %+v", f.Fault, f)
+		}
+	}
+	// The lost node's two agents were replaced: their first tasks ended when its daemon came back.
+	if replaced != 2 {
+		t.Errorf("%d tasks replaced after node-lost, want ≥ 2 (tasks %+v)", replaced, res.SwarmTasks)
+	}
+	f := client.Filters{}.Add("label", dockerx.LabelRunID+"="+r.ID)
+	if ss, err := mgr.ServiceList(ctx, client.ServiceListOptions{Filters: f}); err != nil || len(ss.Items) != 0 {
+		t.Errorf("services left: %v %v", ss, err)
+	}
+	if ns, err := mgr.NetworkList(ctx, client.NetworkListOptions{Filters: f}); err != nil || len(ns.Items) != 0 {
+		t.Errorf("networks left: %v %v", ns, err)
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -70,11 +72,17 @@ type faultTiming struct {
 	Hold    time.Duration // a pause or a disconnection lasts this long
 	Window  time.Duration // after the fault is over, the conversations have this long to move again
 	Restart time.Duration // ContainerRestart's stop grace for the bus (SIGTERM, then SIGKILL)
+	// A node fault (a swarm) lasts NodeHold: longer than an agent's silence limit (--dead 3s), so the agents on
+	// the node notice. NodeWindow follows it: a lost node's agents come back as new tasks (daemon up, node ready,
+	// containers created), which takes seconds more than a container's reconnect.
+	NodeHold, NodeWindow time.Duration
 }
 
 var (
-	defaultFaultTiming = faultTiming{Warm: 2 * time.Second, Hold: 3 * time.Second, Window: 5 * time.Second, Restart: 5 * time.Second}
-	quickFaultTiming   = faultTiming{Warm: time.Second, Hold: 2 * time.Second, Window: 3 * time.Second, Restart: 5 * time.Second}
+	defaultFaultTiming = faultTiming{Warm: 2 * time.Second, Hold: 3 * time.Second, Window: 5 * time.Second, Restart: 5 * time.Second,
+		NodeHold: 5 * time.Second, NodeWindow: 20 * time.Second}
+	quickFaultTiming = faultTiming{Warm: time.Second, Hold: 2 * time.Second, Window: 3 * time.Second, Restart: 5 * time.Second,
+		NodeHold: 5 * time.Second, NodeWindow: 15 * time.Second}
 )
 
 // ApplyQuick implements Quicker.
@@ -134,7 +142,8 @@ func (p Params) check() error {
 	return err
 }
 
-// parseFaults reads --faults: "" none, "all" every kind, else a comma-separated list.
+// parseFaults reads --faults: "" none, "all" every single-host kind, else a comma-separated list of any kind
+// (node faults too: targetFaults checks them against the daemon).
 func parseFaults(s string) ([]string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "none" {
@@ -147,12 +156,9 @@ func parseFaults(s string) ([]string, error) {
 	seen := map[string]bool{}
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
-		ok := false
-		for _, k := range allFaults {
-			ok = ok || f == k
-		}
-		if !ok {
-			return nil, fmt.Errorf("--faults: unknown fault %q (want %s or all)", f, strings.Join(allFaults, ","))
+		if !slices.Contains(allFaults, f) && !slices.Contains(nodeFaults, f) {
+			return nil, fmt.Errorf("--faults: unknown fault %q (want %s or all; on a swarm %s)", f,
+				strings.Join(allFaults, ","), strings.Join(nodeFaults, ","))
 		}
 		if !seen[f] {
 			out, seen[f] = append(out, f), true
@@ -205,10 +211,6 @@ func agentIndex(id string) int {
 func (s messagingScenario) Run(ctx context.Context, senv *scenario.Env) (*scenario.Outcome, error) {
 	env := &Env{Env: senv, Params: Params{senv.Params, *s.flags}}
 	p := env.Params
-	faults, err := parseFaults(p.Faults)
-	if err != nil {
-		return nil, err
-	}
 	if p.SkipRust && p.Bus == "rust" {
 		return nil, errors.New("--bus rust with --skip-rust leaves nothing to measure")
 	}
@@ -223,6 +225,26 @@ func (s messagingScenario) Run(ctx context.Context, senv *scenario.Env) (*scenar
 			return nil, fmt.Errorf("agent-messaging --agent-runtime %s: %w", p.AgentRuntime, err)
 		}
 	}
+	refs := slices.Sorted(maps.Values(agentImgs))
+	for _, b := range buses {
+		refs = append(refs, b.Image)
+	}
+	sw, swNotes, err := newSwarmSide(ctx, env, refs)
+	if err != nil {
+		return nil, fmt.Errorf("agent-messaging on a swarm: %w", err)
+	}
+	if sw != nil {
+		notes = append(notes, swNotes...)
+		defer func() {
+			if err := sw.close(ctx); err != nil {
+				fmt.Fprintf(env.Log, "agent-messaging: remove the run's services: %v\n", err)
+			}
+		}()
+	}
+	faults, err := targetFaults(p.Faults, sw)
+	if err != nil {
+		return nil, err
+	}
 	timing := defaultFaultTiming
 	if p.Quick {
 		timing = quickFaultTiming
@@ -230,18 +252,21 @@ func (s messagingScenario) Run(ctx context.Context, senv *scenario.Env) (*scenar
 	res := newMessagingResult(env, buses, faults, timing, notes)
 	out := &scenario.Outcome{Files: []scenario.File{{Name: "agent-messaging.json", Value: res}}, Report: res.WriteTable}
 
-	nw, err := network.New(ctx, network.WithLabels(dockerx.Labels(env.RunID, "network")))
-	if err != nil {
-		return out, fmt.Errorf("lab network: %w", err)
-	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := nw.Remove(rctx); err != nil {
-			fmt.Fprintf(env.Log, "agent-messaging: remove network: %v\n", err)
+	lab := &msgLab{env: env, agentImgs: agentImgs, timing: timing, res: res, sw: sw}
+	if sw == nil {
+		nw, err := network.New(ctx, network.WithLabels(dockerx.Labels(env.RunID, "network")))
+		if err != nil {
+			return out, fmt.Errorf("lab network: %w", err)
 		}
-	}()
-	lab := &msgLab{env: env, nw: nw, agentImgs: agentImgs, timing: timing, res: res}
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if err := nw.Remove(rctx); err != nil {
+				fmt.Fprintf(env.Log, "agent-messaging: remove network: %v\n", err)
+			}
+		}()
+		lab.nw = nw
+	}
 	runErr := lab.run(ctx, buses, faults)
 	res.finish()
 	res.Interrupted = ctx.Err() != nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/agentlab/agentlab/decide"
 	"github.com/agentlab/agentlab/internal/agent"
+	"github.com/agentlab/agentlab/internal/cluster"
 	"github.com/agentlab/agentlab/internal/stats"
 	"github.com/agentlab/agentlab/scenarios/buses"
 	"github.com/agentlab/agentlab/scenarios/scenario"
@@ -61,6 +62,52 @@ func TestParseFaults(t *testing.T) {
 		got, err := parseFaults(in)
 		if err != nil || strings.Join(got, ",") != want {
 			t.Errorf("%q: %v %v, want %q", in, got, err, want)
+		}
+	}
+}
+
+// What --faults means depends on the target: "all" is the single-host faults on one host, the node faults on the
+// test cluster, none on another swarm; a fault the target cannot inject is refused with what it needs.
+func TestTargetFaults(t *testing.T) {
+	host, onCluster, otherSwarm := (*swarmSide)(nil), &swarmSide{c: cluster.Layout(cluster.Options{Name: "x"})}, &swarmSide{}
+	for _, tc := range []struct {
+		spec string
+		sw   *swarmSide
+		want string // the faults, or the error's start
+	}{
+		{"all", host, strings.Join(allFaults, ",")},
+		{"all", onCluster, "node-partition,node-lost"},
+		{"all", otherSwarm, ""},
+		{"", onCluster, ""},
+		{"node-lost", onCluster, "node-lost"},
+		{"node-lost", host, "error: --faults node-lost needs a swarm"},
+		{"node-partition", otherSwarm, "error: --faults node-partition needs the test cluster"},
+		{"bus-pause", onCluster, "error: --faults bus-pause: not on a swarm"},
+		{"node-gone", onCluster, "error: --faults: unknown fault"},
+	} {
+		got, err := targetFaults(tc.spec, tc.sw)
+		s := strings.Join(got, ",")
+		if err != nil {
+			s = "error: " + err.Error()
+		}
+		if !strings.HasPrefix(s, tc.want) || (err == nil && s != tc.want) {
+			t.Errorf("%q on %+v: %q, want %q", tc.spec, tc.sw, s, tc.want)
+		}
+	}
+}
+
+// On a swarm the table says where every task ran, a replaced task with how it ended.
+func TestPlacementTable(t *testing.T) {
+	r := &Result{SwarmTasks: []SwarmTask{{Service: "bus-go", Node: "n1", State: "running"},
+		{Service: "go/a0", Node: "n2", State: "running"}, {Service: "go/a1", Node: "n3", State: "failed", ExitCode: 137},
+		{Service: "go/a1", Node: "n3", State: "running"}}}
+	var b bytes.Buffer
+	if err := r.writePlacement(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"n1    1      bus-go", "n2    1      go/a0", "n3    2      go/a1 (failed, exit 137), go/a1"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("placement lacks %q:\n%s", want, b.String())
 		}
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -33,9 +35,11 @@ type Result struct {
 	FaultRuns []FaultRun  `json:"faults"`
 	Memory    []MemoryFig `json:"memory"`
 	// ContainerMem is every bus and agent container's memory series from each source (memstat, as spawn's).
-	ContainerMem *memstat.Recording        `json:"container_memory,omitempty"`
-	Decision     *decide.MessagingDecision `json:"decision"`
-	Notes        []string                  `json:"notes"`
+	ContainerMem *memstat.Recording `json:"container_memory,omitempty"`
+	// SwarmTasks is where every task ran on a swarm (nil on one host): each bus's and agent's, replaced ones too.
+	SwarmTasks []SwarmTask               `json:"swarm_tasks,omitempty"`
+	Decision   *decide.MessagingDecision `json:"decision"`
+	Notes      []string                  `json:"notes"`
 	// Interrupted: the run was stopped by a signal; what ran is kept.
 	Interrupted bool `json:"interrupted"`
 }
@@ -59,6 +63,9 @@ type timingJSON struct {
 	Hold    string `json:"hold"`    // a pause or a disconnection lasts this long
 	Window  string `json:"window"`  // after a fault is over, the conversations have this long to move again
 	Restart string `json:"restart"` // the bus restart's stop grace
+	// Node faults only (a swarm): a node's link cut or its daemon down this long, then this long to recover.
+	NodeHold   string `json:"node_hold,omitempty"`
+	NodeWindow string `json:"node_window,omitempty"`
 }
 
 // MessagingErrors are a run's errors by kind, counts.
@@ -128,7 +135,7 @@ type MessagingSummary struct {
 type FaultRun struct {
 	Bus    string `json:"bus"`
 	Fault  string `json:"fault"`
-	Target string `json:"target"` // "bus" or the agent's id
+	Target string `json:"target"` // "bus", the agent's id, or the node's hostname (node faults, a swarm)
 	Phase  string `json:"phase"`
 	Error  string `json:"error,omitempty"`
 	// Interrupted: the run was cancelled during the fault or its window; its recovery figures are not a finding.
@@ -152,9 +159,12 @@ type FaultRun struct {
 	ContextErrors int64              `json:"context_errors"`    // corrupt + reorder + gap
 	Resends       int64              `json:"resends"`           // resends by timeout or after registering again
 	Reconnects    int64              `json:"reconnects"`        // agents that registered again
-	BusErrors     map[string]int64   `json:"bus_errors"`
-	TurnsInWindow int64              `json:"turns_in_window"` // turns taken between injected and end
-	Note          string             `json:"note,omitempty"`
+	// Replaced: agents whose container was replaced by a new one during the fault and its window (a swarm's
+	// lost node: the swarm started new tasks; the new container's first registration is no reconnect).
+	Replaced      int              `json:"agents_replaced,omitempty"`
+	BusErrors     map[string]int64 `json:"bus_errors"`
+	TurnsInWindow int64            `json:"turns_in_window"` // turns taken between injected and end
+	Note          string           `json:"note,omitempty"`
 }
 
 // MemoryFig is one container's memory over the whole run (every phase), bytes.
@@ -169,10 +179,16 @@ type MemoryFig struct {
 
 func newMessagingResult(env *Env, buses []buses.Spec, faults []string, tm faultTiming, notes []string) *Result {
 	p := env.Params
+	tj := timingJSON{Warm: tm.Warm.String(), Hold: tm.Hold.String(), Window: tm.Window.String(), Restart: tm.Restart.String()}
+	for _, f := range faults {
+		if slices.Contains(nodeFaults, f) {
+			tj.NodeHold, tj.NodeWindow = tm.NodeHold.String(), tm.NodeWindow.String()
+		}
+	}
 	return &Result{Schema: MessagingSchema, Scenario: "agent-messaging", RunID: env.RunID,
 		Params: MessagingParams{Agents: p.Agents, AgentRuntime: cmp.Or(p.AgentRuntime, RuntimeGo), Conversations: p.Conversations, Turns: p.Turns, TaskKiB: p.TaskKiB,
 			Repeat: p.Repeat, Faults: append([]string{}, faults...), Retransmit: "500ms",
-			Timing: timingJSON{Warm: tm.Warm.String(), Hold: tm.Hold.String(), Window: tm.Window.String(), Restart: tm.Restart.String()}},
+			Timing: tj},
 		Buses: buses, Runs: []MessagingRun{}, Summary: []MessagingSummary{}, FaultRuns: []FaultRun{}, Memory: []MemoryFig{},
 		Notes: append([]string{
 			"latency per turn is timed from the previous turn's send to this turn's arrival; in a pair both ends are the same agent's clock, in a ring of three they are two containers on one host, which share the kernel's clock",
@@ -583,9 +599,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 			case f.RecoveryMS != nil:
 				rec = fmt.Sprintf("%.0f", *f.RecoveryMS)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%d/%d\t%.0f\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", f.Bus, f.Fault, f.Target, f.OutageMS,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%d/%d\t%.0f\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", f.Bus, f.Fault, f.Target, f.OutageMS,
 				f.Affected, f.Conversations, f.StallMS, rec, len(f.Hung), f.TurnsLost, f.TurnsRepeated, f.Unrecovered, f.ContextErrors,
-				f.Reconnects, fmtCounts(f.BusErrors))
+				reconnects(f), fmtCounts(f.BusErrors))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -594,6 +610,11 @@ func (r *Result) WriteTable(w io.Writer) error {
 			if f.Error != "" {
 				fmt.Fprintf(w, "  %s %s: %s\n", f.Bus, f.Fault, f.Error)
 			}
+		}
+	}
+	if len(r.SwarmTasks) > 0 {
+		if err := r.writePlacement(w); err != nil {
+			return err
 		}
 	}
 	if len(r.Memory) > 0 {
@@ -628,6 +649,14 @@ func (r *Result) WriteTable(w io.Writer) error {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	return nil
+}
+
+// reconnects is the table's reconnects cell: agents that registered again, and those replaced by new containers.
+func reconnects(f FaultRun) string {
+	if f.Replaced > 0 {
+		return fmt.Sprintf("%d (+%d replaced)", f.Reconnects, f.Replaced)
+	}
+	return strconv.FormatInt(f.Reconnects, 10)
 }
 
 func fmtCounts(m map[string]int64) string {
@@ -667,4 +696,31 @@ func runtimeWords(rt string) string {
 		return "Go"
 	}
 	return rt
+}
+
+// writePlacement prints where each service's tasks ran on a swarm: per node, the services with a task there; a
+// service whose task was replaced (a lost node's agent) shows each task and its state.
+func (r *Result) writePlacement(w io.Writer) error {
+	fmt.Fprintln(w, "\nswarm: where every task ran (tasks replaced after a node fault listed with their end)")
+	byNode := map[string][]string{}
+	for _, t := range r.SwarmTasks {
+		what := t.Service
+		if t.State != "" && t.State != "running" {
+			what += fmt.Sprintf(" (%s, exit %d)", t.State, t.ExitCode)
+		}
+		byNode[t.Node] = append(byNode[t.Node], what)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "node	tasks	services")
+	for _, n := range sortedKeys(byNode) {
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", orDash(n), len(byNode[n]), strings.Join(byNode[n], ", "))
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -27,6 +28,7 @@ type msgLab struct {
 	timing    faultTiming
 	res       *Result
 	mem       *scenario.Sampler
+	sw        *swarmSide // the swarm the stacks run on; nil: one Docker host
 }
 
 // convStack is one bus with its agents and the lab's controller connection to it.
@@ -41,6 +43,9 @@ type convStack struct {
 	agents map[string]*containers.ConvAgent // the current container of each agent id
 	all    []*containers.ConvAgent          // every agent container started, killed ones too (their logs)
 	ids    []string
+	// On a swarm: the bus's service, node and URL as the agents dial it; each agent's service and node.
+	svc, busNode, busURL string
+	agentSvc, agentNode  map[string]string
 }
 
 // Deadlines.
@@ -70,8 +75,8 @@ func (l *msgLab) run(ctx context.Context, buses []buses.Spec, faults []string) e
 			l.teardown(ctx, st)
 		}
 	}()
-	for _, b := range buses {
-		st, err := l.startStack(ctx, b)
+	for i, b := range buses {
+		st, err := l.startStack(ctx, b, i)
 		if st != nil {
 			stacks = append(stacks, st)
 		}
@@ -112,6 +117,9 @@ func (l *msgLab) run(ctx context.Context, buses []buses.Spec, faults []string) e
 	// Reports are read from every agent container's output, killed ones included.
 	for _, st := range stacks {
 		l.res.absorb(l.readReports(ctx, st), st.bus.Name)
+		if l.sw != nil {
+			l.res.SwarmTasks = append(l.res.SwarmTasks, l.sw.placement(ctx, st)...)
+		}
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -119,20 +127,32 @@ func (l *msgLab) run(ctx context.Context, buses []buses.Spec, faults []string) e
 	return errors.Join(errs...)
 }
 
-func (l *msgLab) startStack(ctx context.Context, b buses.Spec) (*convStack, error) {
+// startStack starts bus b (the i-th) and its agents, and waits until every agent has registered.
+func (l *msgLab) startStack(ctx context.Context, b buses.Spec, i int) (*convStack, error) {
 	env, p := l.env, l.env.Params
-	st := &convStack{bus: b, alias: "bus-" + b.Name, agents: map[string]*containers.ConvAgent{}}
-	ctr, err := containers.RunBus(ctx, b.Image,
-		testcontainers.WithLabels(dockerx.Labels(env.RunID, "bus")),
-		containers.WithNetworkAlias(l.nw, st.alias), containers.WithBusEnv(b.Env))
-	st.ctr = ctr
-	if err != nil {
-		return st, fmt.Errorf("start %s bus: %w", b.Name, err)
+	st := &convStack{bus: b, alias: "bus-" + b.Name, agents: map[string]*containers.ConvAgent{},
+		agentSvc: map[string]string{}, agentNode: map[string]string{}}
+	var url func(context.Context) (string, error)
+	if l.sw != nil {
+		u, err := l.sw.startBus(ctx, l, st, swarmPort+uint32(i))
+		if err != nil {
+			return st, err
+		}
+		url = u
+	} else {
+		ctr, err := containers.RunBus(ctx, b.Image,
+			testcontainers.WithLabels(dockerx.Labels(env.RunID, "bus")),
+			containers.WithNetworkAlias(l.nw, st.alias), containers.WithBusEnv(b.Env))
+		st.ctr = ctr
+		if err != nil {
+			return st, fmt.Errorf("start %s bus: %w", b.Name, err)
+		}
+		if err := l.mem.Add(ctx, ctr.GetContainerID(), "bus-"+b.Name); err != nil {
+			fmt.Fprintf(env.Log, "agent-messaging: sample %s bus: %v\n", b.Name, err)
+		}
+		url = ctr.WSURL
 	}
-	if err := l.mem.Add(ctx, ctr.GetContainerID(), "bus-"+b.Name); err != nil {
-		fmt.Fprintf(env.Log, "agent-messaging: sample %s bus: %v\n", b.Name, err)
-	}
-	st.ctl = agent.NewController(agent.LinkConfig{URL: ctr.WSURL, ID: "lab"})
+	st.ctl = agent.NewController(agent.LinkConfig{URL: url, ID: "lab"})
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	st.stop, st.done = cancel, make(chan struct{})
 	go func() {
@@ -171,6 +191,9 @@ func (l *msgLab) startStack(ctx context.Context, b buses.Spec) (*convStack, erro
 
 func (l *msgLab) startAgent(ctx context.Context, st *convStack, id string) error {
 	env, p := l.env, l.env.Params
+	if l.sw != nil {
+		return l.sw.startAgent(ctx, l, st, id)
+	}
 	a, err := containers.RunConvAgent(ctx, l.agentImgs[agentImageName(p.AgentRuntime, agentIndex(id))], id, "ws://"+st.alias+":8080/ws",
 		testcontainers.WithLabels(dockerx.Labels(env.RunID, "agent")),
 		containers.WithNetworkAlias(l.nw),
@@ -206,7 +229,9 @@ func (l *msgLab) teardown(ctx context.Context, st *convStack) {
 		}()
 	}
 	wg.Wait()
-	_ = st.ctr.Terminate(tctx)
+	if st.ctr != nil { // on a swarm the run's services go together (swarmSide.close)
+		_ = st.ctr.Terminate(tctx)
+	}
 }
 
 // control sends a control message, retrying while the lab's link is between connections.
@@ -280,6 +305,7 @@ func (l *msgLab) faultPhase(ctx context.Context, st *convStack, faults []string)
 			errs = append(errs, fmt.Errorf("%s: %w", phase, err))
 		}
 		var err error
+		var before map[string]string // a node fault's agents' running tasks before it
 		fr.InjectedNS = time.Now().UnixNano()
 		switch f {
 		case faultBusRestart:
@@ -294,13 +320,24 @@ func (l *msgLab) faultPhase(ctx context.Context, st *convStack, faults []string)
 		case faultAgentKill:
 			fr.Target = victim
 			err = l.killAgent(ctx, st, victim)
+		case faultNodePartition, faultNodeLost:
+			before = l.sw.running(ctx, st)
+			fr.Target, err = l.sw.nodeFault(ctx, f, tm.NodeHold)
 		}
 		fr.BackNS = time.Now().UnixNano()
 		if err != nil {
 			fr.Error = err.Error()
 			errs = append(errs, fmt.Errorf("%s %s: %w", st.bus.Name, f, err))
 		}
-		if ctx.Err() != nil || !sleepCtx(ctx, tm.Window) {
+		window := tm.Window
+		if slices.Contains(nodeFaults, f) {
+			window = tm.NodeWindow
+		}
+		waited := ctx.Err() == nil && sleepCtx(ctx, window)
+		if before != nil {
+			fr.Replaced = l.sw.replaced(ctx, st, before)
+		}
+		if !waited {
 			fr.EndNS = time.Now().UnixNano()
 			fr.Interrupted = true
 			out = append(out, fr)
@@ -444,9 +481,18 @@ func (l *msgLab) readReports(ctx context.Context, st *convStack) []ctrReport {
 				fmt.Fprintf(l.env.Log, "agent-messaging: reports of %s: %v\n", a.ID, err)
 			}
 			for _, r := range rs {
-				per[r.Phase]++
 				out = append(out, ctrReport{Container: a.GetContainerID(), Report: r})
 			}
+		}
+		if l.sw != nil {
+			rs, err := l.sw.reports(ctx, st)
+			if err != nil {
+				fmt.Fprintf(l.env.Log, "agent-messaging: reports of the %s stack's agents: %v\n", st.bus.Name, err)
+			}
+			out = append(out, rs...)
+		}
+		for _, r := range out {
+			per[r.Phase]++
 		}
 		complete := true
 		for ph, w := range want {
