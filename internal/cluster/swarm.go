@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/agentlab/agentlab/internal/dockerx"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 )
@@ -201,4 +202,30 @@ func loadImage(ctx context.Context, cli *client.Client, tar string) error {
 	defer res.Close()
 	_, err = io.Copy(io.Discard, res)
 	return err
+}
+
+// WaitNoContainers waits until no node of the cluster holds a container labelled with run id runID (a removed
+// service's containers leave each node a few seconds after the manager forgot their tasks).
+func (c *Cluster) WaitNoContainers(ctx context.Context, runID string) error {
+	f := make(client.Filters).Add("label", dockerx.LabelRunID+"="+runID)
+	for _, n := range c.Nodes {
+		cli, err := n.Client()
+		if err != nil {
+			return fmt.Errorf("node %s: %w", n.Name, err)
+		}
+		for {
+			cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+			if err == nil && len(cs.Items) == 0 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				cli.Close()
+				return fmt.Errorf("node %s: run %s's containers still there: %w (last: %v)", n.Name, runID, ctx.Err(), err)
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		cli.Close()
+	}
+	return nil
 }

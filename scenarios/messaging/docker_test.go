@@ -176,4 +176,10 @@ func TestIntegrationSwarmNodeFaults(t *testing.T) {
 	if ns, err := mgr.NetworkList(ctx, client.NetworkListOptions{Filters: f}); err != nil || len(ns.Items) != 0 {
 		t.Errorf("networks left: %v %v", ns, err)
 	}
+	// Nor a container on any node: the scenario waited for every node to remove its tasks' containers.
+	nctx, ncancel := context.WithTimeout(ctx, time.Second)
+	defer ncancel()
+	if err := c.WaitNoContainers(nctx, r.ID); err != nil {
+		t.Error(err)
+	}
 }

@@ -96,7 +96,13 @@ func (s *swarmSide) close(ctx context.Context) error {
 	s.stopFwd()
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	return swarmx.RemoveRun(rctx, s.cli, s.runID)
+	err := swarmx.RemoveRun(rctx, s.cli, s.runID)
+	if s.c != nil {
+		// Each node removes its tasks' containers on its own, a few seconds after the manager forgot the tasks:
+		// on the test cluster, whose nodes the lab reaches, wait until none of the run's is left on any node.
+		err = errors.Join(err, s.c.WaitNoContainers(rctx, s.runID))
+	}
+	return err
 }
 
 // targetFaults turns --faults into the faults this target can inject: "all" is every single-host fault on one

@@ -60,7 +60,7 @@ func (p *Params) Register(fs *flag.FlagSet) {
 	fs.StringVar(&p.BusImages, "bus-image", "", "bus-load, agent-messaging: NAME=IMAGE[,port=8080][,args=A B]: a user's bus image (docs/protocol.md) measured beside --bus under NAME")
 	fs.IntVar(&p.Repeat, "repeat", 6, "bus-load: interleaved repeats per bus and configuration (6: the fewest a 95 % CI needs; --quick: 9 saturation, 6 open-model); agent-messaging: clean runs per bus and pattern (--quick: 2)")
 	fs.Var(&p.Plant, "plant", "PLANTED FAULTS for calibration, not tuning: KEY=VALUE,... with leak-kib (agent, per task), startup-ms (agent), delay-ms and drop-every (the lab's buses: go, go-netpoll, rust, rust-epoll, node; not NATS or a --bus-image), burn-us (streaming clients, per token); the run is marked planted everywhere")
-	fs.StringVar(&p.Faults, "faults", "", "agent-messaging: faults to inject: bus-restart,bus-pause,agent-disconnect,agent-kill or all (--quick: all); ai-streaming: any value adds the 529, mid-stream-error and cut-connection runs")
+	fs.StringVar(&p.Faults, "faults", "", "agent-messaging: faults to inject: bus-restart,bus-pause,agent-disconnect,agent-kill or all (--quick: all); on a swarm (DOCKER_HOST a manager of lab cluster up) node-partition,node-lost, which all means there; ai-streaming: any value adds the 529, mid-stream-error and cut-connection runs")
 }
 
 // Check validates the flags every scenario shares; scenario-specific ones are each scenario's Check.
