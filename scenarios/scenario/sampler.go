@@ -10,6 +10,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 
+	"github.com/agentlab/agentlab/internal/cluster"
 	"github.com/agentlab/agentlab/internal/dockerx"
 	"github.com/agentlab/agentlab/internal/memstat"
 )
@@ -37,6 +38,12 @@ func StartSampler(ctx context.Context, env *Env, cadvisor bool) (*Sampler, error
 		if src.Name() == memstat.SourceCgroup {
 			cs.fast = src
 		}
+	}
+	if _, ok := cluster.FindBySocket(env.Docker.DaemonHost()); ok && cadvisor {
+		// A node of the test cluster publishes ports inside its own network namespace only: the sidecar's
+		// HTTP port could never be reached from here, and waiting for it costs its whole ready timeout.
+		fmt.Fprintln(env.Log, "memstat: cAdvisor not started: the daemon is a node of the test cluster, whose published ports this host cannot reach; sampling with docker-stats and cgroup files")
+		cadvisor = false
 	}
 	if cadvisor {
 		ref, err := env.Images.Ensure(ctx, "cadvisor")
