@@ -307,6 +307,11 @@ func (res *Result) writeSlopes(w io.Writer) {
 func (res *Result) ladderErrors(bus string, k cfgKey) string {
 	_, all := res.runsOf(bus, k)
 	for _, r := range all {
+		if r.Swarm != nil {
+			// The lab reads the bus's memory between the ladder's steps, each generator waiting for its go-ahead:
+			// on a swarm the generators answer to the coordinator, which has no such steps (docs/swarm.md).
+			return "not measured on a swarm: the idle ladder runs on one Docker host only"
+		}
 		if r.Ladder != nil && r.Ladder.Error != "" {
 			return r.Ladder.Error
 		}
