@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentlab/agentlab/internal/clustertest"
+
 	"github.com/agentlab/agentlab/internal/cluster"
 	"github.com/agentlab/agentlab/internal/labtest"
 )
@@ -19,18 +21,7 @@ func TestIntegrationDaemonPSSWithSecondDaemon(t *testing.T) {
 	opts := cluster.Options{Name: "alm", Nodes: 1, NoSwarm: true, Subnet: mustPrefix("192.168.214.0/24")}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c, err := cluster.Up(ctx, opts)
-	t.Cleanup(func() {
-		if err := cluster.Down(context.Background(), opts); err != nil {
-			t.Errorf("down: %v", err)
-		}
-	})
-	if err != nil {
-		if cluster.IsNotRoot(err) {
-			t.Skip(err)
-		}
-		t.Fatal(err)
-	}
+	c := clustertest.Up(ctx, t, opts, r.Client)
 	second, ok := c.DaemonPID(c.Nodes[0])
 	if !ok {
 		t.Fatal("second daemon's pid unknown")

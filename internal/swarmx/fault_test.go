@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentlab/agentlab/internal/clustertest"
+
 	"github.com/moby/moby/client"
 
 	"github.com/agentlab/agentlab/internal/cluster"
@@ -24,24 +26,7 @@ func TestIntegrationNodeFaults(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	busImg, genImg := r.Image(t, "gobus"), r.Image(t, "loadgen")
-	c, err := cluster.Up(ctx, opts)
-	t.Cleanup(func() {
-		if err := cluster.Down(context.Background(), opts); err != nil {
-			t.Errorf("cluster down: %v", err)
-		}
-		if left := cluster.Leftovers(opts); len(left) > 0 {
-			t.Errorf("left: %v", left)
-		}
-	})
-	if err != nil {
-		if cluster.IsNotRoot(err) {
-			t.Skip(err)
-		}
-		t.Fatal(err)
-	}
-	if err := c.LoadImages(ctx, r.Client, busImg, genImg); err != nil {
-		t.Fatal(err)
-	}
+	c := clustertest.Up(ctx, t, opts, r.Client, busImg, genImg)
 	mgr, err := c.Manager().Client()
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentlab/agentlab/internal/clustertest"
+
 	"github.com/moby/moby/client"
 
 	"github.com/agentlab/agentlab/internal/cluster"
@@ -34,24 +36,7 @@ func TestIntegrationDistributedBusLoad(t *testing.T) {
 	defer cancel()
 	busImg, genImg, agentImg := r.Image(t, "gobus"), r.Image(t, "loadgen"), r.Image(t, "agent")
 	t0 := time.Now()
-	c, err := cluster.Up(ctx, opts)
-	t.Cleanup(func() {
-		if err := cluster.Down(context.Background(), opts); err != nil {
-			t.Errorf("cluster down: %v", err)
-		}
-		if left := cluster.Leftovers(opts); len(left) > 0 {
-			t.Errorf("left: %v", left)
-		}
-	})
-	if err != nil {
-		if cluster.IsNotRoot(err) {
-			t.Skip(err)
-		}
-		t.Fatal(err)
-	}
-	if err := c.LoadImages(ctx, r.Client, busImg, genImg, agentImg); err != nil {
-		t.Fatal(err)
-	}
+	c := clustertest.Up(ctx, t, opts, r.Client, busImg, genImg, agentImg)
 	t.Logf("cluster up with images: %v", time.Since(t0).Round(time.Millisecond))
 	mgr, err := c.Manager().Client()
 	if err != nil {

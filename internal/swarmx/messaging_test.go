@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentlab/agentlab/internal/clustertest"
+
 	"github.com/moby/moby/client"
 
 	"github.com/agentlab/agentlab/internal/agent"
@@ -36,24 +38,7 @@ func TestIntegrationConversationsNodePartition(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(3+n)*time.Minute)
 	defer cancel()
 	busImg, agentImg := r.Image(t, "gobus"), r.Image(t, "agent")
-	c, err := cluster.Up(ctx, opts)
-	t.Cleanup(func() {
-		if err := cluster.Down(context.Background(), opts); err != nil {
-			t.Errorf("cluster down: %v", err)
-		}
-		if left := cluster.Leftovers(opts); len(left) > 0 {
-			t.Errorf("left: %v", left)
-		}
-	})
-	if err != nil {
-		if cluster.IsNotRoot(err) {
-			t.Skip(err)
-		}
-		t.Fatal(err)
-	}
-	if err := c.LoadImages(ctx, r.Client, busImg, agentImg); err != nil {
-		t.Fatal(err)
-	}
+	c := clustertest.Up(ctx, t, opts, r.Client, busImg, agentImg)
 	mgr, err := c.Manager().Client()
 	if err != nil {
 		t.Fatal(err)

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/agentlab/agentlab/internal/clustertest"
 
 	"github.com/agentlab/agentlab/internal/cluster"
 	"github.com/agentlab/agentlab/internal/dockerx"
@@ -83,26 +86,9 @@ func TestIntegrationSwarmNodeFaults(t *testing.T) {
 	r := labtest.Docker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	opts := cluster.Options{Name: "alm", Nodes: 3, Log: labtest.Log(t)}
+	opts := cluster.Options{Name: "alx", Nodes: 3, Log: labtest.Log(t), Subnet: netip.MustParsePrefix("192.168.215.0/24")}
 	refs := []string{r.Image(t, "gobus"), r.Image(t, "agent")}
-	c, err := cluster.Up(ctx, opts)
-	t.Cleanup(func() {
-		if err := cluster.Down(context.Background(), opts); err != nil {
-			t.Errorf("cluster down: %v", err)
-		}
-		if left := cluster.Leftovers(opts); len(left) > 0 {
-			t.Errorf("left: %v", left)
-		}
-	})
-	if err != nil {
-		if cluster.IsNotRoot(err) {
-			t.Skip(err)
-		}
-		t.Fatal(err)
-	}
-	if err := c.LoadImages(ctx, r.Client, refs...); err != nil {
-		t.Fatal(err)
-	}
+	c := clustertest.Up(ctx, t, opts, r.Client, refs...)
 	mgr, err := c.Manager().Client()
 	if err != nil {
 		t.Fatal(err)
