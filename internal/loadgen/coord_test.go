@@ -58,7 +58,9 @@ func TestCoordinatedRunMergesTwoGenerators(t *testing.T) {
 	}
 	run := smallConfig(startBus(t))
 	run.Agents, run.Rate = 40, 800
-	co, url := startCoordinator(t, CoordConfig{Generators: 2, Heartbeat: 300 * time.Millisecond, Run: run})
+	// Heartbeats far apart: this test is about the merge, and under -race on a loaded 2-core CI host a generator
+	// went silent for 906 ms, which a 300 ms interval (3 missed = 900 ms) called lost.
+	co, url := startCoordinator(t, CoordConfig{Generators: 2, Heartbeat: 2 * time.Second, Run: run})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -139,7 +141,9 @@ func TestCoordinatedRunAbortsOnLostGenerator(t *testing.T) {
 	}
 	run := smallConfig(startBus(t))
 	run.Agents, run.Duration = 40, 20*time.Second
-	co, url := startCoordinator(t, CoordConfig{Generators: 2, Heartbeat: 300 * time.Millisecond, Run: run})
+	// 1 s heartbeats (3 s of silence is lost): a live generator stalled by a loaded CI host must not be the one
+	// called lost; the doomed one is still found well within the run's 20 s.
+	co, url := startCoordinator(t, CoordConfig{Generators: 2, Heartbeat: time.Second, Run: run})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var liveErr error
