@@ -210,11 +210,15 @@ func TestCalibrationStreamingBurn(t *testing.T) {
 	}
 }
 
-// Test 2: a bus that holds every message 60 ms and drops 1 % of deliveries → the p95 check "no" and "Go handles the
+// Test 2: a bus that holds every message 200 ms and drops 1 % of deliveries → the p95 check "no" and "Go handles the
 // agents with P95 < 50 ms? NO", "every message delivered: no"; the clean bus at the same load is never called slow
 // or lossy. The Go bus Test 2 decides on — go-netpoll, Go's best design (the main job's go_bus) — alone, 10 agents
 // at 200 deliveries/s, 6 repeats of 1 s (a 95 % CI needs 6). On a loaded machine runs are marked generator-bound;
-// the p95 check still answers no when the generator sent on time (decide.BusPattern.GoP95FloorMS).
+// the p95 check still answers no when the generator sent on time (decide.BusPattern.GoP95FloorMS). The delay is
+// 4× the threshold, not just above it: on a CI host running other packages' tests beside this one the generator's
+// send lag p99 reached 75 ms at 200/s, and with a 60 ms delay the floor's interval (latency p94 − lag p99) fell to
+// [35–353] ms, straddling 50 — "inconclusive", rightly, for that run; the planted fault must be larger than what a
+// loaded host can hide.
 func TestCalibrationBusDelayAndDrop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the lab: Docker containers")
@@ -223,13 +227,13 @@ func TestCalibrationBusDelayAndDrop(t *testing.T) {
 	base := []string{"--scenario", "bus-load", "--bus", "go-netpoll", "--agents", "10", "--repeat", "6", "--duration", "1s",
 		"--patterns", "targeted", "--model", "open", "--rate", "200"}
 	clean, _ := calibrate(t, base...)
-	planted, _ := calibrate(t, append(base, "--plant", "delay-ms=60,drop-every=100")...)
+	planted, _ := calibrate(t, append(base, "--plant", "delay-ms=200,drop-every=100")...)
 	cb, pb := clean.Decisions.Bus, planted.Decisions.Bus
 	if len(cb.GoP95) != 1 || len(pb.GoP95) != 1 {
 		t.Fatalf("p95 checks: clean %+v, planted %+v", cb.GoP95, pb.GoP95)
 	}
 	t.Logf("clean: p95 %s (%s); delivered %s; handles %s", cb.GoP95[0].Answer, cb.GoP95[0].Detail, cb.Delivered.Answer, cb.GoHandles)
-	t.Logf("planted delay-ms=60,drop-every=100: p95 %s (%s); delivered %s (%s); handles %s", pb.GoP95[0].Answer,
+	t.Logf("planted delay-ms=200,drop-every=100: p95 %s (%s); delivered %s (%s); handles %s", pb.GoP95[0].Answer,
 		pb.GoP95[0].Detail, pb.Delivered.Answer, pb.Delivered.Detail, pb.GoHandles)
 	if cb.GoBus != "go-netpoll" || pb.GoBus != "go-netpoll" {
 		t.Errorf("decided on %s (clean), %s (planted); want go-netpoll", cb.GoBus, pb.GoBus)
@@ -242,8 +246,8 @@ func TestCalibrationBusDelayAndDrop(t *testing.T) {
 		t.Errorf("planted bus: delivered %s, handles %s (%s); want no, no", pb.Delivered.Answer, pb.GoHandles, pb.HandlesAnswer)
 	}
 	// The p95 check on its own: the drop alone would make "Go handles" no, so the delay's verdict is asserted apart.
-	if p := pb.GoP95[0]; p.Answer != "no" || p.Value.Min < 60 {
-		t.Errorf("planted 60 ms delay: p95 check %s (%s), lowest repeat p95 %.1f ms; want no, ≥ 60", p.Answer, p.Detail, p.Value.Min)
+	if p := pb.GoP95[0]; p.Answer != "no" || p.Value.Min < 200 {
+		t.Errorf("planted 200 ms delay: p95 check %s (%s), lowest repeat p95 %.1f ms; want no, ≥ 200", p.Answer, p.Detail, p.Value.Min)
 	}
 }
 
