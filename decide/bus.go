@@ -292,7 +292,7 @@ func Bus(in BusInput) BusDecision {
 	if g, r := stats.MedianCI(in.MemPerConn.Go), stats.MedianCI(in.MemPerConn.Rust); g.N > 0 || r.N > 0 {
 		d.MemPerRunContext = fmt.Sprintf("per run, (connected − idle) / %d agents, fixed costs included (context, not decided on): %s %s KiB", in.Agents, d.GoBus, kib(g))
 		if r.N > 0 {
-			d.MemPerRunContext += fmt.Sprintf(", rust %s KiB", kib(r))
+			d.MemPerRunContext += fmt.Sprintf(", %s %s KiB", d.RustBus, kib(r))
 		}
 	}
 	g, r := stats.MedianCI(in.MemSlope.Go), stats.MedianCI(in.MemSlope.Rust)

@@ -303,6 +303,11 @@ func TestBusMemoryReadsTheSlope(t *testing.T) {
 		!strings.Contains(d.MemPerRunContext, "context, not decided on") {
 		t.Errorf("memory %s (%s); basis %q; context %q", d.RustUnderHalfMem, d.Memory.Detail, d.MemoryBasis, d.MemPerRunContext)
 	}
+	// The context names the buses decided on, not the languages' first designs.
+	in.GoBus, in.RustBus = "go-netpoll", "rust-epoll"
+	if d := Bus(in); !strings.Contains(d.MemPerRunContext, "go-netpoll 33.") || !strings.Contains(d.MemPerRunContext, "rust-epoll 7.") {
+		t.Errorf("context with go-netpoll and rust-epoll decided on: %q", d.MemPerRunContext)
+	}
 	in.MemSlope = Paired{Go: rep(11<<10, 6), Rust: rep(4<<10, 6)} // planted: 0.36 → yes
 	if d := Bus(in); d.RustUnderHalfMem != Yes || !strings.Contains(d.Recommendation, "strong case for Rust") {
 		t.Errorf("planted 0.36: %s, %q", d.RustUnderHalfMem, d.Recommendation)
